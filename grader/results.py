@@ -1,0 +1,239 @@
+"""Typed, immutable results. They carry no formatting: terminal, JSON, HTML/PDF and CSV
+output are produced by separate functions that read them.
+
+A result file is JSON written atomically (temporary file in the same folder, fsync, rename),
+so a crash mid-write never leaves a half-written result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.errors import InputError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One step of `grader check`."""
+
+    id: str                         # "simplenn.params", "predictions.format", ...
+    passed: bool
+    message: str                    # what was found, in one line
+    hint: str = ""                  # what the student can do about it (empty when passed)
+    model: str | None = None        # the model key the check is about, if any
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One leaf module of a model in the per-layer table."""
+
+    name: str                       # dotted module path ("layer1.0.conv1")
+    type: str                       # class name ("Conv2d")
+    output_shape: list[int] | None  # for batch size 1; None when the module never ran
+    weight_shape: list[int] | None
+    params: int                     # trainable parameters owned directly by this module
+    expected_params: int | None = None   # the reference model's figure for the same layer
+    differs: bool = False           # params differ from the reference's matching layer
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """What `check` learned about one required model."""
+
+    key: str                        # the spec's model key
+    title: str
+    found: bool                     # an accepted (or substitute) class/factory was found
+    class_name: str | None = None   # the name used
+    source: str | None = None       # file (and cell) it came from, e.g. "hw.ipynb cell 4"
+    line: int | None = None
+    substituted: bool = False       # not one of the accepted names; the only nn.Module found
+    candidates: list[str] = field(default_factory=list)  # every nn.Module class seen
+    params: int | None = None       # trainable parameters, recomputed on the trusted side
+    expected_params: str | None = None   # human description ("82,030", "100,000 to 300,000")
+    output_shape: list[int] | None = None
+    flops: int | None = None        # per image, forward pass
+    layers: list[LayerRow] = field(default_factory=list)
+    error: str | None = None        # why it could not be built or run
+
+
+@dataclass(frozen=True)
+class PredictionError:
+    line: int | None                # 1-based line in predictions.csv (None: whole file)
+    message: str
+
+
+@dataclass(frozen=True)
+class PredictionsReport:
+    present: bool
+    valid: bool
+    rows: int = 0
+    errors: list[PredictionError] = field(default_factory=list)
+    labels: list[int] | None = None  # label index per id (first_id order) when valid
+
+
+@dataclass(frozen=True)
+class SandboxReport:
+    """How the student process ended."""
+
+    status: str = "ok"              # ok | crashed | timeout | memory | processes | filesize | cpu
+    exit_code: int | None = None
+    reason: str = ""                # a sentence for the report ("memory limit of 4 GiB exceeded")
+    seconds: float = 0.0
+    output: str = ""                # captured stdout+stderr, truncated (never parsed)
+    tampering: list[str] = field(default_factory=list)   # torch functions student code replaced
+    sandboxed: bool = True          # False only under --no-sandbox
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    submission: str
+    assignment: str
+    passed: bool
+    models: list[ModelReport]
+    checks: list[CheckResult]
+    predictions: PredictionsReport | None
+    sandbox: SandboxReport
+    files: list[str] = field(default_factory=list)   # files found in the submission
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    epoch: int                      # 1-based
+    train_loss: float
+    train_accuracy: float           # fraction 0..1, on augmented training batches
+    val_accuracy: float             # fraction 0..1, on the held-out split, scored trusted-side
+    lr: float
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Held-out scores computed on the trusted side from predictions and held-out labels."""
+
+    accuracy: float                 # fraction 0..1
+    per_class: list[float]          # recall per class, fraction 0..1 (nan-free: 0 when no samples)
+    confusion: list[list[int]]      # counts; rows true class, columns predicted
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    model: str                      # model key
+    ok: bool
+    history: list[EpochStats] = field(default_factory=list)
+    scores: Scores | None = None
+    seconds: float = 0.0
+    images_per_second: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemScore:
+    """One rubric item: points earned and, for every lost point, the reason."""
+
+    id: str
+    title: str
+    earned: float
+    possible: float
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    student: str                    # submission folder name
+    assignment: str                 # assignment id
+    course: str
+    title: str
+    grader_version: str
+    created: str                    # ISO 8601 timestamp
+    status: str                     # ok | failed (ran, lost points) | crashed (zero score)
+    error: str | None
+    check: CheckReport | None
+    training: list[TrainingResult]
+    reference: list[TrainingResult]
+    predictions: Scores | None      # predictions.csv scored against the held-out labels
+    rubric: list[ItemScore]
+    total: float
+    possible: float
+    class_names: list[str]
+    dataset: str                    # "synthetic (seed 0)" or the data folder
+    device: str                     # "cpu" or the CUDA device name
+    schema: int = SCHEMA_VERSION
+
+
+def to_dict(result: Any) -> dict:
+    return dataclasses.asdict(result)
+
+
+def _build(tp: Any, value: Any) -> Any:
+    """Rebuild a dataclass tree from plain JSON data, following the type hints."""
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _build(args[0], value)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return [_build(item, v) for v in value]
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        known = {f.name for f in dataclasses.fields(tp)}
+        return tp(**{k: _build(hints[k], v) for k, v in value.items() if k in known})
+    return value
+
+
+def from_dict(cls: type, data: dict) -> Any:
+    try:
+        return _build(cls, data)
+    except (TypeError, KeyError, ValueError, AttributeError) as exc:
+        raise InputError(f"result does not match the {cls.__name__} schema: {exc}") from None
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(result: EvaluationResult, path: Path) -> None:
+    write_json_atomic(path, to_dict(result))
+
+
+def load(path: Path) -> EvaluationResult:
+    """Read one result file; a missing or corrupt file raises InputError naming it."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("result file not found", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read result file: {exc}", path=str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"corrupt result file (invalid JSON: {exc.msg})", path=str(path),
+                         line=exc.lineno, column=exc.colno) from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA_VERSION:
+        raise InputError(f"not a grader result (expected a JSON object with schema "
+                         f"{SCHEMA_VERSION})", path=str(path))
+    try:
+        return from_dict(EvaluationResult, data)
+    except InputError as exc:
+        raise InputError(exc.message, path=str(path)) from None
