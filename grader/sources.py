@@ -1,0 +1,184 @@
+"""Reading what students hand in: a folder or a .zip of `.py` files and `.ipynb` notebooks.
+
+Nothing here runs student code. Notebooks are read with nbformat; IPython magics and shell
+escapes are blanked (line numbers kept) so each code cell parses as Python. A zip is unpacked
+safely: members that climb out of the folder, absolute paths, links and oversized archives are
+refused.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from grader.errors import InputError
+
+MAX_UNPACKED_BYTES = 512 * 1024 * 1024   # a zip bomb stops here, not at the disk's end
+MAX_MEMBERS = 5000
+SKIP_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints", "__MACOSX", ".venv", "venv"}
+_MAGIC = re.compile(r"^\s*(%|!|\?)|^\s*[\w.]+\s*=\s*[!%]|\?\s*$")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of source that parses on its own: a .py file or one notebook code cell."""
+
+    file: str                       # path relative to the submission root
+    cell: int | None                # notebook cell number (1-based, code cells counted), or None
+    source: str                     # the text, magics blanked
+    tree: ast.Module | None         # None when it does not parse
+    error: str | None = None        # the syntax error, if any
+
+    @property
+    def where(self) -> str:
+        return f"{self.file} cell {self.cell}" if self.cell is not None else self.file
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A .py file (one unit) or a notebook (one unit per code cell, one shared namespace)."""
+
+    path: str
+    units: list[Unit] = field(default_factory=list)
+
+    @property
+    def module_name(self) -> str | None:
+        """The name `import X` would find this file under, for .py files at any depth."""
+        p = PurePosixPath(self.path)
+        return p.stem if p.suffix == ".py" else None
+
+
+def unpack_zip(archive: Path, dest: Path) -> Path:
+    """Unpack a .zip into dest, refusing members that would escape it."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"not a readable zip archive ({exc})", path=str(archive)) from None
+    with zf:
+        members = zf.infolist()
+        if len(members) > MAX_MEMBERS:
+            raise InputError(f"archive has {len(members):,} members; at most {MAX_MEMBERS:,} "
+                             "are accepted", path=str(archive))
+        total = sum(m.file_size for m in members)
+        if total > MAX_UNPACKED_BYTES:
+            raise InputError(f"archive unpacks to {total:,} bytes; at most "
+                             f"{MAX_UNPACKED_BYTES:,} are accepted", path=str(archive))
+        root = dest.resolve()
+        for m in members:
+            name = m.filename
+            mode = m.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise InputError(f"archive member '{name}' is a symbolic link; links are refused",
+                                 path=str(archive))
+            target = (root / name).resolve()
+            if name.startswith(("/", "\\")) or ".." in PurePosixPath(name).parts or (
+                    target != root and root not in target.parents):
+                raise InputError(f"archive member '{name}' would be written outside the "
+                                 "submission folder; refused", path=str(archive))
+        for m in members:
+            zf.extract(m, root)
+    entries = [p for p in dest.iterdir() if p.name not in SKIP_DIRS]
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
+
+
+def copy_submission(src: Path, dest: Path) -> None:
+    """Copy a submission folder, skipping links that point outside it and caches."""
+    root = src.resolve()
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        skipped = []
+        for name in names:
+            p = Path(folder) / name
+            if name in SKIP_DIRS:
+                skipped.append(name)
+            elif p.is_symlink():
+                target = p.resolve()
+                if target != root and root not in target.parents:
+                    skipped.append(name)
+        return skipped
+
+    shutil.copytree(src, dest, ignore=ignore, symlinks=False)
+
+
+def list_files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
+                  if p.is_file() and not any(part in SKIP_DIRS for part in p.parts))
+
+
+def blank_magics(source: str) -> str:
+    """Blank IPython-only lines (%magic, !shell, x = !cmd, obj?) keeping line numbers.
+
+    A cell magic (%%time, %%capture ...) on the first line blanks only that line: the body of
+    the common ones is Python. Other cell magics (%%bash, %%writefile) blank the whole cell.
+    """
+    lines = source.splitlines()
+    if lines and lines[0].lstrip().startswith("%%"):
+        magic = lines[0].lstrip()[2:].split()[0] if lines[0].strip() != "%%" else ""
+        if magic not in ("time", "timeit", "capture", "prun"):
+            return "\n" * len(lines)
+        lines[0] = ""
+    out = []
+    for line in lines:
+        out.append("" if _MAGIC.search(line) and not _parses(line) else line)
+    return "\n".join(out)
+
+
+def _parses(line: str) -> bool:
+    try:
+        ast.parse(line.strip())
+        return True
+    except SyntaxError:
+        return False
+
+
+def _unit(file: str, cell: int | None, source: str) -> Unit:
+    try:
+        return Unit(file, cell, source, ast.parse(source))
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        return Unit(file, cell, source, None, f"line {line}: {getattr(exc, 'msg', exc)}")
+
+
+def read_notebook(path: Path, rel: str) -> SourceFile:
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # nbformat raises several unrelated types for bad files
+        raise InputError(f"not a readable Jupyter notebook: {str(exc).splitlines()[0][:200]} "
+                         "(expected the JSON notebook format, nbformat 4)", path=rel) from None
+    units, number = [], 0
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        number += 1
+        units.append(_unit(rel, number, blank_magics(cell.get("source", ""))))
+    return SourceFile(rel, units)
+
+
+def read_sources(root: Path) -> tuple[list[SourceFile], list[str]]:
+    """Every .py and .ipynb under root, and warnings (unreadable notebooks, syntax errors)."""
+    files, warnings = [], []
+    for rel in list_files(root):
+        path = root / rel
+        if rel.endswith(".py"):
+            text = path.read_bytes().decode("utf-8", errors="replace")
+            unit = _unit(rel, None, text)
+            files.append(SourceFile(rel, [unit]))
+        elif rel.endswith(".ipynb"):
+            try:
+                files.append(read_notebook(path, rel))
+            except InputError as exc:
+                warnings.append(str(exc))
+                continue
+        else:
+            continue
+        for unit in files[-1].units:
+            if unit.error:
+                warnings.append(f"{unit.where}: does not parse ({unit.error}); skipped")
+    return files, warnings
