@@ -330,11 +330,11 @@ def find_model(nss: list[Namespace], names: tuple[str, ...], key: str,
         if cname in taken or cname in components or d.in_function:
             continue
         score = max(difflib.SequenceMatcher(None, cname.lower(), w).ratio() for w in wanted)
-        if any(w in cname.lower() or cname.lower() in w for w in wanted):
-            score = max(score, 0.8)
+        if any(len(w) >= 5 and w in cname.lower() for w in wanted):
+            score = max(score, 0.8)   # MyResNet for ResNet20; not Net3 for Net
         if score > best_score:
             best, best_score = (ns, d), score
-    if best is not None and best_score >= 0.6:
+    if best is not None and best_score >= 0.75:
         return best[0], best[1], True
     return None
 

@@ -62,7 +62,7 @@ def probe(entry: dict, job: dict) -> dict:
 
 
 def layer_table(model, input_shape) -> dict:
-    rows, order, hooks = {}, [], []
+    rows, order, hooks, trace = {}, [], [], []
     for name, module in common.named_modules(model):
         if next(module.children(), None) is not None:
             continue
@@ -75,6 +75,8 @@ def layer_table(model, input_shape) -> dict:
 
         def hook(mod, inputs, output, name=name):
             order.append(name)
+            if isinstance(output, torch.Tensor) and len(trace) < 10000:
+                trace.append([name, list(output.shape)])
             if rows[name]["output_shape"] is None and isinstance(output, torch.Tensor):
                 rows[name]["output_shape"] = list(output.shape)
 
@@ -88,7 +90,8 @@ def layer_table(model, input_shape) -> dict:
     finally:
         for h in hooks:
             h.remove()
-    return {"layers": list(rows.values()), "order": order, "layers_error": error}
+    return {"layers": list(rows.values()), "order": order, "trace": trace,
+            "layers_error": error}
 
 
 def forward_shapes(model, input_shape, batch_sizes) -> list[dict]:

@@ -1,0 +1,136 @@
+"""Find each required model, probe it in the sandbox, and recount it on the trusted side.
+
+`probe_submission` returns one `Probe` per required model: where it was found, the harness's
+report (shapes, layers, FLOPs, errors) and the parameter shapes recounted here from the
+tensors the harness exported, loaded with weights_only=True, so student code that patches
+`Module.parameters` cannot fake its count.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader import discovery
+from grader.limits import Limits
+from grader.sandbox import RunOutcome, Sandbox
+from grader.sources import SourceFile
+from grader.spec import Assignment, ModelSpec
+
+BATCH_SIZES = (1, 2, 7)
+MAX_PARAM_FILE = 1024 * 1024 * 1024
+
+
+@dataclass
+class Probe:
+    spec: ModelSpec
+    source: discovery.ModelSource | None = None
+    not_found: str = ""                     # why no model was found
+    candidates: list[str] = field(default_factory=list)
+    report: dict | None = None              # the harness's entry for this model
+    shapes: dict[str, list[int]] | None = None   # trainable parameter shapes, recounted here
+    reference_report: dict | None = None
+    reference_shapes: dict[str, list[int]] | None = None
+
+    @property
+    def params(self) -> int | None:
+        return count(self.shapes)
+
+    @property
+    def reference_params(self) -> int | None:
+        return count(self.reference_shapes)
+
+
+def count(shapes: dict[str, list[int]] | None) -> int | None:
+    if shapes is None:
+        return None
+    total = 0
+    for shape in shapes.values():
+        n = 1
+        for s in shape:
+            n *= s
+        total += n
+    return total
+
+
+def locate(files: list[SourceFile], assignment: Assignment) -> list[Probe]:
+    """Static part: which class or factory serves each required model (nothing runs)."""
+    nss = discovery.namespaces(files)
+    candidates = discovery.module_candidates(nss)
+    names = [f"{d.qualname} ({d.unit.where}, line {d.line})" for _, d in candidates]
+    exact = {n for spec in assignment.models for n in spec.names}
+    taken = {d.node.name for _, d in candidates if d.node.name in exact}
+    probes = []
+    for spec in assignment.models:
+        probe = Probe(spec, candidates=names)
+        found = discovery.find_model(nss, spec.names, spec.key, taken)
+        if found is None:
+            accepted = " or ".join(spec.names)
+            inside = [d for _, d in candidates if d.in_function and d.node.name in spec.names]
+            if inside:
+                d = inside[0]
+                probe.not_found = (f"{d.node.name} is defined inside the function {d.in_function} "
+                                   f"({d.unit.where}, line {d.line}), where the grader cannot "
+                                   "reach it")
+            else:
+                probe.not_found = f"no class or factory function named {accepted} was found"
+        else:
+            ns, d, substituted = found
+            if isinstance(d.node, ast.ClassDef):
+                taken.add(d.node.name)
+            probe.source = discovery.model_source(nss, ns, d, substituted)
+        probes.append(probe)
+    return probes
+
+
+def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, limits: Limits,
+               *, sandboxed: bool = True) -> RunOutcome:
+    """Dynamic part: one sandboxed process builds and probes every found model and the
+    reference models, then the parameter tensors are recounted here."""
+    with Sandbox(limits, sandboxed=sandboxed) as box:
+        box.add_submission(submission)
+        entries = []
+        for probe in probes:
+            if probe.source is not None:
+                path = box.add_job_file(f"model_{probe.spec.key.replace('-', '_')}.py",
+                                        probe.source.code)
+                entries.append({"key": probe.spec.key, "module": path,
+                                "object": probe.source.object_name, "args": probe.spec.args})
+            ref = probe.spec.reference or (probe.spec.params and probe.spec.params.reference)
+            if ref:
+                entries.append({"key": f"reference:{probe.spec.key}", "reference": ref,
+                                "args": _reference_args(probe.spec, assignment)})
+        outcome = box.run("inspect_models", {
+            "models": entries, "input_shape": list(assignment.dataset.input_shape),
+            "batch_sizes": list(BATCH_SIZES), "seed": assignment.training.seed})
+        reports = {m.get("key"): m for m in (outcome.result or {}).get("models", [])
+                   if isinstance(m, dict)}
+        for probe in probes:
+            probe.report = reports.get(probe.spec.key)
+            probe.shapes = _shapes(outcome.out_dir, probe.report)
+            probe.reference_report = reports.get(f"reference:{probe.spec.key}")
+            probe.reference_shapes = _shapes(outcome.out_dir, probe.reference_report)
+        return outcome
+
+
+def _reference_args(spec: ModelSpec, assignment: Assignment) -> dict:
+    return {"num_classes": assignment.dataset.num_classes}
+
+
+def _shapes(out_dir: Path, report: dict | None) -> dict[str, list[int]] | None:
+    """Load the exported parameters with weights_only=True; anything odd counts as none."""
+    if not report or not report.get("ok") or not isinstance(report.get("param_file"), str):
+        return None
+    path = out_dir / Path(report["param_file"]).name
+    try:
+        if path.is_symlink() or path.stat().st_size > MAX_PARAM_FILE:
+            return None
+        import torch
+
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a malformed or malicious file is simply not trusted
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {str(k): list(v.shape) for k, v in data.items() if hasattr(v, "shape")}
