@@ -6,10 +6,11 @@ hint). Adding a check is adding a function and a line in MODEL_CHECKS.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from grader import layers as layer_table
 from grader.errors import InputError
@@ -215,19 +216,25 @@ def check_submission(submission: Path, assignment: Assignment, *, limits: Limits
                      sandboxed: bool = True) -> CheckReport:
     """Run every check on one submission (a folder or a .zip). Student code runs only in the
     sandbox; a submission that crashes it is a failing report, not an exception."""
-    submission = Path(submission)
+    limits = limits or Limits.from_spec(assignment.limits)
+    with prepared(Path(submission)) as root:
+        return check_folder(root, str(submission), assignment, limits, sandboxed)[0]
+
+
+@contextlib.contextmanager
+def prepared(submission: Path) -> Iterator[Path]:
+    """The submission as a folder: a .zip is unpacked safely into a temporary one."""
     if not submission.exists():
         raise InputError("submission not found", path=str(submission))
-    limits = limits or Limits.from_spec(assignment.limits)
     with tempfile.TemporaryDirectory(prefix="grader-unzip-") as tmp:
         root = unpack_zip(submission, Path(tmp)) if submission.suffix == ".zip" else submission
         if not root.is_dir():
             raise InputError("expected a folder or a .zip of a student's files", path=str(root))
-        return _check_folder(root, str(submission), assignment, limits, sandboxed)
+        yield root
 
 
-def _check_folder(root: Path, label: str, assignment: Assignment, limits: Limits,
-                  sandboxed: bool) -> CheckReport:
+def check_folder(root: Path, label: str, assignment: Assignment, limits: Limits,
+                 sandboxed: bool) -> tuple[CheckReport, list[Probe]]:
     files = list_files(root)
     sources, warnings = read_sources(root)
     probes = locate(sources, assignment)
@@ -262,7 +269,7 @@ def _check_folder(root: Path, label: str, assignment: Assignment, limits: Limits
     models = [_model_report(p, assignment) for p in probes]
     return CheckReport(submission=label, assignment=assignment.id,
                        passed=all(c.passed for c in checks), models=models, checks=checks,
-                       predictions=predictions, sandbox=sandbox, files=files)
+                       predictions=predictions, sandbox=sandbox, files=files), probes
 
 
 def _limit_hint(status: str) -> str:
@@ -301,7 +308,4 @@ def _expected(probe: Probe) -> str | None:
         return f"{probe.reference_params:,} (same as reference {e.reference})"
     return e.describe()
 
-
-def matching(checks: list[CheckResult], pattern: str) -> list[CheckResult]:
-    return [c for c in checks if fnmatch.fnmatch(c.id, pattern)]
 

@@ -93,3 +93,138 @@ def check_cmd(submission, assignment, as_json, verbose, timeout, memory_mb, max_
     else:
         click.echo(check_summary(report, verbose=verbose))
     sys.exit(errors.EXIT_OK if report.passed else errors.EXIT_FAILED)
+
+
+@main.command("evaluate")
+@click.argument("submissions", type=click.Path(path_type=Path))
+@ASSIGNMENT
+@click.option("--gpu", is_flag=True, help="Train on CUDA; fails clearly when there is none.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Dataset folder (CIFAR-10 python format, Tiny ImageNet) or .npz. "
+                   "Default: the built-in synthetic dataset.")
+@click.option("--labels", type=click.Path(path_type=Path), default=None,
+              help="Held-out labels (id,label CSV from `grader data split`) to score "
+                   "predictions.csv against. Default: the dataset's test labels.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Training epochs for every model (default: the spec's).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("grades"),
+              show_default=True, help="Where result files (and reports) are written.")
+@click.option("--report", is_flag=True, help="Also write PDF reports and exports to OUT/reports.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as a JSON list.")
+@limit_options
+@NO_SANDBOX
+@handle_errors
+def evaluate_cmd(submissions, assignment, gpu, data_dir, labels, epochs, out_dir, report,
+                 as_json, timeout, memory_mb, max_processes, no_sandbox) -> None:
+    """Retrain each student's models with the canonical routine beside the reference, score
+    them and predictions.csv on held-out labels, and award points.
+
+    SUBMISSIONS is one submission (folder or .zip) or a class folder with one subfolder or
+    .zip per student. One JSON result per student is written to OUT."""
+    from grader.evaluate import Options, evaluate
+    from grader.results import to_dict
+    from grader.sandbox import require_sandbox
+    from grader.terminal import evaluation_table
+
+    task = spec.load(assignment)
+    require_sandbox(no_sandbox)
+    options = Options(data_dir=data_dir, labels=labels, epochs=epochs, gpu=gpu,
+                      sandboxed=not no_sandbox, timeout=timeout, memory_mb=memory_mb,
+                      processes=max_processes)
+    if data_dir is None:
+        click.echo("notice: no --data given; using the built-in synthetic dataset in the "
+                   "CIFAR-10 file format (accuracies are not CIFAR-10 accuracies)", err=True)
+    results = evaluate(submissions, task, out_dir, options,
+                       progress=lambda msg: click.echo(f"... {msg}", err=True))
+    if as_json:
+        click.echo(json.dumps([to_dict(r) for r in results], indent=2))
+    else:
+        click.echo(evaluation_table(results))
+        click.echo(f"\nresults: {out_dir}/<student>.json")
+    if report:
+        _write_reports(out_dir, out_dir / "reports")
+    sys.exit(errors.EXIT_OK if all(r.status == "ok" for r in results) else errors.EXIT_FAILED)
+
+
+def _write_reports(results_dir: Path, out_dir: Path) -> bool:
+    from grader.report import build_reports
+
+    outcome = build_reports(results_dir, out_dir)
+    click.echo(f"reports: {outcome_summary(outcome, out_dir)}")
+    for failure in getattr(outcome, "failures", []):
+        click.echo(f"error: {failure}", err=True)
+    return not getattr(outcome, "failures", [])
+
+
+def outcome_summary(outcome, out_dir: Path) -> str:
+    written = getattr(outcome, "student_pdfs", None)
+    count = len(written) if written is not None else "?"
+    return f"{count} student PDFs, class-summary.pdf, gradebook.csv and gradescope/ in {out_dir}"
+
+
+@main.command("report")
+@click.argument("results_dir", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder for the PDFs, gradebook.csv and Gradescope results.")
+@handle_errors
+def report_cmd(results_dir, out_dir) -> None:
+    """Write a PDF per student, the class summary, gradebook.csv and Gradescope results.json
+    files from the result files in RESULTS_DIR. An unreadable result file is reported and the
+    other reports are still made (exit code 1)."""
+    if not Path(results_dir).is_dir():
+        raise errors.InputError("results folder not found", path=str(results_dir))
+    ok = _write_reports(results_dir, out_dir)
+    sys.exit(errors.EXIT_OK if ok else errors.EXIT_FAILED)
+
+
+@main.group("data")
+def data_group() -> None:
+    """Datasets: download CIFAR-10, make the synthetic set, split a test set for students."""
+
+
+@data_group.command("fetch")
+@click.argument("name", type=click.Choice(["cifar10"]))
+@click.argument("directory", type=click.Path(path_type=Path))
+@handle_errors
+def data_fetch_cmd(name, directory) -> None:
+    """Download NAME into DIRECTORY with torchvision (needs internet)."""
+    from grader.data import fetch_cifar10
+
+    fetch_cifar10(directory)
+    click.echo(f"CIFAR-10 in {directory}/cifar-10-batches-py; use --data {directory}")
+
+
+@data_group.command("synth")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--train", "n_train", type=int, default=5000, show_default=True)
+@click.option("--test", "n_test", type=int, default=10000, show_default=True)
+@handle_errors
+def data_synth_cmd(directory, seed, n_train, n_test) -> None:
+    """Write the built-in synthetic dataset in the CIFAR-10 python format."""
+    from grader.data import write_synthetic_cifar10
+
+    write_synthetic_cifar10(directory, seed=seed, n_train=n_train, n_test=n_test)
+    click.echo(f"synthetic CIFAR-10-format data in {directory}")
+
+
+@data_group.command("split")
+@ASSIGNMENT
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
+              help="Dataset to split (default: the built-in synthetic data).")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
+@click.option("--permute-seed", type=int, default=None,
+              help="Shuffle the test images by a secret permutation, so predictions made in the "
+                   "public CIFAR-10 order score at chance.")
+@handle_errors
+def data_split_cmd(assignment, data_dir, out_dir, permute_seed) -> None:
+    """Make what students get (test_images.npz, sample_predictions.csv) and what the
+    instructor keeps (labels.csv) from the dataset's test split."""
+    from grader.data import load_dataset, split_test_set
+    from grader.evaluate import DEFAULT_CACHE
+
+    task = spec.load(assignment)
+    dataset = load_dataset(task.dataset, data_dir, cache_dir=DEFAULT_CACHE / "data")
+    split_test_set(dataset, out_dir, permute_seed=permute_seed)
+    click.echo(f"students get: {out_dir}/test_images.npz, {out_dir}/sample_predictions.csv\n"
+               f"keep private: {out_dir}/labels.csv (pass it to evaluate --labels)")

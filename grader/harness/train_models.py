@@ -1,0 +1,74 @@
+"""Sandboxed: retrain each model of one submission (or a reference model) with the canonical
+routine (python -m harness.train_models job.json).
+
+The held-out images come in without labels. After every epoch the predicted labels for them are
+written to out/preds-<key>.npy (epochs x N, int16, no pickle); the grader scores them on its
+side against labels the sandbox never sees. The per-epoch history goes into result.json.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from harness import common  # noqa: E402  (records the original torch functions first)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def train_one(entry: dict, job: dict, data: dict) -> dict:
+    from reference.train import TrainConfig, train
+
+    key = entry["key"]
+    label = entry.get("object") or entry.get("reference")
+    result: dict = {"key": key, "ok": False, "stage": "import"}
+    started = time.perf_counter()
+    try:
+        common.stage(f"importing {label}")
+        factory = (common.reference_factory(entry["reference"]) if entry.get("reference")
+                   else common.load_object(entry["module"], entry["object"], {}))
+        common.stage(f"building {label}")
+        result["stage"] = "build"
+        model = factory(**entry.get("args", {}))
+        if not isinstance(model, torch.nn.Module):
+            raise TypeError(f"{label}(...) returned {type(model).__name__}, not a nn.Module")
+        common.stage(f"training {label}")
+        result["stage"] = "train"
+        config = TrainConfig(**job["config"])
+        history = train(model, data["train_images"], data["train_labels"], config,
+                        eval_images=data["test_images"], device=job.get("device", "cpu"))
+        preds = [e.eval_predictions for e in history.epochs]
+        if preds and all(p is not None for p in preds):
+            stacked = torch.stack(preds).numpy().astype(np.int16)
+            np.save(os.path.join(common.OUT, f"preds-{key}.npy"), stacked, allow_pickle=False)
+            result["predictions_file"] = f"preds-{key}.npy"
+        summary = history.to_dict()
+        for epoch in summary["epochs"]:
+            epoch.pop("eval_predictions", None)
+        result["history"] = summary
+        result["ok"] = True
+        result["stage"] = "done"
+    except BaseException as exc:  # student code may raise anything, SystemExit included
+        result["error"] = common.describe_error(exc)
+    finally:
+        result["seconds"] = round(time.perf_counter() - started, 2)
+        result["tampering"] = common.tampering()
+    return result
+
+
+def main() -> None:
+    job = common.read_job(sys.argv[1])
+    data = {name: np.load(path, allow_pickle=False) for name, path in job["data"].items()}
+    common.prepare_paths(job)
+    torch.set_num_threads(max(1, job.get("threads", 1)))
+    results = [train_one(entry, job, data) for entry in job["models"]]
+    common.write_result({"nonce": job["nonce"], "models": results})
+    sys.stdout.flush()
+    sys.stderr.flush()
+    common._exit(0)
+
+
+if __name__ == "__main__":
+    main()
