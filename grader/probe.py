@@ -66,15 +66,8 @@ def locate(files: list[SourceFile], assignment: Assignment) -> list[Probe]:
         probe = Probe(spec, candidates=names)
         found = discovery.find_model(nss, spec.names, spec.key, taken)
         if found is None:
-            accepted = " or ".join(spec.names)
-            inside = [d for _, d in candidates if d.in_function and d.node.name in spec.names]
-            if inside:
-                d = inside[0]
-                probe.not_found = (f"{d.node.name} is defined inside the function {d.in_function} "
-                                   f"({d.unit.where}, line {d.line}), where the grader cannot "
-                                   "reach it")
-            else:
-                probe.not_found = f"no class or factory function named {accepted} was found"
+            probe.not_found = (f"no class or factory function named "
+                               f"{' or '.join(spec.names)} was found")
         else:
             ns, d, substituted = found
             if isinstance(d.node, ast.ClassDef):

@@ -120,7 +120,7 @@ def blank_magics(source: str) -> str:
     if lines and lines[0].lstrip().startswith("%%"):
         magic = lines[0].lstrip()[2:].split()[0] if lines[0].strip() != "%%" else ""
         if magic not in ("time", "timeit", "capture", "prun"):
-            return "\n" * len(lines)
+            return "\n".join("" for _ in lines)
         lines[0] = ""
     out = []
     for line in lines:
