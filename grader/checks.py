@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from grader import layers as layer_table
+from grader.discovery import translate_traceback
 from grader.errors import InputError
 from grader.limits import Limits
 from grader.probe import Probe, locate, run_probes
@@ -74,9 +75,10 @@ def builds(probe: Probe, assignment: Assignment) -> CheckResult | None:
                            f"Remove `import {mod}` from the code the model uses (or don't use "
                            f"{mod} inside the model); only torch, torchvision and numpy are "
                            "available.")
+        trace = translate_traceback(error.get("traceback", ""), probe.source)
         return _result(probe, "builds", False, f"{call} failed: {_error_text(error)}",
                        f"Make sure {call} works in a fresh Python session with only the "
-                       "model's code:\n" + error.get("traceback", "")[-1500:])
+                       "model's code:\n" + trace[-1500:])
     return _result(probe, "builds", True, f"{probe.source.object_name}"
                    f"({', '.join(f'{k}={v!r}' for k, v in probe.spec.args.items())}) built")
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import builtins
 import difflib
+import re
 import textwrap
 from dataclasses import dataclass, field
 
@@ -53,6 +54,8 @@ class ModelSource:
     code: str                       # the generated module's text
     substituted: bool = False       # not an accepted name: the closest nn.Module class
     included: list[str] = field(default_factory=list)   # what the module was built from
+    line_map: list[tuple[int, str, int]] = field(default_factory=list)  # generated line ->
+    #   (where, original line): each part's first generated line and its first original line
 
 
 @dataclass
@@ -217,9 +220,13 @@ def is_module_class(ns_list: list[Namespace], cls: ast.ClassDef, seen: set[str] 
     return False
 
 
+def _first_line(node: ast.stmt) -> int:
+    return min([node.lineno] + [x.lineno for x in getattr(node, "decorator_list", [])])
+
+
 def _segment(d: Definition) -> str:
     node = d.node
-    start = min([node.lineno] + [x.lineno for x in getattr(node, "decorator_list", [])])
+    start = _first_line(node)
     lines = d.unit.source.splitlines()[start - 1:node.end_lineno]
     return textwrap.dedent("\n".join(lines))
 
@@ -270,8 +277,9 @@ class Slicer:
                     continue
             self.add(binding, ns, rank)
 
-    def render(self) -> tuple[str, list[str]]:
+    def render(self) -> tuple[str, list[str], list[tuple[int, str, int]]]:
         parts, included = [], []
+        spans: list[tuple[str, int]] = []     # per part: (where, first original line)
         for _, _, d in sorted(self.chosen, key=lambda t: (t[0], t[1], t[2].line)):
             text = ast.unparse(d.node) if d.synthetic else _segment(d)
             if d.qualname and d.outer:
@@ -282,11 +290,16 @@ class Slicer:
                 label = ", ".join(sorted(d.names)) or "statement"
             included.append(f"{label} ({d.unit.where}, line {d.line})")
             parts.append(f"# --- from {d.unit.where}, line {d.line}\n{text}")
+            spans.append((d.unit.where, _first_line(d.node)))
         for holder, names in self.holders.items():
             body = "\n".join(f"    {n} = {n}" for n in sorted(names))
             parts.append(f"# --- stands in for the enclosing class {holder}\n"
                          f"class {holder}:\n{body}")
-        return "\n\n".join(parts) + "\n", included
+        line_map, line = [], 1
+        for part, (where, first) in zip(parts, spans):
+            line_map.append((line + 1, where, first))     # + 1: the "# --- from" comment
+            line += part.count("\n") + 2                  # + 2: the blank line between parts
+        return "\n\n".join(parts) + "\n", included, line_map
 
 
 def namespaces(files: list[SourceFile]) -> list[Namespace]:
@@ -345,10 +358,29 @@ def model_source(nss: list[Namespace], ns: Namespace, d: Definition,
     if d.outer:
         slicer.holders[d.outer] = {d.node.name}
     slicer.add(d, ns, rank=0)
-    code, included = slicer.render()
+    code, included, line_map = slicer.render()
     header = ("# Built by grader from the submission: only the definitions this model needs.\n"
               "# Nothing else from the student's files (training loops, downloads) is run.\n\n")
+    offset = header.count("\n")
     return ModelSource(object_name=d.node.name, qualname=d.qualname or d.node.name,
                        kind="function" if isinstance(d.node, ast.FunctionDef) else "class",
                        where=d.unit.where, line=d.line, code=header + code,
-                       substituted=substituted, included=included)
+                       substituted=substituted, included=included,
+                       line_map=[(g + offset, w, o) for g, w, o in line_map])
+
+
+def original_line(source: ModelSource, line: int) -> tuple[str, int] | None:
+    """Where a line of the generated module came from: (file or cell, line)."""
+    best = None
+    for start, where, first in source.line_map:
+        if start <= line:
+            best = (where, first + line - start)
+    return best
+
+
+def translate_traceback(text: str, source: ModelSource) -> str:
+    """Point a traceback's frames in the generated module at the student's own file/cell."""
+    def repl(match: re.Match) -> str:
+        found = original_line(source, int(match[2]))
+        return f'File "{found[0]}", line {found[1]}' if found else match[0]
+    return re.sub(r'File "([^"]*/model_[\w]+\.py)", line (\d+)', repl, text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 
+from grader.discovery import translate_traceback
 from grader.probe import Probe
 from grader.results import LayerRow
 
@@ -152,8 +153,11 @@ def explain_forward_error(probe: Probe, error: dict) -> str:
                 "and make the next Linear layer's in_features match.")
     if error.get("type") == "NameError":
         return "The model uses a name its code never defines: " + message
+    trace = error.get("traceback", "")
+    if probe.source is not None:
+        trace = translate_traceback(trace, probe.source)
     return "The forward pass raised an error on random input of the assignment's shape:\n" + \
-        error.get("traceback", "")[-1200:]
+        trace[-1200:]
 
 
 def _feature_map(probe: Probe) -> str:
