@@ -1,0 +1,226 @@
+"""`grader check` end to end: real sandbox, real notebooks, the CLI's JSON and exit codes."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import zipfile
+
+import pytest
+from click.testing import CliRunner
+
+from grader.checks import check_submission
+from grader.cli import main
+from grader.spec import load
+
+MISTAKES = '''
+import torch.nn as nn
+import torch.nn.functional as F
+import wandb                      # not installed; only NeedsWandb uses it
+
+
+class WrongFC(nn.Module):         # fc1 forgot there is no padding: 16*5*5 instead of 16*6*6
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 5)
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(8, 16, 3)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = x.flatten(1)
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+
+class Batchy(nn.Module):          # x.view(-1, 288) makes two rows per image
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 5)
+        self.pool = nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(8, 16, 3)
+        self.fc1 = nn.Linear(288, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv2(self.pool(F.relu(self.conv1(x))))))
+        return self.fc1(x.view(-1, 288))
+
+
+class NeedsWandb(nn.Module):
+    def __init__(self):
+        super().__init__()
+        wandb.init(project="hw2")
+        self.fc = nn.Linear(3, 10)
+
+
+class HalfBN(nn.Module):          # BatchNorm after conv1 only
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.relu(self.conv2(x))
+        return self.fc(x.mean((2, 3)))
+
+
+class Unrelated(nn.Module):
+    pass
+'''
+
+SPEC = '''
+[assignment]
+course = "Test"
+title = "Mistakes"
+
+[limits]
+wall_seconds = 90
+
+[[models]]
+key = "simplenn"
+names = ["SimpleNN"]
+params = 82030
+reference = "simplenn"
+weighted_layers = 5
+
+[[models]]
+key = "wrongfc"
+names = ["WrongFC"]
+params = 82030
+reference = "simplenn"
+
+[[models]]
+key = "batchy"
+names = ["Batchy"]
+
+[[models]]
+key = "wandb"
+names = ["NeedsWandb"]
+
+[[models]]
+key = "halfbn"
+names = ["HalfBN"]
+batchnorm_after_conv = true
+
+[[models]]
+key = "resnet20"
+names = ["ResNet20"]
+'''
+
+
+@pytest.fixture(scope="module")
+def mistakes_report(tmp_path_factory):
+    from tests.conftest import SIMPLENN
+
+    root = tmp_path_factory.mktemp("mistakes")
+    (root / "good.py").write_text(SIMPLENN)
+    (root / "mistakes.py").write_text(MISTAKES)
+    spec_path = root.parent / "mistakes.toml"
+    spec_path.write_text(SPEC)
+    report = check_submission(root, load(str(spec_path)))
+    return report, {c.id: c for c in report.checks}, {m.key: m for m in report.models}
+
+
+def test_correct_model_passes_every_check(mistakes_report):
+    report, checks, models = mistakes_report
+    for step in ("found", "builds", "forward", "params", "layers"):
+        assert checks[f"simplenn.{step}"].passed, checks[f"simplenn.{step}"].message
+    simplenn = models["simplenn"]
+    assert simplenn.params == 82030 and simplenn.output_shape == [1, 10]
+    assert [r.params for r in simplenn.layers if r.params] == [608, 1168, 69240, 10164, 850]
+    assert simplenn.layers[0].output_shape == [1, 8, 28, 28]
+    assert simplenn.flops and simplenn.flops > 1_000_000
+    assert not report.passed        # the other models fail
+
+
+def test_wrong_in_features_gets_an_actionable_hint(mistakes_report):
+    _, checks, models = mistakes_report
+    forward = checks["wrongfc.forward"]
+    assert not forward.passed and "1x576 and 400x120" in forward.message
+    assert "fc1 = Linear(400, 120) expects 400 inputs" in forward.hint
+    assert "16x6x6 = 576" in forward.hint and "Set in_features to 576" in forward.hint
+    params = checks["wrongfc.params"]
+    assert not params.passed and "fc1: 48,120 expected 69,240" in params.message
+    fc1 = next(r for r in models["wrongfc"].layers if r.name == "fc1")
+    assert fc1.differs and fc1.expected_params == 69240
+
+
+def test_batch_size_change_is_named(mistakes_report):
+    _, checks, _ = mistakes_report
+    forward = checks["batchy.forward"]
+    assert not forward.passed
+    assert "batch size changed" in forward.message and "(2, 10)" in forward.message
+    assert "x.flatten(1)" in forward.hint
+
+
+def test_missing_module_is_named(mistakes_report):
+    _, checks, _ = mistakes_report
+    builds = checks["wandb.builds"]
+    assert not builds.passed and "'wandb'" in builds.message and "import wandb" in builds.hint
+    assert checks["wrongfc.builds"].passed       # the unrelated import did not stop others
+
+
+def test_batchnorm_after_every_conv(mistakes_report):
+    _, checks, _ = mistakes_report
+    bn = checks["halfbn.batchnorm"]
+    assert not bn.passed and "conv2" in bn.message and "conv1" not in bn.message
+
+
+def test_not_found_lists_the_module_classes(mistakes_report):
+    _, checks, models = mistakes_report
+    found = checks["resnet20.found"]
+    assert not found.passed and "ResNet20" in found.hint
+    assert "Unrelated (mistakes.py" in found.message and "WrongFC" in found.message
+    assert not models["resnet20"].found
+
+
+def test_cli_json_output_and_exit_codes(make_submission, one_model_spec, simplenn_source):
+    runner = CliRunner()
+    good = make_submission({"models.py": simplenn_source})
+    result = runner.invoke(main, ["check", str(good), "-a", str(one_model_spec()), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["passed"] is True and data["predictions"] is None
+    model = data["models"][0]
+    assert {"key", "found", "params", "expected_params", "output_shape", "layers"} <= set(model)
+    assert model["params"] == 82030 and model["found"] is True
+    assert all({"id", "passed", "message"} <= set(c) for c in data["checks"])
+    bad = runner.invoke(main, ["check", str(good), "-a", str(one_model_spec(params=1000))])
+    assert bad.exit_code == 1 and "[FAIL] simplenn.params" in bad.output
+
+
+def test_notebook_with_magics_and_training_cells(tmp_path, make_notebook, one_model_spec,
+                                                 simplenn_source):
+    root = tmp_path / "nb"
+    make_notebook(root / "simplenn-cifar10.ipynb", [
+        "!pip install torchsummary\n%matplotlib inline\nfrom google.colab import drive\n"
+        "drive.mount('/content/drive')",
+        simplenn_source,
+        "import torchvision\ntrainset = torchvision.datasets.CIFAR10('./data', download=True)\n"
+        "for epoch in range(200):\n    train(net)",
+    ])
+    report = check_submission(root, load(str(one_model_spec())))
+    assert report.passed, [c.message for c in report.checks if not c.passed]
+    assert report.models[0].source == "simplenn-cifar10.ipynb cell 2"
+    assert "download" not in report.sandbox.output
+
+
+def test_zip_submission_and_refused_member(tmp_path, one_model_spec, simplenn_source):
+    good = tmp_path / "alice.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("alice/models.py", textwrap.dedent(simplenn_source))
+    assert check_submission(good, load(str(one_model_spec()))).passed
+    bad = tmp_path / "mallory.zip"
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("models.py", "x = 1\n")
+        zf.writestr("../../outside.py", "x = 1\n")
+    result = CliRunner().invoke(main, ["check", str(bad), "-a", str(one_model_spec())])
+    assert result.exit_code == 2
+    assert "mallory.zip" in result.output and "outside the submission folder" in result.output
+    assert not (tmp_path.parent / "outside.py").exists()

@@ -1,0 +1,327 @@
+"""predictions.csv validation and reading the held-out labels (grader/predictions.py)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+
+from grader import predictions
+from grader.errors import InputError
+from grader.predictions import MAX_ERRORS, read_labels, validate_predictions
+from grader.spec import CIFAR10_CLASSES, PredictionsSpec
+
+INDEX = PredictionsSpec(rows=3, labels="index")
+NAME = PredictionsSpec(rows=3, labels="name")
+EITHER = PredictionsSpec(rows=3, labels="either")
+TEN = PredictionsSpec(rows=10, labels="index")
+DLSTUDIO_CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write(data: bytes) -> path of a predictions.csv holding exactly those bytes."""
+    def write(data: bytes, name: str = "predictions.csv"):
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+    return write
+
+
+def big_csv(rows: int = 10_000, label=lambda i: str(i % 10)) -> bytes:
+    return ("id,label\n" + "".join(f"{i},{label(i)}\n" for i in range(rows))).encode()
+
+
+# fault, spec, bytes written, message expected (substring), its line (None: whole file)
+MALFORMED = [
+    ("wrong header", INDEX, b"ID,Category\n0,3\n1,0\n2,9\n",
+     "header is 'ID,Category'; expected 'id,label'", 1),
+    ("header case", INDEX, b"Id,Label\n0,3\n1,0\n2,9\n",
+     "header is 'Id,Label'; expected 'id,label' (column names are case-sensitive)", 1),
+    ("header columns swapped", INDEX, b"label,id\n3,0\n0,1\n9,2\n",
+     "(the columns are in the wrong order)", 1),
+    ("header missing", INDEX, b"0,3\n1,0\n2,9\n",
+     "header is '0,3'; expected 'id,label' (the first line looks like data: the header line "
+     "is missing)", 1),
+    ("semicolon separated", INDEX, b"id;label\n0;3\n1;0\n2;9\n",
+     "(fields must be separated by commas)", 1),
+    ("semicolon rows", INDEX, b"id;label\n0;3\n1;0\n2;9\n",
+     "1 field ('1;0'); expected 2: id,label", 3),
+    ("pandas index column", INDEX, b",id,label\n0,0,3\n1,1,0\n2,2,9\n",
+     "header is ',id,label'; expected 'id,label' (an extra first column: write it with "
+     "to_csv(..., index=False))", 1),
+    ("missing column in header", INDEX, b"id\n0\n1\n2\n",
+     "header is 'id'; expected 'id,label'", 1),
+    ("missing column in a row", INDEX, b"id,label\n0,3\n1\n2,9\n",
+     "1 field ('1'); expected 2: id,label", 3),
+    ("extra column", INDEX, b"id,label\n0,3\n1,0,5\n2,9\n",
+     "3 fields ('1,0,5'); expected 2: id,label", 3),
+    ("trailing comma", INDEX, b"id,label\n0,3\n1,0,\n2,9\n",
+     "3 fields ('1,0,'); expected 2: id,label", 3),
+    ("non-integer id", INDEX, b"id,label\n0,3\nx1,0\n2,9\n",
+     "id 'x1' is not an integer; expected an integer 0 to 2", 3),
+    ("float id", INDEX, b"id,label\n0,3\n1.0,0\n2,9\n",
+     "id '1.0' is not an integer; expected an integer 0 to 2", 3),
+    ("duplicate id", INDEX, b"id,label\n0,3\n1,0\n1,9\n",
+     "id 1 appears again (first on line 3); expected each id exactly once", 4),
+    ("duplicate id leaves one missing", INDEX, b"id,label\n0,3\n1,0\n1,9\n",
+     "id 2 is missing; expected each id 0 to 2 exactly once", None),
+    ("two ids missing", TEN, b"id,label\n" + b"".join(b"%d,1\n" % i for i in range(8)),
+     "ids 8 and 9 are missing; expected each id 0 to 9 exactly once", None),
+    ("many ids missing", TEN, b"id,label\n0,1\n1,1\n2,1\n4,1\n",
+     "ids 3, 5, 6, 7, 8 and 1 more are missing; expected each id 0 to 9 exactly once", None),
+    ("too few rows", TEN, b"id,label\n0,1\n1,1\n2,1\n4,1\n",
+     "4 data rows; expected 10 (one per held-out image, ids 0 to 9)", None),
+    ("id out of range", INDEX, b"id,label\n0,3\n1,0\n3,9\n",
+     "id 3 is out of range; expected an integer 0 to 2", 4),
+    ("negative id", INDEX, b"id,label\n-1,3\n1,0\n2,9\n",
+     "id -1 is out of range; expected an integer 0 to 2", 2),
+    ("too many rows: the extra id", INDEX, b"id,label\n0,3\n1,0\n2,9\n3,1\n",
+     "id 3 is out of range; expected an integer 0 to 2", 5),
+    ("too many rows: the count", INDEX, b"id,label\n0,3\n1,0\n2,9\n3,1\n",
+     "4 data rows; expected 3", None),
+    ("label out of range", INDEX, b"id,label\n0,3\n1,10\n2,9\n",
+     "label 10 is out of range; expected a class index 0 to 9", 3),
+    ("negative label", INDEX, b"id,label\n0,3\n1,0\n2,-1\n",
+     "label -1 is out of range; expected a class index 0 to 9", 4),
+    ("float label", INDEX, b"id,label\n0,3.0\n1,0\n2,9\n",
+     "label '3.0' is not an integer; expected a class index 0 to 9", 2),
+    ("name where an index is wanted", INDEX, b"id,label\n0,cat\n1,0\n2,9\n",
+     "label 'cat' is not an integer; expected a class index 0 to 9 (this assignment wants "
+     "indexes, not names)", 2),
+    ("label not a class name", NAME, b"id,label\n0,cat\n1,kitten\n2,dog\n",
+     "label 'kitten' is not a class name; expected a class name (airplane, automobile, bird",
+     3),
+    ("index where a name is wanted", NAME, b"id,label\n0,cat\n1,3\n2,dog\n",
+     "label '3' is not a class name", 3),
+    ("label neither index nor name", EITHER, b"id,label\n0,cat\n1,3\n2,kitty\n",
+     "label 'kitty' is neither a class index nor a class name; expected a class index 0 to 9 "
+     "or a class name (airplane", 4),
+    ("empty label", INDEX, b"id,label\n0,3\n1,\n2,9\n",
+     "label '' is not an integer", 3),
+    ("blank line in the middle", INDEX, b"id,label\n0,3\n\n1,0\n2,9\n",
+     "blank line; expected 'id,label' values (blank lines are allowed only at the end)", 3),
+    ("empty file", INDEX, b"",
+     "file is empty; expected a header 'id,label' and 3 rows", None),
+    ("only blank lines", INDEX, b"\n \r\n\n",
+     "file has only blank lines; expected a header 'id,label' and 3 rows", None),
+    ("only header", INDEX, b"id,label\n",
+     "no data rows; expected 3 (one per held-out image, ids 0 to 2)", None),
+    ("binary file", INDEX, b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
+     "binary file (NUL bytes); expected a UTF-8 CSV text file", 3),
+    ("UTF-16 file", INDEX, "id,label\n0,3\n1,0\n2,9\n".encode("utf-16"),
+     "file is UTF-16 text; expected UTF-8", None),
+    ("Excel workbook", INDEX, b"PK\x03\x04\x14\x00\x06\x00\x08\x00",
+     "file is a ZIP archive (an Excel workbook?)", None),
+    ("non-UTF-8 bytes", INDEX, b"id,label\n0,3\n1,caf\xe9\n2,9\n",
+     "not UTF-8 text (byte 0xe9); expected a UTF-8 CSV text file", 3),
+    ("control characters echoed escaped", INDEX, b"id,label\n0,3\n\x1b[2J1,0\n2,9\n",
+     "id '\\x1b[2J1' is not an integer", 3),
+    ("long content shortened", INDEX, b"id,label\n0,3\n" + b"9" * 500 + b",0\n2,9\n",
+     "id '" + "9" * 37 + "...' is out of range", 3),
+    ("label longer than int() converts", INDEX, b"id,label\n0,3\n1," + b"7" * 5000 + b"\n2,9\n",
+     "label '" + "7" * 37 + "...' is out of range; expected a class index 0 to 9", 3),
+]
+
+
+@pytest.mark.parametrize("fault, spec, data, message, line", MALFORMED,
+                         ids=[row[0] for row in MALFORMED])
+def test_malformed_file_reports_fault_with_line(write, fault, spec, data, message, line):
+    report = validate_predictions(write(data), spec, CIFAR10_CLASSES)
+    assert report.present and not report.valid and report.labels is None
+    found = [(e.line, e.message) for e in report.errors]
+    assert any(e.line == line and message in e.message for e in report.errors), found
+
+
+# what, spec, class names, bytes written, labels expected in id order
+VALID = [
+    ("index labels", INDEX, CIFAR10_CLASSES, b"id,label\n0,3\n1,0\n2,9\n", [3, 0, 9]),
+    ("rows in any order", INDEX, CIFAR10_CLASSES, b"id,label\n2,9\n0,3\n1,0\n", [3, 0, 9]),
+    ("no final newline", INDEX, CIFAR10_CLASSES, b"id,label\n0,3\n1,0\n2,9", [3, 0, 9]),
+    ("UTF-8 BOM", INDEX, CIFAR10_CLASSES, b"\xef\xbb\xbfid,label\n0,3\n1,0\n2,9\n", [3, 0, 9]),
+    ("CRLF", INDEX, CIFAR10_CLASSES, b"id,label\r\n0,3\r\n1,0\r\n2,9\r\n", [3, 0, 9]),
+    ("old Mac CR", INDEX, CIFAR10_CLASSES, b"id,label\r0,3\r1,0\r2,9\r", [3, 0, 9]),
+    ("trailing blank lines", INDEX, CIFAR10_CLASSES, b"id,label\n0,3\n1,0\n2,9\n\n  \r\n\n",
+     [3, 0, 9]),
+    ("quoted fields", INDEX, CIFAR10_CLASSES, b'"id","label"\n"0","3"\n"1","0"\n"2","9"\n',
+     [3, 0, 9]),
+    ("spaces around fields", INDEX, CIFAR10_CLASSES, b"id, label\n0, 3\n 1 ,0\n2,9 \n",
+     [3, 0, 9]),
+    ("leading zeros", INDEX, CIFAR10_CLASSES, b"id,label\n00,03\n1,0\n2,9\n", [3, 0, 9]),
+    ("name labels, any case", NAME, CIFAR10_CLASSES, b"id,label\n0,cat\n1,AIRPLANE\n2,Truck\n",
+     [3, 0, 9]),
+    ("CIFAR aliases for torchvision names", NAME, CIFAR10_CLASSES,
+     b"id,label\n0,plane\n1,car\n2,aeroplane\n", [0, 1, 0]),
+    ("CIFAR aliases for DLStudio names", NAME, DLSTUDIO_CLASSES,
+     b"id,label\n0,airplane\n1,automobile\n2,car\n", [0, 1, 1]),
+    ("either, mixed", EITHER, CIFAR10_CLASSES, b"id,label\n0,cat\n1,0\n2,truck\n", [3, 0, 9]),
+    ("ids from 1", PredictionsSpec(rows=3, first_id=1), CIFAR10_CLASSES,
+     b"id,label\n1,3\n2,0\n3,9\n", [3, 0, 9]),
+    ("custom column names", PredictionsSpec(rows=2, id_column="ImageId", label_column="Class"),
+     CIFAR10_CLASSES, b"ImageId,Class\n0,4\n1,5\n", [4, 5]),
+]
+
+
+@pytest.mark.parametrize("what, spec, names, data, labels", VALID, ids=[r[0] for r in VALID])
+def test_valid_file_gives_labels_in_id_order(write, what, spec, names, data, labels):
+    report = validate_predictions(write(data), spec, names)
+    assert report.errors == []
+    assert report.present and report.valid
+    assert report.rows == spec.rows
+    assert report.labels == labels
+
+
+def test_missing_file_is_not_present(tmp_path):
+    report = validate_predictions(tmp_path / "predictions.csv", INDEX, CIFAR10_CLASSES)
+    assert not report.present and not report.valid
+    assert report.errors[0].message.startswith("predictions.csv not found; expected a CSV file "
+                                               "with a header 'id,label' and 3 rows")
+
+
+def test_folder_is_refused(tmp_path):
+    (tmp_path / "predictions.csv").mkdir()
+    report = validate_predictions(tmp_path / "predictions.csv", INDEX, CIFAR10_CLASSES)
+    assert report.present and not report.valid
+    assert "is not a regular file" in report.errors[0].message
+
+
+def test_symlink_is_refused_unless_followed(write, tmp_path):
+    secret = write(b"id,label\n0,3\n1,0\n2,9\n", "instructor-only.csv")
+    link = tmp_path / "predictions.csv"
+    link.symlink_to(secret)
+    report = validate_predictions(link, INDEX, CIFAR10_CLASSES)
+    assert not report.valid
+    assert report.errors[0].message == "is a symbolic link; expected a regular file"
+    assert validate_predictions(link, INDEX, CIFAR10_CLASSES, follow_symlinks=True).valid
+
+
+def test_huge_file_refused_without_reading(tmp_path, monkeypatch):
+    path = tmp_path / "predictions.csv"
+    size = 2**30 + 5                       # sparse: instant to make, costs no disk
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the file was opened")
+    monkeypatch.setattr(predictions, "open", no_reading, raising=False)
+    start = time.perf_counter()
+    report = validate_predictions(path, PredictionsSpec(), CIFAR10_CLASSES)
+    assert time.perf_counter() - start < 0.1
+    assert report.present and not report.valid
+    assert report.errors == [predictions.PredictionError(
+        None, "file is 1,073,741,829 bytes (1,024 MiB), refused without reading it; expected "
+              "at most 8 MiB for 10,000 rows")]
+
+
+def test_file_just_under_the_limit_is_read(write):
+    data = b"id,label\n0,3\n1,0\n2,9\n"
+    spec = PredictionsSpec(rows=3, max_bytes=len(data))
+    assert validate_predictions(write(data), spec, CIFAR10_CLASSES).valid
+    spec = PredictionsSpec(rows=3, max_bytes=len(data) - 1)
+    assert "refused without reading" in validate_predictions(
+        write(data), spec, CIFAR10_CLASSES).errors[0].message
+
+
+def test_non_utf8_past_the_sniffed_head_names_its_line(write):
+    data = big_csv().replace(b"\n5000,0\n", b"\n5000,\xff\n")
+    report = validate_predictions(write(data), PredictionsSpec(), CIFAR10_CLASSES)
+    assert [(e.line, e.message) for e in report.errors] == [
+        (5002, "not UTF-8 text (byte 0xff); expected a UTF-8 CSV text file")]
+
+
+def test_valid_10000_rows_fast(write):
+    path = write(big_csv())
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        report = validate_predictions(path, PredictionsSpec(labels="either"), CIFAR10_CLASSES)
+        best = min(best, time.perf_counter() - start)
+    assert report.valid and report.rows == 10_000
+    assert report.labels == [i % 10 for i in range(10_000)]
+    assert best < 0.1, f"{best * 1000:.0f} ms"
+
+
+def test_garbage_10000_rows_gives_short_report_showing_each_kind(write):
+    # every row has a bad label, and every 1,000th a duplicate id: the labels must not hide it
+    rows = "".join(f"{i - (i % 1000 == 999)},kitten\n" for i in range(10_000))
+    report = validate_predictions(write(("id,label\n" + rows).encode()),
+                                  PredictionsSpec(), CIFAR10_CLASSES)
+    assert not report.valid
+    assert len(report.errors) <= MAX_ERRORS + 1
+    messages = [e.message for e in report.errors]
+    assert any(m.startswith("ids 999, 1999, 2999, 3999, 4999 and 5 more are missing")
+               for m in messages)
+    assert any(m.startswith("id 998 appears again (first on line 1000)") for m in messages)
+    assert any(m.startswith("label 'kitten' is not an integer") for m in messages)
+    assert report.errors[-1] == predictions.PredictionError(
+        None, "10,000 more faults not shown (label not an integer: 9,995; duplicate id: 5)")
+
+
+def test_errors_listed_whole_file_first_then_by_line(write):
+    report = validate_predictions(write(b"id,label\n0,3\n1,x\n1,11\n"), INDEX, CIFAR10_CLASSES)
+    assert [e.line for e in report.errors] == [None, 3, 4, 4]
+
+
+def test_read_labels_returns_int64_in_id_order(write):
+    labels = read_labels(write(b"id,label\n1,cat\n0,9\n2,ship\n"), EITHER, CIFAR10_CLASSES)
+    assert labels.dtype == np.int64
+    assert labels.tolist() == [9, 3, 8]
+
+
+def test_read_labels_malformed_raises_input_error_with_file_and_line(write):
+    path = write(b"id,label\n0,3\n1,12\n2,x\n", "test_labels.csv")
+    with pytest.raises(InputError) as info:
+        read_labels(path, INDEX, CIFAR10_CLASSES)
+    assert info.value.path == str(path) and info.value.line == 3
+    assert str(info.value) == (f"{path}:3: malformed held-out labels file: label 12 is out of "
+                               "range; expected a class index 0 to 9 (1 more fault after it)")
+
+
+def test_read_labels_counts_faults_beyond_the_cap(write):
+    path = write(big_csv(label=lambda i: "x"))
+    with pytest.raises(InputError, match=r"\(9,999 more faults after it\)"):
+        read_labels(path, PredictionsSpec(), CIFAR10_CLASSES)
+
+
+def test_read_labels_missing_file(tmp_path):
+    with pytest.raises(InputError) as info:
+        read_labels(tmp_path / "labels.csv", INDEX, CIFAR10_CLASSES)
+    assert info.value.path == str(tmp_path / "labels.csv") and info.value.line is None
+    assert info.value.message.startswith("held-out labels file not found; expected a CSV file "
+                                         "with a header 'id,label' and 3 rows")
+
+
+def test_read_labels_follows_symlinks(write, tmp_path):
+    target = write(b"id,label\n0,3\n1,0\n2,9\n", "real.csv")
+    os.symlink(target, tmp_path / "labels.csv")
+    assert read_labels(tmp_path / "labels.csv", INDEX, CIFAR10_CLASSES).tolist() == [3, 0, 9]
+
+
+def test_binary_file_refused_after_reading_only_its_head(write, monkeypatch):
+    path = write(b"\x00" * 4 * 2**20)
+    read_sizes = []
+    real_open = open
+
+    def counting_open(*args, **kwargs):
+        fh = real_open(*args, **kwargs)
+        real_read = fh.read
+
+        def read(size=-1):
+            data = real_read(size)
+            read_sizes.append(len(data))
+            return data
+        fh.read = read
+        return fh
+    monkeypatch.setattr(predictions, "open", counting_open, raising=False)
+    report = validate_predictions(path, PredictionsSpec(), CIFAR10_CLASSES)
+    assert report.errors[0].message == "binary file (NUL bytes); expected a UTF-8 CSV text file"
+    assert sum(read_sizes) <= predictions.SNIFF_BYTES
+
+
+def test_named_pipe_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "predictions.csv")
+    report = validate_predictions(tmp_path / "predictions.csv", INDEX, CIFAR10_CLASSES)
+    assert report.present and not report.valid
+    assert "is not a regular file" in report.errors[0].message
