@@ -121,13 +121,23 @@ class Group:
                     pass
 
     def memory_exceeded(self) -> bool:
+        """Whether the kernel ran out of memory in the group (killed a task or had to).
+
+        Not "the limit was touched": page cache counts against the limit and is reclaimed
+        there in normal operation (v2's "max" event, v1's failcnt), while recent kernels do
+        not raise v1's failcnt even for an OOM kill; the OOM counters say what happened."""
         try:
             if self.version == 2:
                 events = (self.dirs["unified"] / "memory.events").read_text()
                 counts = dict(line.split() for line in events.splitlines())
-                return int(counts.get("oom_kill", 0)) > 0 or int(counts.get("max", 0)) > 0
+                return int(counts.get("oom_kill", 0)) > 0 or int(counts.get("oom", 0)) > 0
             if self.version == 1:
-                return int((self.dirs["memory"] / "memory.failcnt").read_text()) > 0
+                d = self.dirs["memory"]
+                control = dict(line.split() for line in
+                               (d / "memory.oom_control").read_text().splitlines())
+                if "oom_kill" in control:          # Linux 4.13 and later
+                    return int(control["oom_kill"]) > 0 or control.get("under_oom") == "1"
+                return int((d / "memory.failcnt").read_text()) > 0
         except (OSError, ValueError, KeyError):
             pass
         return False

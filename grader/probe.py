@@ -22,6 +22,57 @@ BATCH_SIZES = (1, 2, 7)
 MAX_PARAM_FILE = 1024 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Need:
+    """A field of REPORT that must be present and not null."""
+
+    schema: object
+
+
+# The harness's entry for one model as the checks read it. Student code runs in the harness's
+# process and can read the nonce, so result.json is untrusted data: an entry that does not fit
+# (a string where a dict is read, say) counts as no report instead of crashing the grader.
+# Every field may be missing or null unless wrapped in Need; [x] is a list of x, (x, y) a pair.
+ERROR = {"type": str, "message": str, "traceback": str, "missing_module": str,
+         "memory": bool, "processes": bool, "network": bool}
+REPORT = {
+    "key": Need(str), "stage": str, "ok": bool, "error": ERROR, "build_seconds": float,
+    "layers": [{"name": Need(str), "type": Need(str), "output_shape": [int],
+                "weight_shape": [int], "kernel": [int]}],
+    "order": [str], "trace": [(str, [int])], "layers_error": ERROR,
+    "outputs": [{"batch": Need(int), "shape": [int], "dtype": str, "finite": bool, "note": str,
+                 "error": ERROR}],
+    "flops": int, "param_file": str, "tampering": [str]}
+
+
+def fits(value, schema) -> bool:
+    if isinstance(schema, Need):
+        return value is not None and fits(value, schema.schema)
+    if value is None:
+        return True
+    if isinstance(schema, dict):
+        return isinstance(value, dict) and all(fits(value.get(k), s) for k, s in schema.items())
+    if isinstance(schema, list):
+        return isinstance(value, list) and all(fits(v, schema[0]) for v in value)
+    if isinstance(schema, tuple):
+        return (isinstance(value, list) and len(value) == len(schema)
+                and all(fits(v, s) for v, s in zip(value, schema)))
+    if schema in (int, float):          # JSON numbers; bool is an int to Python, not here
+        return isinstance(value, (int, float) if schema is float else int) and not isinstance(
+            value, bool)
+    return isinstance(value, schema)
+
+
+def model_reports(result: dict | None) -> dict[str, dict]:
+    """The result's entries that fit REPORT, by key; the list fields default to []."""
+    models = (result or {}).get("models")
+    if not isinstance(models, list):
+        return {}
+    return {m["key"]: {**{k: [] for k, s in REPORT.items() if isinstance(s, list)},
+                       **{k: v for k, v in m.items() if v is not None}}
+            for m in models if fits(m, REPORT)}
+
+
 @dataclass
 class Probe:
     spec: ModelSpec
@@ -97,8 +148,7 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
         outcome = box.run("inspect_models", {
             "models": entries, "input_shape": list(assignment.dataset.input_shape),
             "batch_sizes": list(BATCH_SIZES), "seed": assignment.training.seed})
-        reports = {m.get("key"): m for m in (outcome.result or {}).get("models", [])
-                   if isinstance(m, dict)}
+        reports = model_reports(outcome.result)
         for probe in probes:
             probe.report = reports.get(probe.spec.key)
             probe.shapes = _shapes(outcome.out_dir, probe.report)

