@@ -150,16 +150,11 @@ def _write_reports(results_dir: Path, out_dir: Path) -> bool:
     from grader.report import build_reports
 
     outcome = build_reports(results_dir, out_dir)
-    click.echo(f"reports: {outcome_summary(outcome, out_dir)}")
-    for failure in getattr(outcome, "failures", []):
+    click.echo(f"reports: {len(outcome.student_pdfs)} student PDFs, class-summary.pdf, "
+               f"gradebook.csv and gradescope/ in {out_dir}")
+    for failure in outcome.failures:
         click.echo(f"error: {failure}", err=True)
-    return not getattr(outcome, "failures", [])
-
-
-def outcome_summary(outcome, out_dir: Path) -> str:
-    written = getattr(outcome, "student_pdfs", None)
-    count = len(written) if written is not None else "?"
-    return f"{count} student PDFs, class-summary.pdf, gradebook.csv and gradescope/ in {out_dir}"
+    return not outcome.failures
 
 
 @main.command("report")
