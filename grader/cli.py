@@ -223,3 +223,30 @@ def data_split_cmd(assignment, data_dir, out_dir, permute_seed) -> None:
     split_test_set(dataset, out_dir, permute_seed=permute_seed)
     click.echo(f"students get: {out_dir}/test_images.npz, {out_dir}/sample_predictions.csv\n"
                f"keep private: {out_dir}/labels.csv (pass it to evaluate --labels)")
+
+
+@main.command("gradescope")
+@ASSIGNMENT
+@click.option("--submission", type=click.Path(path_type=Path),
+              default=Path("/autograder/submission"), show_default=True)
+@click.option("--results", type=click.Path(path_type=Path),
+              default=Path("/autograder/results/results.json"), show_default=True)
+@click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None)
+@click.option("--labels", type=click.Path(path_type=Path), default=None)
+@click.option("--epochs", type=click.IntRange(min=1), default=None)
+@click.option("--gpu", is_flag=True)
+@NO_SANDBOX
+@handle_errors
+def gradescope_cmd(assignment, submission, results, data_dir, labels, epochs, gpu,
+                   no_sandbox) -> None:
+    """Run as a Gradescope autograder: grade Gradescope's submission folder and write its
+    results.json (see autograder/ in the repository)."""
+    from grader.evaluate import Options
+    from grader.gradescope import run_autograder
+    from grader.sandbox import require_sandbox
+
+    task = spec.load(assignment)
+    require_sandbox(no_sandbox)
+    result = run_autograder(task, submission=submission, results=results, options=Options(
+        data_dir=data_dir, labels=labels, epochs=epochs, gpu=gpu, sandboxed=not no_sandbox))
+    click.echo(f"{result.total:g} / {result.possible:g} points; wrote {results}")

@@ -138,11 +138,11 @@ def graded(tmp_path_factory):
     out = root / "grades"
     options = Options(cache_dir=cache, timeout=None)
     results = evaluate(klass, assignment, out, options)
-    return {r.student: r for r in results}, out, assignment
+    return {r.student: r for r in results}, out, assignment, root
 
 
 def test_every_student_gets_a_result_file(graded):
-    by_name, out, _ = graded
+    by_name, out, _, _ = graded
     assert sorted(by_name) == ["ann", "ben", "cat", "dan", "eve"]
     for name in by_name:
         loaded = results_mod.load(out / f"{name}.json")
@@ -151,7 +151,7 @@ def test_every_student_gets_a_result_file(graded):
 
 
 def test_correct_student_trains_beside_the_reference(graded):
-    by_name, _, _ = graded
+    by_name, _, _, _ = graded
     ann = by_name["ann"]
     (trained,) = ann.training
     (ref,) = ann.reference
@@ -164,7 +164,7 @@ def test_correct_student_trains_beside_the_reference(graded):
 
 
 def test_failing_student_loses_points_with_reasons(graded):
-    by_name, _, _ = graded
+    by_name, _, _, _ = graded
     ben = by_name["ben"]
     items = {i.id: i for i in ben.rubric}
     assert items["model"].earned < 10 and any("fc1" in r for r in items["model"].reasons)
@@ -175,7 +175,7 @@ def test_failing_student_loses_points_with_reasons(graded):
 
 
 def test_exit_while_loading_and_infinite_loop_do_not_stop_the_class(graded):
-    by_name, _, _ = graded
+    by_name, _, _, _ = graded
     cat, eve = by_name["cat"], by_name["eve"]
     assert cat.total == 0 and not cat.check.passed
     assert cat.check.sandbox.status == "crashed"
@@ -186,7 +186,7 @@ def test_exit_while_loading_and_infinite_loop_do_not_stop_the_class(graded):
 
 
 def test_held_out_labels_never_reach_the_sandbox(graded):
-    by_name, _, _ = graded
+    by_name, _, _, _ = graded
     dan = by_name["dan"]
     (trained,) = dan.training
     assert trained.ok, trained.error             # it found no labels, so it built and trained
@@ -196,7 +196,7 @@ def test_held_out_labels_never_reach_the_sandbox(graded):
 
 
 def test_find_submissions_and_cli(tmp_path, graded):
-    _, out, _ = graded
+    _, out, _, _ = graded
     with pytest.raises(Exception, match="no submissions found"):
         find_submissions(tmp_path)
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "missing"), "-a", "ece661-hw2"])
@@ -216,7 +216,21 @@ def test_gpu_flag_fails_clearly_without_cuda(tmp_path):
 
 
 def test_results_json_round_trip(graded):
-    by_name, out, _ = graded
+    by_name, out, _, _ = graded
     data = json.loads((out / "ann.json").read_text())
     assert data["schema"] == results_mod.SCHEMA_VERSION
     assert results_mod.from_dict(results_mod.EvaluationResult, data) == by_name["ann"]
+
+
+def test_gradescope_autograder_writes_results_json(graded, tmp_path):
+    from grader.gradescope import run_autograder
+
+    by_name, _, assignment, root = graded
+    target = tmp_path / "results" / "results.json"
+    result = run_autograder(assignment, submission=root / "class" / "ann", results=target,
+                            options=Options(cache_dir=root / "cache"))
+    data = json.loads(target.read_text())
+    assert data["score"] == result.total == by_name["ann"].total
+    assert [t["max_score"] for t in data["tests"]] == [10, 10, 10]
+    assert sum(t["score"] for t in data["tests"]) == pytest.approx(data["score"])
+    assert all(t["visibility"] == "visible" for t in data["tests"])
