@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -149,7 +150,7 @@ def evaluate_cmd(submissions, assignment, gpu, data_dir, labels, epochs, out_dir
 def _write_reports(results_dir: Path, out_dir: Path) -> bool:
     from grader.report import build_reports
 
-    outcome = build_reports(results_dir, out_dir)
+    outcome = build_reports(results_dir, out_dir, jobs=os.cpu_count() or 1)
     click.echo(f"reports: {len(outcome.student_pdfs)} student PDFs, class-summary.pdf, "
                f"gradebook.csv and gradescope/ in {out_dir}")
     for failure in outcome.failures:

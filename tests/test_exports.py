@@ -1,0 +1,95 @@
+"""Canvas gradebook CSV and Gradescope results.json."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from grader import exports, results
+from result_factories import (HW2_ITEMS, crashed_result, failing_result, good_result,
+                              tiny_imagenet_result)
+
+HW2_COLUMNS = [f"ece661-hw2 {item_id}" for item_id, _, _ in HW2_ITEMS] + ["ece661-hw2 total"]
+
+
+def read_csv(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def test_gradebook_columns_follow_canvas_layout():
+    header = exports.gradebook_header([good_result(), failing_result()])
+    assert header[:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert header[5:] == HW2_COLUMNS
+
+
+def test_gradebook_csv_values(tmp_path):
+    path = exports.write_gradebook_csv([failing_result(), good_result(), crashed_result()],
+                                       tmp_path / "gradebook.csv")
+    rows = read_csv(path)
+    assert rows[0][5:] == HW2_COLUMNS
+    assert rows[1][0] == "Points Possible"
+    assert rows[1][5:] == ["10", "10", "10", "10", "15", "15", "5", "25", "100"]
+    by_student = {row[0]: row for row in rows[2:]}
+    assert list(by_student) == ["alice_good", "bob_failing", "carol_crashed"]   # sorted
+    assert by_student["bob_failing"][1:5] == ["", "", "", ""]     # IDs and section blank
+    assert by_student["bob_failing"][5:] == ["7.5", "8.5", "5", "0", "0", "0", "0", "0", "21"]
+    assert by_student["alice_good"][-1] == "100"
+    assert by_student["carol_crashed"][5:] == ["0"] * 9
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_gradebook_without_points_possible_row(tmp_path):
+    rows = read_csv(exports.write_gradebook_csv([good_result()], tmp_path / "g.csv",
+                                                points_possible=False))
+    assert [row[0] for row in rows] == ["Student", "alice_good"]
+
+
+def test_gradebook_rows_leave_another_assignment_blank():
+    rows = {row["Student"]: row for row in exports.gradebook_rows([good_result(),
+                                                                   tiny_imagenet_result()])}
+    assert rows["dave_tiny"]["ece661-hw2 total"] == ""
+    assert rows["dave_tiny"]["tiny-imagenet total"] == "73.5"
+    assert rows["alice_good"]["tiny-imagenet model"] == ""
+
+
+def test_gradebook_quotes_names_with_commas(tmp_path):
+    rows = read_csv(exports.write_gradebook_csv([good_result('Doe, "Jo"')],
+                                                tmp_path / "g.csv"))
+    assert rows[2][0] == 'Doe, "Jo"'
+
+
+@pytest.mark.parametrize("make", [good_result, failing_result, crashed_result,
+                                  tiny_imagenet_result])
+def test_gradescope_structure_and_scores(make, tmp_path):
+    result = make()
+    data = exports.gradescope_results(result)
+    assert set(data) == {"score", "execution_time", "output", "stdout_visibility", "tests"}
+    assert isinstance(data["execution_time"], int)
+    assert len(data["tests"]) == len(result.rubric)
+    for test, item in zip(data["tests"], result.rubric):
+        assert set(test) == {"name", "score", "max_score", "output", "visibility"}
+        assert (test["name"], test["score"], test["max_score"]) == (item.title, item.earned,
+                                                                   item.possible)
+        assert test["visibility"] == "visible"
+    assert sum(t["score"] for t in data["tests"]) == pytest.approx(data["score"])
+    assert data["score"] == pytest.approx(result.total)
+    path = tmp_path / "results.json"
+    results.write_json_atomic(path, data)                  # strict JSON: no NaN
+    assert json.loads(path.read_text()) == data
+
+
+def test_gradescope_output_carries_every_reason():
+    data = exports.gradescope_results(failing_result())
+    lab1 = data["tests"][0]
+    assert "152,318 trainable parameters; expected 82,030 (-2.5)" in lab1["output"]
+    full = exports.gradescope_results(good_result())["tests"][0]
+    assert full["output"] == "Full marks."
+
+
+def test_gradescope_output_names_a_crash():
+    data = exports.gradescope_results(crashed_result())
+    assert "memory limit of 4 GiB exceeded" in data["output"]
+    assert data["score"] == 0
