@@ -135,9 +135,9 @@ def params(probe: Probe, assignment: Assignment) -> CheckResult | None:
     return _result(probe, "params", False,
                    f"{probe.params:,} trainable parameters; expected {expectation.describe()}"
                    + (f". Differs from the reference: {detail}" if detail else ""),
-                   "Compare your layers with the assignment's table, starting with "
-                   + (diffs[0].split(":")[0] if diffs else "in_features of the first Linear "
-                      "layer, kernel sizes and channel counts") + ".")
+                   "Compare your layers with the assignment's table; first difference: "
+                   + (diffs[0] if diffs else "none by layer, so check in_features of the "
+                      "first Linear layer, kernel sizes and channel counts") + ".")
 
 
 def weighted_layers(probe: Probe, assignment: Assignment) -> CheckResult | None:

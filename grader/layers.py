@@ -95,11 +95,27 @@ def differences(probe: Probe) -> list[str]:
     paired = {id(r) for r in pairs.values()}
     extra = [s for s in student if s["params"] and s["name"] not in pairs]
     missing = [r for r in reference if r["params"] and id(r) not in paired]
-    diffs += [f"{s['name']} ({s['type']}, {s['params']:,}) has no counterpart in the reference"
-              for s in extra]
-    diffs += [f"reference layer {r['name']} ({r['type']}, {r['params']:,}) is missing"
-              for r in missing]
+    diffs += _unmatched(extra, "extra layer", "not in the reference")
+    diffs += _unmatched(missing, "reference layer", "missing")
     return diffs
+
+
+def _kind(row: dict) -> str:
+    kernel = (row.get("weight_shape") or [])[2:]
+    return f"{row['type']} {'x'.join(map(str, kernel))}" if kernel else row["type"]
+
+
+def _unmatched(rows: list[dict], noun: str, verb: str) -> list[str]:
+    """One line per layer, or a summary when there are many (e.g. projection shortcuts)."""
+    if len(rows) <= 2:
+        return [f"{noun} {r['name']} ({_kind(r)}, {r['params']:,}) {verb}" for r in rows]
+    kinds: dict[str, int] = {}
+    for r in rows:
+        kinds[_kind(r)] = kinds.get(_kind(r), 0) + 1
+    parts = ", ".join(f"{n} {k}" for k, n in kinds.items())
+    total = sum(r["params"] for r in rows)
+    return [f"{len(rows)} {noun}s {verb} ({parts}; {total:,} parameters), the first "
+            f"{rows[0]['name']}"]
 
 
 def weighted_count(layers: list[dict]) -> int:
