@@ -1,0 +1,130 @@
+"""Reference models: parameter counts pinned to FACTS.md, per-layer figures, output shapes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from reference import MODELS, build
+
+
+def trainable(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+PARAMS = {                          # FACTS.md, "Reference architectures"
+    "simplenn": 82_030,
+    "simplenn-bn": 82_078,
+    "resnet20-a": 269_722,
+    "resnet20-b": 272_474,
+    "resnet32-a": 464_154,
+    "resnet56-a": 853_018,
+    "dlstudio-net": 62_006,
+    "dlstudio-net2": 1_468_036,
+    "resnet18": 11_173_962,
+}
+
+
+def test_every_registered_model_has_a_pinned_count():
+    assert set(MODELS) == set(PARAMS)
+
+
+@pytest.mark.parametrize("model_id", sorted(PARAMS))
+def test_parameter_count_and_output_shape(model_id):
+    torch.manual_seed(0)
+    model = build(model_id)
+    assert trainable(model) == PARAMS[model_id]
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("model_id", sorted(PARAMS))
+def test_num_classes_keyword_changes_only_the_last_layer(model_id):
+    model = build(model_id, num_classes=7)
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 32, 32)).shape == (1, 7)
+    last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    # 10 -> 7 classes removes 3 rows of weights and 3 biases
+    assert trainable(model) == PARAMS[model_id] - 3 * (last.in_features + 1)
+
+
+def test_simplenn_layers_match_table_1():
+    model = build("simplenn")
+    assert [name for name, _ in model.named_children()] == \
+        ["conv1", "pool", "conv2", "fc1", "fc2", "fc3"]
+    per_layer = {name: trainable(m) for name, m in model.named_children() if trainable(m)}
+    assert per_layer == {"conv1": 608, "conv2": 1_168, "fc1": 69_240, "fc2": 10_164, "fc3": 850}
+    assert model.conv1.kernel_size == (5, 5) and model.conv1.padding == (0, 0)
+    assert model.conv2.kernel_size == (3, 3) and model.fc1.in_features == 576
+
+
+def test_simplenn_bn_adds_batchnorm_after_each_conv():
+    model = build("simplenn-bn")
+    assert isinstance(model.bn1, nn.BatchNorm2d) and model.bn1.num_features == 8
+    assert isinstance(model.bn2, nn.BatchNorm2d) and model.bn2.num_features == 16
+    assert trainable(model) - trainable(build("simplenn")) == 48
+
+
+def test_resnet20_option_a_stage_figures():
+    model = build("resnet20-a")
+    stages = {name: trainable(getattr(model, name))
+              for name in ("conv1", "bn1", "layer1", "layer2", "layer3", "linear")}
+    assert stages == {"conv1": 432, "bn1": 32, "layer1": 14_016, "layer2": 51_072,
+                      "layer3": 203_520, "linear": 650}
+
+
+@pytest.mark.parametrize("model_id", ["resnet20-a", "resnet20-b"])
+def test_resnet20_has_20_weighted_layers(model_id):
+    model = build(model_id)
+    convs3 = [m for m in model.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert (len(convs3), len(linears)) == (19, 1)
+    projections = [m for m in model.modules() if isinstance(m, nn.Conv2d)
+                   and m.kernel_size == (1, 1)]
+    assert len(projections) == (0 if model_id == "resnet20-a" else 2)
+
+
+def test_resnet20_option_a_shortcut_zero_pads_channels():
+    block = build("resnet20-a").layer2[0]
+    x = torch.randn(1, 16, 32, 32)
+    out = block.shortcut(x)
+    assert out.shape == (1, 32, 16, 16)
+    assert torch.equal(out[:, 8:24], x[:, :, ::2, ::2])
+    assert out[:, :8].abs().sum() == 0 and out[:, 24:].abs().sum() == 0
+
+
+def test_resnet18_tiny_imagenet_shape():
+    model = build("resnet18", num_classes=200)
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 200)
+    assert trainable(model) == PARAMS["resnet18"] + 190 * 513
+
+
+def test_dlstudio_net2_spatial_sizes():
+    model = build("dlstudio-net2")
+    x = torch.randn(1, 3, 32, 32)
+    x = model.pool1(model.conv1(x))
+    assert x.shape[-1] == 16
+    x = model.pool2(model.conv2(x))
+    assert x.shape[-1] == 8
+    x = model.conv3(x)
+    assert x.shape[-1] == 9
+    assert model.pool3(x).shape == (1, 128, 8, 8)
+
+
+def test_model_files_import_only_torch():
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "reference"
+    for name in ("simplenn", "resnet_cifar", "dlstudio", "resnet18"):
+        tree = ast.parse((root / f"{name}.py").read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module}
+        assert imported <= {"torch", "__future__"}, (name, imported)

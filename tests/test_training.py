@@ -1,0 +1,220 @@
+"""reference.train: the canonical routine learns, is deterministic, augments batch-wise and
+follows its learning-rate schedules."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from grader.data import load_cifar10, write_synthetic_cifar10
+from reference import build
+from reference.train import (History, TrainConfig, augment, channel_stats, learning_rate,
+                             predict, train)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Other jobs share this 2-core machine: two OpenMP threads that spin-wait for each other
+    under contention run several times slower than one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = write_synthetic_cifar10(tmp_path_factory.mktemp("synthetic"), seed=0, n_train=2000,
+                                   n_test=1000)
+    return load_cifar10(root)
+
+
+def tiny(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return (torch.randint(0, 256, (n, 32, 32, 3), dtype=torch.uint8, generator=g),
+            torch.randint(0, 10, (n,), generator=g))
+
+
+def accuracy(predictions: torch.Tensor, labels: np.ndarray) -> float:
+    return float((predictions.numpy() == labels).mean())
+
+
+@pytest.mark.slow
+def test_simplenn_learns_and_beats_a_linear_model(synthetic):
+    config = TrainConfig(epochs=6, batch_size=64, lr=0.05, schedule="cosine", augment=False)
+    scores = {}
+    for name in ("simplenn", "linear"):
+        torch.manual_seed(0)
+        model = build("simplenn") if name == "simplenn" else \
+            nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+        history = train(model, synthetic.train_images, synthetic.train_labels, config)
+        predictions = predict(model, synthetic.test_images, mean=history.mean, std=history.std)
+        scores[name] = accuracy(predictions, synthetic.test_labels)
+        assert len(history.train_loss) == 6 and history.train_loss[-1] < history.train_loss[0]
+    assert scores["simplenn"] > 0.5, scores                     # chance is 0.1
+    assert scores["simplenn"] > scores["linear"] + 0.2, scores
+
+
+def test_same_seed_same_weights_and_caller_rng_untouched():
+    x, y = tiny()
+    config = TrainConfig(epochs=2, batch_size=32, lr=0.05, augment=True, seed=3)
+    states = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(0)
+        model = nn.Sequential(build("simplenn-bn"), nn.Dropout(0.3))
+        before = torch.random.get_rng_state()
+        train(model, x, y, TrainConfig(**{**config.__dict__, "seed": seed}))
+        assert torch.equal(torch.random.get_rng_state(), before)
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
+
+
+def test_history_and_eval_predictions():
+    x, y = tiny()
+    seen = []
+    torch.manual_seed(0)
+    model = build("simplenn")
+    history = train(model, x, y, TrainConfig(epochs=3, batch_size=40), eval_images=x[:25].numpy(),
+                    on_epoch=lambda epoch, log: seen.append((epoch, log.train_loss)))
+    assert isinstance(history, History)
+    assert seen == [(1, history.train_loss[0]), (2, history.train_loss[1]),
+                    (3, history.train_loss[2])]
+    assert all(0.0 <= a <= 1.0 for a in history.train_accuracy)
+    for p in history.eval_predictions:
+        assert p.dtype == torch.int64 and p.shape == (25,)
+        assert 0 <= int(p.min()) <= int(p.max()) < 10
+    assert torch.equal(history.final_predictions,
+                       predict(model, x[:25], mean=history.mean, std=history.std))
+    assert history.images_per_second > 0 and history.seconds > 0
+    plain = json.loads(json.dumps(history.to_dict(), allow_nan=False))
+    assert plain["epochs"][2]["eval_predictions"] == history.final_predictions.tolist()
+    assert not model.training
+
+
+def test_augment_keeps_shape_and_dtype_and_crops_and_flips():
+    x, _ = tiny(200)
+    g = torch.Generator().manual_seed(0)
+    out = augment(x, g)
+    assert out.shape == x.shape and out.dtype == torch.uint8 and out.device == x.device
+    assert not torch.equal(out, x)
+    padded = F.pad(x, (0, 0, 4, 4, 4, 4))
+    flipped = 0
+    for i in range(len(x)):                  # each output is one crop of the padded image,
+        matches = [(dy, dx, flip)            # mirrored or not
+                   for dy in range(9) for dx in range(9) for flip in (False, True)
+                   if torch.equal(out[i], (lambda c: c.flip(1) if flip else c)(
+                       padded[i, dy:dy + 32, dx:dx + 32]))]
+        assert matches, i
+        flipped += matches[0][2]
+    assert 60 < flipped < 140                # about half
+    assert torch.equal(augment(x, torch.Generator().manual_seed(0)), out)
+
+
+def test_augment_shifts_in_zero_padding():
+    x = torch.full((64, 32, 32, 3), 255, dtype=torch.uint8)
+    out = augment(x, torch.Generator().manual_seed(1))
+    black_rows = (out.amax(dim=(2, 3)) == 0).sum(1)             # per image
+    assert black_rows.max() > 0 and (black_rows <= 4).all()
+
+
+@pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle"])
+def test_schedules_match_torch_schedulers(schedule):
+    epochs, steps = 5, 7
+    config = TrainConfig(epochs=epochs, lr=0.1, schedule=schedule, milestones=(2, 4), gamma=0.1)
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    if schedule == "step":
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[2, 4], gamma=0.1)
+    elif schedule == "cosine":
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
+    else:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=epochs * steps,
+                                                    cycle_momentum=False)
+    expected = []
+    for epoch in range(epochs):
+        for _ in range(steps):
+            expected.append(opt.param_groups[0]["lr"])
+            opt.step()
+            if schedule != "step":
+                sched.step()
+        if schedule == "step":
+            sched.step()
+    ours = [learning_rate(config, s, steps) for s in range(epochs * steps)]
+    assert ours == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+def test_history_records_the_lr_of_each_epoch():
+    x, y = tiny(64)
+    config = TrainConfig(epochs=3, batch_size=32, lr=0.1, schedule="step", milestones=(1, 2))
+    history = train(nn.Sequential(nn.Flatten(), nn.Linear(3072, 10)), x, y, config)
+    assert history.lr == pytest.approx([0.1, 0.01, 0.001])
+    assert learning_rate(TrainConfig(lr=0.3), 1234, 10) == 0.3            # "none"
+
+
+def test_divergence_stops_training():
+    class Exploding(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3072, 10)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1)) * float("nan")
+
+    x, y = tiny(64)
+    history = train(Exploding(), x, y, TrainConfig(epochs=4, batch_size=32))
+    assert history.diverged and len(history.epochs) == 1 and math.isnan(history.train_loss[0])
+    assert history.to_dict()["epochs"][0]["train_loss"] is None
+
+
+def test_view_after_conv_falls_back_to_contiguous():
+    class ViewNet(nn.Module):             # as DLStudio's Net writes it: x.view(-1, 16 * 5 * 5)
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 5)
+            self.fc = nn.Linear(4 * 28 * 28, 10)
+
+        def forward(self, x):
+            return self.fc(F.relu(self.conv(x)).view(-1, 4 * 28 * 28))
+
+    x, y = tiny(40)
+    assert not train(ViewNet(), x, y, TrainConfig(epochs=1, batch_size=20)).channels_last
+    assert train(build("simplenn"), x, y, TrainConfig(epochs=1, batch_size=20)).channels_last
+
+
+def test_inputs_are_validated():
+    x, y = tiny(8)
+    with pytest.raises(ValueError, match="N x C x H x W"):
+        train(build("simplenn"), x.permute(0, 3, 1, 2), y, TrainConfig(epochs=1))
+    with pytest.raises(ValueError, match="uint8"):
+        train(build("simplenn"), x.float(), y, TrainConfig(epochs=1))
+    with pytest.raises(ValueError, match="train_labels"):
+        train(build("simplenn"), x, y[:5], TrainConfig(epochs=1))
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="exponential")
+
+
+def test_channel_stats_and_json_config():
+    x, _ = tiny(16)
+    mean, std = channel_stats(x)
+    values = x.numpy().reshape(-1, 3) / 255
+    assert mean == pytest.approx(values.mean(0)) and std == pytest.approx(values.std(0))
+    config = TrainConfig(**json.loads(json.dumps({"milestones": [1, 2], "epochs": 3})))
+    assert config.milestones == (1, 2)
+
+
+@pytest.mark.gpu
+def test_cuda_training_uses_channels_last_and_bf16():
+    x, y = tiny(256)
+    torch.manual_seed(0)
+    model = build("resnet20-a")
+    history = train(model, x, y, TrainConfig(epochs=2, batch_size=64), eval_images=x[:100],
+                    device="cuda")
+    assert history.channels_last and history.bf16 and history.device.startswith("cuda")
+    assert history.final_predictions.shape == (100,) and not history.diverged
+    assert next(model.parameters()).is_cuda
