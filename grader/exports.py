@@ -33,12 +33,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from grader.results import EvaluationResult
+from grader.results import EvaluationResult, write_atomic
 
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 POINTS_POSSIBLE = "Points Possible"
@@ -102,19 +100,7 @@ def write_gradebook_csv(results: Sequence[EvaluationResult], path: Path, *,
         writer.writerow({"Student": POINTS_POSSIBLE,
                          **{name: _number(possible) for name, _, _, possible in columns}})
     writer.writerows(gradebook_rows(results))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(buf.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(Path(path), buf.getvalue().encode("utf-8"))
 
 
 def _execution_time(result: EvaluationResult) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +28,7 @@ import grader
 from grader import exports, results as results_io
 from grader.errors import GraderError, InputError
 from grader.report_context import student_context, summary_context
-from grader.results import EvaluationResult
+from grader.results import EvaluationResult, write_atomic
 
 SUMMARY_PDF = "class-summary.pdf"
 GRADEBOOK_CSV = "gradebook.csv"
@@ -151,19 +150,8 @@ def render_summary_html(results: Sequence[EvaluationResult],
 def html_to_pdf(html: str, path: Path) -> Path:
     """Render HTML to a PDF file atomically (stylesheets resolve against templates/)."""
     from weasyprint import HTML   # heavy import, only when a PDF is wanted
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            HTML(string=html, base_url=str(templates_dir()) + os.sep).write_pdf(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    pdf = HTML(string=html, base_url=str(templates_dir()) + os.sep).write_pdf()
+    return write_atomic(Path(path), pdf)
 
 
 def write_student_pdf(result: EvaluationResult, path: Path) -> Path:
