@@ -225,12 +225,13 @@ def test_results_json_round_trip(graded):
 def test_gradescope_autograder_writes_results_json(graded, tmp_path):
     from grader.gradescope import run_autograder
 
-    by_name, _, assignment, root = graded
+    _, _, assignment, root = graded
     target = tmp_path / "results" / "results.json"
     result = run_autograder(assignment, submission=root / "class" / "ann", results=target,
                             options=Options(cache_dir=root / "cache"))
     data = json.loads(target.read_text())
-    assert data["score"] == result.total == by_name["ann"].total
+    assert data["score"] == result.total > 0
+    assert result.student == "student" and result.predictions.accuracy == 1.0
     assert [t["max_score"] for t in data["tests"]] == [10, 10, 10]
     assert sum(t["score"] for t in data["tests"]) == pytest.approx(data["score"])
     assert all(t["visibility"] == "visible" for t in data["tests"])
