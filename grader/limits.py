@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import resource
 import signal
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,16 +110,20 @@ class Group:
                 pass
         return sorted(found)
 
-    def kill_all(self) -> None:
-        for _ in range(50):
-            pids = self.pids()
-            if not pids:
-                return
+    def kill_all(self, seconds: float = 10.0) -> None:
+        """SIGKILL every task until none is left: killed tasks stay in the group until they
+        have exited (freeing a large address space takes a while on a busy machine), and a
+        group that still has one cannot be removed."""
+        deadline = time.monotonic() + seconds
+        while pids := self.pids():
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
 
     def memory_exceeded(self) -> bool:
         """Whether the kernel ran out of memory in the group (killed a task or had to).

@@ -9,6 +9,7 @@ tensors the harness exported, loaded with weights_only=True, so student code tha
 from __future__ import annotations
 
 import ast
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,7 +168,7 @@ def _shapes(out_dir: Path, report: dict | None) -> dict[str, list[int]] | None:
         return None
     path = out_dir / Path(report["param_file"]).name
     try:
-        if path.is_symlink() or path.stat().st_size > MAX_PARAM_FILE:
+        if path.is_symlink() or path.stat().st_size > MAX_PARAM_FILE or not _stored_zip(path):
             return None
         import torch
 
@@ -177,3 +178,14 @@ def _shapes(out_dir: Path, report: dict | None) -> dict[str, list[int]] | None:
     if not isinstance(data, dict):
         return None
     return {str(k): list(v.shape) for k, v in data.items() if hasattr(v, "shape")}
+
+
+def _stored_zip(path: Path) -> bool:
+    """Whether path is a zip as torch.save writes one, every member stored uncompressed:
+    torch.load inflates deflated members too, and 1 MB of them can become 1 GB here."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            return all(i.compress_type == zipfile.ZIP_STORED and i.compress_size == i.file_size
+                       for i in zf.infolist())
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return False

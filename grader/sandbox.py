@@ -315,6 +315,8 @@ class Sandbox:
             return "timeout", f"wall-clock limit of {lim.wall_seconds:g} s exceeded{during}"
         signum = -code if code is not None and code < 0 else (
             code - 128 if code is not None and code > 128 else None)
+        if result is not None:      # the harness went on after the limit: its last stage is
+            during = ""             # not where the limit was hit
         if memory_hit:
             return "memory", f"memory limit of {human_mb(lim.memory_mb)} exceeded{during}"
         if signum == signal.SIGXCPU:
