@@ -61,8 +61,10 @@ def builds(probe: Probe, assignment: Assignment) -> CheckResult | None:
         return None
     report = probe.report
     if report is None:
-        return _result(probe, "builds", False, "the sandboxed process ended before this model "
-                       "was built (see the sandbox verdict)", "See the captured output.")
+        return _result(probe, "builds", False, "no valid report for this model came back from "
+                       "the sandbox: the process ended before building it, or student code "
+                       "overwrote the harness's report", "See the sandbox verdict and the "
+                       "captured output.")
     if report.get("stage") in ("import", "build"):
         error = report.get("error") or {}
         args = ", ".join(f"{k}={v!r}" for k, v in probe.spec.args.items())
@@ -76,6 +78,11 @@ def builds(probe: Probe, assignment: Assignment) -> CheckResult | None:
                            f"{mod} inside the model); only torch, torchvision and numpy are "
                            "available.")
         trace = translate_traceback(error.get("traceback", ""), probe.source)
+        if error.get("network"):
+            return _result(probe, "builds", False, f"{call} failed: {_error_text(error)}",
+                           "The grader builds models without internet access: construct them "
+                           "with weights=None (no pretrained weights) and download nothing in "
+                           "__init__.")
         return _result(probe, "builds", False, f"{call} failed: {_error_text(error)}",
                        f"Make sure {call} works in a fresh Python session with only the "
                        "model's code:\n" + trace[-1500:])
@@ -125,6 +132,10 @@ def params(probe: Probe, assignment: Assignment) -> CheckResult | None:
     if probe.source is None or expectation is None:
         return None
     if probe.params is None:
+        if probe.report and probe.report.get("stage") not in ("import", "build"):
+            return _result(probe, "params", False, "the parameters the harness exported could "
+                           "not be read safely (refused), so they were not counted",
+                           "Do not write to the grader's output folder.")
         return _not_run(probe, "params", "the model did not build")
     ref = probe.reference_params
     if expectation.accepts(probe.params, ref):

@@ -144,7 +144,8 @@ def evaluate_cmd(submissions, assignment, gpu, data_dir, labels, epochs, out_dir
         click.echo(f"\nresults: {out_dir}/<student>.json")
     if report:
         _write_reports(out_dir, out_dir / "reports")
-    sys.exit(errors.EXIT_OK if all(r.status == "ok" for r in results) else errors.EXIT_FAILED)
+    sys.exit(errors.EXIT_OK if all(r.status == "ok" and r.total == r.possible for r in results)
+             else errors.EXIT_FAILED)
 
 
 def _write_reports(results_dir: Path, out_dir: Path) -> bool:

@@ -145,9 +145,10 @@ def _grade_one(submission: Path, assignment: Assignment, data: TrainingData,
             predictions_accuracy=predictions.accuracy if predictions else None,
             predictions_problem=problem)
         earned, possible = rubric.total(items)
-        failed_run = report.sandbox.status != "ok" or any(not t.ok for t in training)
-        return EvaluationResult(**base, status="failed" if failed_run or earned < possible
-                                else "ok", error=report.sandbox.reason or None, check=report,
+        incomplete = report.sandbox.status != "ok" or any(not t.ok for t in training) or any(
+            not m.found or m.error for m in report.models)
+        return EvaluationResult(**base, status="failed" if incomplete else "ok",
+                                error=report.sandbox.reason or None, check=report,
                                 training=training, predictions=predictions, rubric=items,
                                 total=earned, possible=possible)
     except GraderError as exc:

@@ -154,7 +154,8 @@ def explain_forward_error(probe: Probe, error: dict) -> str:
     layers = (probe.report or {}).get("layers") or []
     if match:
         got, expected = int(match[2]), int(match[3])
-        linear = next((r for r in layers if r["type"] == "Linear" and r.get("weight_shape")
+        linear = next((r for r in layers if r["type"] == "Linear"
+                       and len(r.get("weight_shape") or []) == 2
                        and r["weight_shape"][1] == expected and r.get("output_shape") is None),
                       None)
         before = _feature_map(probe)

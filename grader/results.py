@@ -153,7 +153,9 @@ class EvaluationResult:
     title: str
     grader_version: str
     created: str                    # ISO 8601 timestamp
-    status: str                     # ok | failed (ran, lost points) | crashed (zero score)
+    status: str                     # ok: every part ran (points may still be lost) |
+    #                                 failed: a model was missing, did not build or train, or a
+    #                                 limit was hit | crashed: nothing could be graded (zero)
     error: str | None
     check: CheckReport | None
     training: list[TrainingResult]

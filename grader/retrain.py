@@ -20,7 +20,17 @@ from grader import metrics
 from grader.limits import Limits
 from grader.results import EpochStats, Scores, TrainingResult, from_dict, write_json_atomic
 from grader.sandbox import RunOutcome, Sandbox
+from grader.probe import ERROR, Need, fits
 from grader.spec import Assignment
+
+# The harness's entry for one trained model; like probe.REPORT, untrusted data: an entry that
+# does not fit counts as no report (the model gets "the process ended before training it").
+TRAIN_REPORT = {
+    "key": Need(str), "ok": bool, "stage": str, "error": ERROR, "seconds": float,
+    "predictions_files": [str], "tampering": [str],
+    "history": {"epochs": [{"epoch": int, "train_loss": float, "train_accuracy": float,
+                            "lr": float, "seconds": float, "images_per_second": float}],
+                "diverged": bool, "seconds": float, "images_per_second": float}}
 
 EVAL_SUBSET = 2000      # per-epoch validation curves use the first 2,000 held-out images; the
 #                         final scores use all of them (keeps a 10,000-image split cheap on CPU)
@@ -76,8 +86,9 @@ def run_training(entries: list[dict], data: TrainingData, config: dict, limits: 
         outcome = box.run("train_models", {"models": job_entries, "data": paths,
                                            "config": config, "eval_subset": EVAL_SUBSET,
                                            "device": "cuda" if gpu else "cpu"})
-        reports = {m.get("key"): m for m in (outcome.result or {}).get("models", [])
-                   if isinstance(m, dict)}
+        models = (outcome.result or {}).get("models")
+        reports = {m["key"]: m for m in (models if isinstance(models, list) else [])
+                   if fits(m, TRAIN_REPORT)}
         results = {}
         for entry in entries:
             report = reports.get(entry["key"])

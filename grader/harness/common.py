@@ -118,12 +118,16 @@ def reference_factory(model_id: str):
     return lambda **kwargs: reference.build(model_id, **kwargs)
 
 
-def write_result(payload: dict) -> None:
-    """Write /out/result.json with the nonce from the job (atomic rename)."""
+def finish(job: dict, models: list[dict]) -> None:
+    """Write result.json with the job's nonce (atomic rename), then end the process at once,
+    so that no student code (atexit handlers, threads) runs after the result is written."""
     tmp = os.path.join(OUT, ".result.json.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(dumps(payload))
+        fh.write(dumps({"nonce": job["nonce"], "models": models}))
     os.replace(tmp, os.path.join(OUT, "result.json"))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _exit(0)
 
 
 def read_job(path: str) -> dict:

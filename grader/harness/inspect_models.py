@@ -137,10 +137,7 @@ def main() -> None:
     torch.manual_seed(job.get("seed", 0))
     torch.set_num_threads(max(1, job.get("threads", 1)))
     results = [probe(entry, job) for entry in job["models"]]
-    common.write_result({"nonce": job["nonce"], "models": results})
-    sys.stdout.flush()
-    sys.stderr.flush()
-    common._exit(0)
+    common.finish(job, results)
 
 
 if __name__ == "__main__":

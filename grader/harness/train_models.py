@@ -72,10 +72,7 @@ def main() -> None:
     common.prepare_paths(job)
     torch.set_num_threads(max(1, job.get("threads", 1)))
     results = [train_one(entry, job, data) for entry in job["models"]]
-    common.write_result({"nonce": job["nonce"], "models": results})
-    sys.stdout.flush()
-    sys.stderr.flush()
-    common._exit(0)
+    common.finish(job, results)
 
 
 if __name__ == "__main__":
