@@ -158,6 +158,9 @@ def test_correct_student_trains_beside_the_reference(graded):
     assert trained.ok and ref.ok and len(trained.history) == 2
     assert trained.scores.accuracy > 0.15     # above chance (10%) after 2 short epochs of 2,000
     assert sum(map(sum, trained.scores.confusion)) == 300
+    # same architecture, same seed, same routine: training is deterministic, so ann's SimpleNN
+    # and the reference end with the same predictions
+    assert trained.scores == ref.scores
     assert ann.predictions.accuracy == 1.0
     points = {i.id: i.earned for i in ann.rubric}
     assert points["model"] == 10 and points["predictions"] == 10

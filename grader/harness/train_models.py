@@ -32,6 +32,7 @@ def train_one(entry: dict, job: dict, data: dict) -> dict:
                    else common.load_object(entry["module"], entry["object"], {}))
         common.stage(f"building {label}")
         result["stage"] = "build"
+        torch.manual_seed(job["config"].get("seed", 0))    # the same initial weights every run
         model = factory(**entry.get("args", {}))
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"{label}(...) returned {type(model).__name__}, not a nn.Module")
