@@ -31,6 +31,7 @@ from matplotlib.colors import Normalize, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+from grader.metrics import row_normalised_percent
 from grader.results import EpochStats
 
 # Colours: the student in blue, the reference in grey, so "you vs reference" reads at a glance
@@ -144,13 +145,6 @@ def training_curves(student: Sequence[EpochStats], reference: Sequence[EpochStat
         return _to_svg(fig, prefix, fmt)
 
 
-def row_percentages(confusion: Sequence[Sequence[int]]) -> np.ndarray:
-    """Confusion counts -> percent of each true class (rows); empty rows stay 0."""
-    counts = np.asarray(confusion, dtype=float)
-    totals = counts.sum(axis=1, keepdims=True)
-    return np.divide(100 * counts, totals, out=np.zeros_like(counts), where=totals > 0)
-
-
 def confusion_heatmap(confusion: Sequence[Sequence[int]], class_names: Sequence[str], *,
                       prefix: str = "confusion", fmt: str = "svg",
                       width_in: float | None = None) -> str:
@@ -161,7 +155,7 @@ def confusion_heatmap(confusion: Sequence[Sequence[int]], class_names: Sequence[
     so they can be read by zooming into the PDF; and the colour scale is a square root, so that
     confusions of a few percent still show beside a diagonal of 50%.
     """
-    pct = row_percentages(confusion)
+    pct = row_normalised_percent(confusion)
     n = pct.shape[0]
     names = list(class_names)[:n] + [str(i) for i in range(len(class_names), n)]
     names = [name if len(name) <= 24 else name[:23] + "…" for name in names]

@@ -21,7 +21,8 @@ from grader.checks import check_folder, prepared
 from grader.errors import EnvironmentProblem, GraderError, InputError
 from grader.limits import Limits
 from grader.probe import Probe
-from grader.results import CheckReport, EvaluationResult, Scores, TrainingResult, save
+from grader.results import (CheckReport, EvaluationResult, ItemScore, Scores,
+                            TrainingResult, save)
 from grader.retrain import (TrainingData, reference_results, run_training, scores_or_none,
                             train_config)
 from grader.sources import SKIP_DIRS
@@ -159,10 +160,8 @@ def _grade_one(submission: Path, assignment: Assignment, data: TrainingData,
 
 
 def _crashed(base: dict, assignment: Assignment, reason: str) -> EvaluationResult:
-    items = rubric.score(assignment, checks=[], accuracy={}, reference_accuracy={},
-                         predictions_accuracy=None, predictions_problem=reason)
-    items = [type(i)(id=i.id, title=i.title, earned=0.0, possible=i.possible,
-                     reasons=[reason]) for i in items]
+    items = [ItemScore(id=i.id, title=i.title, earned=0.0, possible=i.points, reasons=[reason])
+             for i in assignment.rubric]
     return EvaluationResult(**base, status="crashed", error=reason, check=None, training=[],
                             predictions=None, rubric=items, total=0.0,
                             possible=assignment.total_points)

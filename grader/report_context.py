@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 
 import grader
 from grader import charts
+from grader.metrics import most_confused_pairs
 from grader.results import CheckResult, EvaluationResult, Scores, TrainingResult
 
 # Captured output shown for a crashed or limited run: its last lines, where the error is.
@@ -31,14 +32,11 @@ _CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
 
 def confused_pairs(confusion: Sequence[Sequence[int]], class_names: Sequence[str],
                    top: int = CONFUSED_PAIRS) -> list[dict]:
-    """The off-diagonal cells with the most images: true class, predicted class, count and
-    percent of the true class's images."""
-    row_totals = [sum(row) for row in confusion]
-    cells = [(count, i, j) for i, row in enumerate(confusion) for j, count in enumerate(row)
-             if i != j and count > 0]
-    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
-    return [{"true": _name(class_names, i), "predicted": _name(class_names, j), "count": count,
-             "percent": 100 * count / row_totals[i]} for count, i, j in cells[:top]]
+    """metrics.most_confused_pairs as the rows the templates show (names padded with the
+    class index when a result lists fewer names than the matrix has classes)."""
+    names = [_name(class_names, i) for i in range(len(confusion))]
+    return [{"true": t, "predicted": p, "count": count, "percent": percent}
+            for t, p, count, percent in most_confused_pairs(confusion, names, k=top)]
 
 
 def _name(class_names: Sequence[str], index: int) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import metrics
+from grader.errors import InputError
 from grader.limits import Limits
 from grader.results import EpochStats, Scores, TrainingResult, from_dict, write_json_atomic
 from grader.sandbox import RunOutcome, Sandbox
@@ -181,7 +182,7 @@ def reference_results(assignment: Assignment, data: TrainingData, config: dict, 
             try:
                 results[model.key] = from_dict(TrainingResult, json.loads(path.read_text()))
                 continue
-            except (ValueError, Exception):
+            except (ValueError, InputError):    # a corrupt cache entry is retrained
                 pass
         todo.append((model, path))
     if todo:

@@ -238,3 +238,15 @@ def test_gradescope_autograder_writes_results_json(graded, tmp_path):
     assert [t["max_score"] for t in data["tests"]] == [10, 10, 10]
     assert sum(t["score"] for t in data["tests"]) == pytest.approx(data["score"])
     assert all(t["visibility"] == "visible" for t in data["tests"])
+
+
+def test_unreadable_submission_becomes_a_zero_result_with_the_reason(graded, tmp_path):
+    _, _, assignment, root = graded
+    klass = tmp_path / "class"
+    klass.mkdir()
+    (klass / "zed.zip").write_bytes(b"PK\x03\x04 not really a zip")
+    (result,) = evaluate(klass, assignment, tmp_path / "out", Options(cache_dir=root / "cache"))
+    assert result.status == "crashed" and result.total == 0 and result.possible == 30
+    assert "not a readable zip" in result.error
+    assert all(item.earned == 0 and "zed.zip" in item.reasons[0] for item in result.rubric)
+    assert results_mod.load(tmp_path / "out" / "zed.json") == result

@@ -75,11 +75,6 @@ def test_confused_pairs_of_a_perfect_matrix_is_empty():
     assert confused_pairs([[3, 0], [0, 2]], ["x", "y"]) == []
 
 
-def test_row_percentages_normalise_rows_and_keep_empty_rows_zero():
-    pct = charts.row_percentages([[1, 3], [0, 0]])
-    assert pct.tolist() == [[25.0, 75.0], [0.0, 0.0]]
-
-
 def test_sum_confusions_skips_matrices_of_another_shape():
     total, used = sum_confusions([[[1, 2], [3, 4]], [[1, 1], [1, 1]], [[9]]])
     assert total == [[2, 3], [4, 5]] and used == 2
