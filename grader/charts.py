@@ -5,8 +5,8 @@ Each function takes plain numbers (no template context, no page around it) and r
 baseline). The report embeds it in the HTML as a data: URI (see grader.report_context), and
 WeasyPrint draws it as vectors. Figures are built with the object-oriented API
 (`matplotlib.figure.Figure`), never pyplot: nothing is registered in a global figure manager
-that would need closing, the caller's backend is untouched, and each figure is cleared once
-saved and freed when it goes out of scope.
+that would need closing, the caller's backend is untouched, and a figure is freed with the
+rest of a report's objects (grader.report collects them once per report).
 
 Output is deterministic for the same input: a fixed `svg.hashsalt`, no date in the metadata,
 and every id scoped by a caller-given prefix, so several charts can also be inlined in one page
@@ -23,10 +23,12 @@ from __future__ import annotations
 import base64
 import io
 import re
+from functools import lru_cache
 from typing import Sequence
 
 import matplotlib
 import numpy as np
+from matplotlib import font_manager
 from matplotlib.colors import Normalize, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, PercentFormatter
@@ -43,10 +45,10 @@ ACCENT = "#c8553d"
 _RC = {
     "svg.hashsalt": "grader",       # stable ids: matplotlib derives them from this salt
     "svg.fonttype": "none",         # <text> elements, not glyph paths
-    "font.family": "DejaVu Sans",
-    "font.stretch": "condensed",    # DejaVu Sans Condensed, the reports' face (see _to_svg)
+    "font.family": ["Grader Sans", "DejaVu Sans"],   # the reports' bundled face (_add_fonts)
     "font.size": 8,
     "axes.titlesize": 9,
+    "axes.titley": 1.0,
     "axes.labelsize": 8,
     "legend.fontsize": 7,
     "xtick.labelsize": 7,
@@ -69,9 +71,19 @@ PNG_DPI = 150                       # raster baseline: what notebooks and most t
 ANNOTATE_MAX_CLASSES = 10
 
 
+@lru_cache(maxsize=1)
+def _add_fonts() -> None:
+    """Make the reports' bundled fonts (templates/fonts) known to matplotlib, so labels are
+    measured with the face the PDF draws them in, whatever fonts the machine has."""
+    from grader.report import templates_dir
+    for path in sorted((templates_dir() / "fonts").glob("*.ttf")):
+        font_manager.fontManager.addfont(str(path))
+
+
 def _figure(width_in: float, height_in: float, constrained: bool = False) -> Figure:
     """A figure; charts with fixed label sizes set their margins by hand, which saves the
     second draw pass that constrained layout needs (about half of a chart's time)."""
+    _add_fonts()
     return Figure(figsize=(width_in, height_in), layout="constrained" if constrained else None)
 
 
@@ -84,15 +96,10 @@ def _to_svg(fig: Figure, prefix: str, fmt: str = "svg") -> str:
             fig.savefig(buf, format="png", dpi=PNG_DPI, metadata={"Software": None})
         else:
             fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-    fig.clear()
     if fmt == "png":
         return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
     text = buf.getvalue().decode("utf-8")
     text = text[text.index("<svg"):]                     # drop XML prolog, doctype, comment
-    # WeasyPrint's SVG text ignores font-stretch: name the condensed face as a family, so the
-    # PDF uses the face matplotlib measured the labels with (and embeds no extra font).
-    text = text.replace("font-family: 'DejaVu Sans'", "font-family: 'DejaVu Sans Condensed', "
-                        "'DejaVu Sans'")
     return _scope_ids(text, prefix)
 
 

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import grader
 from grader import charts
 from grader.metrics import most_confused_pairs
-from grader.results import CheckResult, EvaluationResult, Scores, TrainingResult
+from grader.results import CheckResult, EvaluationResult, LayerRow, Scores, TrainingResult
 
 # Captured output shown for a crashed or limited run: its last lines, where the error is.
 OUTPUT_MAX_LINES = 80
@@ -139,13 +139,33 @@ def _checks(checks: Sequence[CheckResult]) -> dict:
 def _model(model, checks: Sequence[CheckResult]) -> dict:
     own = [c for c in checks if c.model == model.key]
     params_check = next((c for c in own if c.id == f"{model.key}.params"), None)
+    rows, hidden = layer_rows(model.layers)
     return {
         "m": model,
         "failed": [c for c in own if not c.passed],
         "params_ok": None if params_check is None else params_check.passed,
         "differing": sum(1 for row in model.layers if row.differs),
         "total_params": sum(row.params for row in model.layers),
+        "rows": rows,
+        "hidden": hidden,
     }
+
+
+def layer_rows(layers: Sequence[LayerRow]) -> tuple[list[dict], str]:
+    """The layer table's rows, numbered as in the model, less the layers that tell a student
+    nothing: no parameters, no reference figure, and the same output shape as the layer
+    before (ReLU, Dropout, ...). Pooling, flattening and any layer that differs stay. Also
+    a line saying what was left out ("19 ReLU, 2 Dropout"), or "" when nothing was."""
+    rows, hidden, before = [], Counter(), None
+    for index, row in enumerate(layers, 1):
+        plain = (row.params == 0 and not row.expected_params and not row.differs
+                 and row.output_shape is not None and row.output_shape == before)
+        if plain:
+            hidden[row.type] += 1
+        else:
+            rows.append({"index": index, "row": row})
+        before = row.output_shape if row.output_shape is not None else before
+    return rows, ", ".join(f"{count} {kind}" for kind, count in hidden.most_common())
 
 
 def _training(result: EvaluationResult, run: TrainingResult, title: str, fmt: str) -> dict:

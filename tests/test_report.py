@@ -19,8 +19,9 @@ import pytest
 
 from grader import charts, report, results
 from grader.errors import InputError
-from grader.report_context import (clean_output, confused_pairs, student_context,
+from grader.report_context import (clean_output, confused_pairs, layer_rows, student_context,
                                    sum_confusions, summary_context)
+from grader.results import LayerRow
 from result_factories import (crashed_result, failing_result, good_result, no_check_result,
                               tiny_imagenet_result)
 
@@ -125,6 +126,14 @@ def test_heatmap_annotates_ten_classes_but_not_two_hundred():
     assert len(re.findall(r"<text\b", big)) < 2 * 200 + 20  # tick labels only
 
 
+def test_charts_use_the_bundled_font():
+    svg = charts.training_curves(good_result().training[0].history, None)
+    assert "font-family: 'Grader Sans'" in svg
+    from matplotlib import font_manager
+    found = font_manager.findfont("Grader Sans", fallback_to_default=False)
+    assert Path(found).parent == report.templates_dir() / "fonts"
+
+
 def test_png_baseline_is_a_data_uri():
     uri = charts.score_histogram([10, 50, 90], 100, fmt="png")
     assert uri.startswith("data:image/png;base64,")
@@ -142,6 +151,31 @@ def test_student_context_of_a_failing_submission():
     assert [t["t"].ok for t in ctx["training"]] == [True, False]
     assert ctx["results"]["is_predictions"] is False       # falls back to the retrained model
     assert ctx["output"] is None
+
+
+def test_layer_table_leaves_out_layers_that_change_nothing():
+    plain = [
+        LayerRow("conv1", "Conv2d", [1, 8, 28, 28], [8, 3, 5, 5], 608, 608),
+        LayerRow("relu1", "ReLU", [1, 8, 28, 28], None, 0, 0),              # left out
+        LayerRow("pool1", "MaxPool2d", [1, 8, 14, 14], None, 0, 0),         # new shape: kept
+        LayerRow("drop", "Dropout", [1, 8, 14, 14], None, 0, None),         # left out
+        LayerRow("extra", "Identity", [1, 8, 14, 14], None, 0, 5, True),   # differs: kept
+        LayerRow("relu2", "ReLU", [1, 8, 14, 14], None, 0, 0),              # left out
+        LayerRow("never", "ReLU", None, None, 0, 0),                        # never ran: kept
+        LayerRow("fc", "Linear", [1, 10], [10, 1568], 15690, 15690),
+    ]
+    rows, hidden = layer_rows(plain)
+    assert [(row["index"], row["row"].name) for row in rows] == [
+        (1, "conv1"), (3, "pool1"), (5, "extra"), (7, "never"), (8, "fc")]
+    assert hidden == "2 ReLU, 1 Dropout"
+    assert layer_rows(plain[:1]) == ([{"index": 1, "row": plain[0]}], "")
+
+
+def test_good_resnet_table_lists_weighted_layers_only():
+    resnet = student_context(good_result())["models"][2]
+    types = {row["row"].type for row in resnet["rows"]}
+    assert "ReLU" not in types and {"Conv2d", "BatchNorm2d", "Linear"} <= types
+    assert resnet["hidden"].startswith("19 ReLU")
 
 
 @pytest.mark.parametrize("make", [good_result, failing_result, crashed_result,
@@ -235,6 +269,35 @@ def test_long_layer_table_repeats_its_header(pdfs):
                               or "layer2.0.conv1" in p.extract_text()]
     assert pages_with_resnet_rows
     assert all("Weight shape" in page for page in pages_with_resnet_rows)
+
+
+def test_pdf_embeds_the_bundled_fonts(pdfs):
+    reader = pypdf.PdfReader(pdfs["failing"])
+    fonts = set()
+    for page in reader.pages:
+        resources = [page["/Resources"]] + [
+            xobject.get_object()["/Resources"]
+            for xobject in page["/Resources"].get("/XObject", {}).values()
+            if "/Resources" in xobject.get_object()]
+        for res in resources:
+            fonts |= {font.get_object()["/BaseFont"].split("+", 1)[1]
+                      for font in res.get("/Font", {}).values()}
+    assert all(name.startswith("Grader-") for name in fonts), fonts     # no system font
+    kinds = {"mono" if "Mono" in name else "bold" if "Bold" in name else "regular"
+             for name in fonts}
+    assert kinds == {"regular", "bold", "mono"}, fonts
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_rendering_leaves_the_garbage_collector_as_it_was(tmp_path, enabled):
+    import gc
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        report.write_student_pdf(no_check_result(), tmp_path / "r.pdf")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_pdf_is_written_atomically(tmp_path):
