@@ -1,7 +1,8 @@
 """Validate a student's predictions.csv, and read the instructor's held-out labels file.
 
-Both files have the same format (PredictionsSpec): a header `id,label`, then one row per
-held-out image. A file that is too large, binary, or not UTF-8 is refused before it is parsed
+Both files have the same format (PredictionsSpec): a header naming the id and label columns
+(ECE 661's `Id,Label`; case, surrounding spaces and the spec's aliases do not matter), then one
+row per held-out image. A file that is too large, binary, or not UTF-8 is refused before it is parsed
 (a too-large file without being read at all). Every fault names its 1-based line (None: the
 whole file) and what was expected; the list is capped (MAX_ERRORS, at most MAX_PER_KIND of one
 kind) and ends with one summary line, so a 10,000-row garbage file gives a short report that
@@ -249,11 +250,16 @@ class _Parser:
         return report, faults.total
 
     def header(self, line: str) -> bool:
-        """Check the header; True when the first line looks like data (header missing)."""
+        """Check the header; True when the first line looks like data (header missing).
+
+        Column names match without regard to case or surrounding spaces (`Id,Label`,
+        ` id , label `), and the spec's aliases count as its names; messages name only the
+        spec's own header, the format the course gave its students."""
         spec = self.spec
-        fields = _fields(line)
-        want = [spec.id_column, spec.label_column]
-        if fields == want:
+        fields = [_column(f) for f in _fields(line)]
+        ids = {_column(n) for n in (spec.id_column, *spec.id_aliases)}
+        labels = {_column(n) for n in (spec.label_column, *spec.label_aliases)}
+        if len(fields) == 2 and fields[0] in ids and fields[1] in labels:
             return False
         looks_like_data = len(fields) == 2 and bool(_INT.fullmatch(fields[0]))
         hint = ""
@@ -261,11 +267,9 @@ class _Parser:
             hint = " (the first line looks like data: the header line is missing)"
         elif len(fields) == 1 and (";" in line or "\t" in line):
             hint = " (fields must be separated by commas)"
-        elif len(fields) == 3 and fields[1:] == want:
+        elif len(fields) == 3 and fields[1] in ids and fields[2] in labels:
             hint = " (an extra first column: write it with to_csv(..., index=False))"
-        elif [f.lower() for f in fields] == [w.lower() for w in want]:
-            hint = " (column names are case-sensitive)"
-        elif fields == want[::-1]:
+        elif len(fields) == 2 and fields[0] in labels and fields[1] in ids:
             hint = " (the columns are in the wrong order)"
         self.faults.add("header", 1, f"header is {_show(line)}; expected "
                                      f"'{spec.id_column},{spec.label_column}'{hint}")
@@ -333,6 +337,11 @@ def _fields(line: str) -> list[str]:
     else:
         fields = line.split(",")
     return [f.strip() for f in fields]
+
+
+def _column(name: str) -> str:
+    """A column name as compared: case and surrounding spaces (and a stray BOM) ignored."""
+    return name.strip().lstrip("\ufeff").strip().casefold()
 
 
 def _int(digits: str) -> int:

@@ -112,8 +112,11 @@ class PredictionsSpec:
     """The predictions.csv format students hand in."""
 
     file: str = "predictions.csv"
-    id_column: str = "id"
-    label_column: str = "label"
+    id_column: str = "id"           # the header's names, as the course hands them out; matched
+    label_column: str = "label"     # without regard to case or surrounding spaces
+    id_aliases: tuple[str, ...] = ()      # other names accepted for the id column
+    label_aliases: tuple[str, ...] = ()   # ... and for the label column (messages name only
+    #                                       id_column,label_column: the course's own format)
     rows: int = 10000               # rows expected (one per held-out image)
     first_id: int = 0               # ids run first_id .. first_id + rows - 1
     labels: str = "index"           # index | name | either
@@ -227,6 +230,13 @@ class _Parser:
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             self.fail(f"{where}.{key}", expected or " or ".join(k.__name__ for k in kinds), value)
         return value
+
+    def names(self, table: dict, key: str, where: str) -> tuple[str, ...]:
+        """A list of strings (column aliases, ...); () when absent."""
+        value = self.get(table, key, where, list, [], "a list of strings")
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            self.fail(f"{where}.{key}", "a list of non-empty strings", value)
+        return tuple(value)
 
     def positive(self, table: dict, key: str, where: str, default: Any) -> Any:
         value = self.get(table, key, where, type(default), default)
@@ -367,6 +377,8 @@ class _Parser:
             file=self.get(t, "file", w, str, d.file),
             id_column=self.get(t, "id_column", w, str, d.id_column),
             label_column=self.get(t, "label_column", w, str, d.label_column),
+            id_aliases=self.names(t, "id_aliases", w),
+            label_aliases=self.names(t, "label_aliases", w),
             rows=self.positive(t, "rows", w, d.rows),
             first_id=self.get(t, "first_id", w, int, d.first_id),
             labels=labels, max_bytes=self.positive(t, "max_bytes", w, d.max_bytes))

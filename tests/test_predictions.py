@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,10 @@ INDEX = PredictionsSpec(rows=3, labels="index")
 NAME = PredictionsSpec(rows=3, labels="name")
 EITHER = PredictionsSpec(rows=3, labels="either")
 TEN = PredictionsSpec(rows=10, labels="index")
+# ECE 661's own format: its sample_predictions.csv and save notebook write `Id,Label`
+COURSE = PredictionsSpec(rows=3, labels="either", id_column="Id", label_column="Label")
+ALIASED = PredictionsSpec(rows=3, id_column="Id", label_column="Label",
+                          id_aliases=("image_id",), label_aliases=("Class", "predicted label"))
 DLSTUDIO_CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
@@ -38,8 +43,10 @@ def big_csv(rows: int = 10_000, label=lambda i: str(i % 10)) -> bytes:
 MALFORMED = [
     ("wrong header", INDEX, b"ID,Category\n0,3\n1,0\n2,9\n",
      "header is 'ID,Category'; expected 'id,label'", 1),
-    ("header case", INDEX, b"Id,Label\n0,3\n1,0\n2,9\n",
-     "header is 'Id,Label'; expected 'id,label' (column names are case-sensitive)", 1),
+    ("course header, wrong label column", COURSE, b"Id,Category\r\n0,3\r\n1,0\r\n2,9\r\n",
+     "header is 'Id,Category'; expected 'Id,Label'", 1),
+    ("alias is not named in the message", ALIASED, b"ImageId,Prediction\n0,3\n1,0\n2,9\n",
+     "header is 'ImageId,Prediction'; expected 'Id,Label'", 1),
     ("header columns swapped", INDEX, b"label,id\n3,0\n0,1\n9,2\n",
      "(the columns are in the wrong order)", 1),
     ("header missing", INDEX, b"0,3\n1,0\n2,9\n",
@@ -161,6 +168,21 @@ VALID = [
      b"id,label\n1,3\n2,0\n3,9\n", [3, 0, 9]),
     ("custom column names", PredictionsSpec(rows=2, id_column="ImageId", label_column="Class"),
      CIFAR10_CLASSES, b"ImageId,Class\n0,4\n1,5\n", [4, 5]),
+    # the course's sample_predictions.csv as students hand it back: Windows line ends, Excel BOM
+    ("course's Id,Label with CRLF", COURSE, CIFAR10_CLASSES,
+     b"Id,Label\r\n0,3\r\n1,0\r\n2,9\r\n", [3, 0, 9]),
+    ("course's Id,Label with BOM and CRLF", COURSE, CIFAR10_CLASSES,
+     b"\xef\xbb\xbfId,Label\r\n0,cat\r\n1,airplane\r\n2,truck\r\n", [3, 0, 9]),
+    ("lower-case header for the course's spec", COURSE, CIFAR10_CLASSES,
+     b"id,label\n0,3\n1,0\n2,9\n", [3, 0, 9]),
+    ("header with spaces and odd case", COURSE, CIFAR10_CLASSES,
+     b" id , LABEL \n0,3\n1,0\n2,9\n", [3, 0, 9]),
+    ("quoted header with spaces", COURSE, CIFAR10_CLASSES,
+     b'" Id "," Label "\r\n0,3\r\n1,0\r\n2,9\r\n', [3, 0, 9]),
+    ("spec aliases, any case", ALIASED, CIFAR10_CLASSES,
+     b"Image_ID, Predicted Label\n0,3\n1,0\n2,9\n", [3, 0, 9]),
+    ("spec name still accepted beside aliases", ALIASED, CIFAR10_CLASSES,
+     b"id,class\n0,3\n1,0\n2,9\n", [3, 0, 9]),
 ]
 
 
@@ -325,3 +347,32 @@ def test_named_pipe_refused_without_blocking(tmp_path):
     report = validate_predictions(tmp_path / "predictions.csv", INDEX, CIFAR10_CLASSES)
     assert report.present and not report.valid
     assert "is not a regular file" in report.errors[0].message
+
+
+def test_ece661_builtin_spec_takes_the_courses_own_header(write):
+    """ECE 661's sample_predictions.csv says `Id,Label`: the built-in spec takes that file as
+    students save it (CRLF, names or indexes) and names that header, not another, when wrong."""
+    from grader.spec import load
+
+    spec = load("ece661-hw2").predictions
+    assert (spec.id_column, spec.label_column) == ("Id", "Label")
+    rows = "".join(f"{i},{i % 10}\r\n" for i in range(spec.rows))
+    report = validate_predictions(write(("Id,Label\r\n" + rows).encode()), spec, CIFAR10_CLASSES)
+    assert report.valid and report.rows == 10_000 and report.labels[:3] == [0, 1, 2]
+    bad = validate_predictions(write(("ID,Category\r\n" + rows).encode()), spec, CIFAR10_CLASSES)
+    assert [(e.line, e.message) for e in bad.errors] == [
+        (1, "header is 'ID,Category'; expected 'Id,Label'")]
+
+
+def test_spec_column_aliases_are_read_from_toml(tmp_path):
+    from grader.errors import SpecError
+    from grader.spec import load
+
+    base = (Path(__file__).parent.parent / "grader" / "assignments" / "ece661-hw2.toml")
+    text = base.read_text().replace('label_column = "Label"',
+                                    'label_column = "Label"\nlabel_aliases = ["Category"]')
+    (tmp_path / "hw.toml").write_text(text)
+    assert load(str(tmp_path / "hw.toml")).predictions.label_aliases == ("Category",)
+    (tmp_path / "bad.toml").write_text(text.replace('["Category"]', '"Category"'))
+    with pytest.raises(SpecError, match="predictions.label_aliases.*a list of strings"):
+        load(str(tmp_path / "bad.toml"))
