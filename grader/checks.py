@@ -141,12 +141,12 @@ def params(probe: Probe, assignment: Assignment) -> CheckResult | None:
     if expectation.accepts(probe.params, ref):
         return _result(probe, "params", True, f"{probe.params:,} trainable parameters "
                        f"(expected {expectation.describe()})")
-    diffs = layer_table.differences(probe)
-    detail = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
+    diffs = layer_table.differences(probe)          # largest first
+    detail = layer_table.differences_text(probe)    # the largest, then the rest's total
     return _result(probe, "params", False,
                    f"{probe.params:,} trainable parameters; expected {expectation.describe()}"
                    + (f". Differs from the reference: {detail}" if detail else ""),
-                   "Compare your layers with the assignment's table; first difference: "
+                   "Compare your layers with the assignment's table; largest difference: "
                    + (diffs[0] if diffs else "none by layer, so check in_features of the "
                       "first Linear layer, kernel sizes and channel counts") + ".")
 
@@ -169,17 +169,26 @@ def weighted_layers(probe: Probe, assignment: Assignment) -> CheckResult | None:
 
 
 def batchnorm(probe: Probe, assignment: Assignment) -> CheckResult | None:
+    """Every convolution's output goes straight into a BatchNorm, judged from the operations
+    forward runs (F.relu and other functional calls included), not the registration order."""
     if probe.source is None or not probe.spec.batchnorm_after_conv:
         return None
     report = probe.report or {}
     if not report.get("order"):
         return _not_run(probe, "batchnorm", "the model did not run")
-    missing = layer_table.convs_without_batchnorm(report["layers"], report["order"])
-    if not missing:
-        return _result(probe, "batchnorm", True, "every convolution is followed by BatchNorm2d")
-    return _result(probe, "batchnorm", False, "not followed by BatchNorm2d: " + "; ".join(missing),
-                   "Add nn.BatchNorm2d(out_channels) right after each nn.Conv2d and call it in "
-                   "forward before the activation.")
+    gaps = layer_table.batchnorm_gaps(report)
+    if not gaps:
+        return _result(probe, "batchnorm", True, "every convolution is followed directly by "
+                       "BatchNorm (in the order forward runs them)")
+    message = ("BatchNorm does not directly follow every convolution in forward: "
+               + "; ".join(map(str, gaps)))
+    if any(g.activation for g in gaps):
+        hint = ("Call each BatchNorm on the convolution's output, before the activation: "
+                "x = F.relu(self.bn1(self.conv1(x))), not self.bn1(F.relu(self.conv1(x))).")
+    else:
+        hint = ("Add nn.BatchNorm2d(out_channels) right after each nn.Conv2d and call it in "
+                "forward on the convolution's output, before the activation.")
+    return _result(probe, "batchnorm", False, message, hint)
 
 
 MODEL_CHECKS: list[ModelCheck] = [found, builds, forward, params, weighted_layers, batchnorm]

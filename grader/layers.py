@@ -1,21 +1,39 @@
-"""The per-layer table and the layer-by-layer comparison with the reference model.
+"""The per-layer table, the layer-by-layer comparison with the reference model, and the order
+of operations in forward.
 
-Parameter figures come from the trusted recount (exported tensors); names, types and output
-shapes from the harness. Student layers are matched to the reference's by module name when the
-names mostly agree, else by position among the layers that hold parameters.
+Parameter figures come from the trusted recount (exported tensors); names, types, output shapes,
+the order modules run in and the ops of one forward pass (harness/dataflow.py) from the
+harness. Layers are listed and compared in the order forward runs them, not the order they were
+registered in: a student who registers every convolution first and every BatchNorm after has
+the same network as the reference and is told so. Student layers are matched to the
+reference's by aligning the two sequences of (type, weight shape), so an extra or missing layer
+(a projection shortcut, say) does not shift every pair after it.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from dataclasses import dataclass
 
 from grader.discovery import translate_traceback
 from grader.probe import Probe
 from grader.results import LayerRow
 
 WEIGHTED = ("Conv1d", "Conv2d", "Conv3d", "Linear", "LazyLinear", "LazyConv2d")
-BATCHNORMS = ("BatchNorm2d", "SyncBatchNorm")
+BATCHNORMS = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LazyBatchNorm2d")
+BATCHNORM_FUNCTIONS = ("batch_norm",)
+# What an activation is, as a module type or a function name (F.relu, torch.relu, x.relu_()).
+ACTIVATION_MODULES = ("ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU",
+                      "GELU", "SiLU", "Mish", "Sigmoid", "Tanh", "Hardtanh", "Hardswish",
+                      "Hardsigmoid", "Softplus", "Softsign", "LogSigmoid", "GLU", "Threshold")
+ACTIVATIONS = ("relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu",
+               "silu", "mish", "sigmoid", "tanh", "hardtanh", "hardswish", "hardsigmoid",
+               "softplus", "softsign", "logsigmoid", "glu", "threshold")
+# Ops that only move or relabel data: looked through when asking what a convolution feeds.
+PASS_THROUGH = ("contiguous", "clone", "to", "float", "double", "half", "type", "detach",
+                "view", "reshape", "view_as", "reshape_as", "Identity")
+SHOWN_DIFFERENCES = 4     # listed in a check message before "and N smaller differences"
 
 
 def owned(shapes: dict[str, list[int]] | None, module: str) -> int:
@@ -34,41 +52,45 @@ def owned(shapes: dict[str, list[int]] | None, module: str) -> int:
 
 
 def _param_rows(report: dict | None, shapes: dict | None) -> list[dict]:
-    rows = []
-    for row in (report or {}).get("layers") or []:
-        row = dict(row, params=owned(shapes, row["name"]))
-        rows.append(row)
-    return rows
+    """The leaf modules with their recounted parameters, in the order forward first ran them;
+    modules that never ran (unused, or after an error) follow in registration order."""
+    report = report or {}
+    first_run: dict[str, int] = {}
+    for position, name in enumerate(report.get("order") or []):
+        first_run.setdefault(name, position)
+    rows = [dict(row, params=owned(shapes, row["name"])) for row in report.get("layers") or []]
+    never = len(first_run)
+    return sorted(rows, key=lambda row: first_run.get(row["name"], never))
+
+
+def _sig(row: dict) -> tuple:
+    return row["type"], tuple(row.get("weight_shape") or ())
 
 
 def _pairs(student: list[dict], reference: list[dict]) -> dict[str, dict]:
-    """Student layer name -> the reference layer it corresponds to: by name when the names
-    mostly agree, else by aligning the two sequences of (type, weight shape) so that an extra
-    or missing layer (a projection shortcut, say) does not shift every pair after it."""
+    """Student layer name -> the reference layer it corresponds to, by aligning the layers
+    that hold parameters, in execution order, on (type, weight shape); within a stretch that
+    differs, layers of the same type are paired in order (a Linear with other in_features)."""
     s_with = [r for r in student if r["params"]]
     r_with = [r for r in reference if r["params"]]
-    ref_names = {r["name"]: r for r in r_with}
-    by_name = {r["name"]: ref_names[r["name"]] for r in s_with if r["name"] in ref_names}
-    if len(by_name) >= max(1, len(r_with) // 2):
-        return by_name
-
-    def sig(row: dict) -> tuple:
-        return row["type"], tuple(row.get("weight_shape") or ())
-
-    matcher = difflib.SequenceMatcher(None, [sig(r) for r in s_with], [sig(r) for r in r_with],
-                                      autojunk=False)
+    matcher = difflib.SequenceMatcher(None, [_sig(r) for r in s_with],
+                                      [_sig(r) for r in r_with], autojunk=False)
     pairs = {}
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal" or (op == "replace" and i2 - i1 == j2 - j1):
-            for s, r in zip(s_with[i1:i2], r_with[j1:j2]):
-                same_kind = s["type"] == r["type"] and (s.get("weight_shape") or [])[2:] == (
-                    r.get("weight_shape") or [])[2:]
-                if op == "equal" or same_kind:
-                    pairs[s["name"]] = r
+        if op == "equal":
+            pairs.update({s["name"]: r for s, r in zip(s_with[i1:i2], r_with[j1:j2])})
+        elif op == "replace":
+            s_part, r_part = s_with[i1:i2], r_with[j1:j2]
+            by_type = difflib.SequenceMatcher(None, [r["type"] for r in s_part],
+                                              [r["type"] for r in r_part], autojunk=False)
+            for block in by_type.get_matching_blocks():
+                for k in range(block.size):
+                    pairs[s_part[block.a + k]["name"]] = r_part[block.b + k]
     return pairs
 
 
 def rows(probe: Probe) -> list[LayerRow]:
+    """The student's layer table, in the order forward runs the layers."""
     student = _param_rows(probe.report, probe.shapes)
     reference = _param_rows(probe.reference_report, probe.reference_shapes)
     pairs = _pairs(student, reference) if reference else {}
@@ -83,21 +105,48 @@ def rows(probe: Probe) -> list[LayerRow]:
     return out
 
 
-def differences(probe: Probe) -> list[str]:
-    """"fc1: 60,240 expected 69,240" for each layer that differs from the reference."""
+@dataclass(frozen=True)
+class Difference:
+    """One way the student's layers differ from the reference's."""
+
+    text: str                       # "fc1: 48,120 expected 69,240"
+    delta: int                      # the student's parameters minus the reference's
+
+
+def _differences(probe: Probe) -> list[Difference]:
+    """Every difference, largest (in parameters) first."""
     student = _param_rows(probe.report, probe.shapes)
     reference = _param_rows(probe.reference_report, probe.reference_shapes)
     if not reference:
         return []
     pairs = _pairs(student, reference)
-    diffs = [f"{s['name']}: {s['params']:,} expected {pairs[s['name']]['params']:,}"
+    diffs = [Difference(f"{s['name']}: {s['params']:,} expected {pairs[s['name']]['params']:,}",
+                        s["params"] - pairs[s["name"]]["params"])
              for s in student if s["name"] in pairs and s["params"] != pairs[s["name"]]["params"]]
     paired = {id(r) for r in pairs.values()}
     extra = [s for s in student if s["params"] and s["name"] not in pairs]
     missing = [r for r in reference if r["params"] and id(r) not in paired]
-    diffs += _unmatched(extra, "extra layer", "not in the reference")
-    diffs += _unmatched(missing, "reference layer", "missing")
-    return diffs
+    diffs += _unmatched(extra, "extra layer", "not in the reference", 1)
+    diffs += _unmatched(missing, "reference layer", "missing", -1)
+    return sorted(diffs, key=lambda d: -abs(d.delta))     # stable: ties keep layer order
+
+
+def differences(probe: Probe) -> list[str]:
+    """"fc1: 60,240 expected 69,240" for each way the layers differ, largest first."""
+    return [d.text for d in _differences(probe)]
+
+
+def differences_text(probe: Probe, shown: int = SHOWN_DIFFERENCES) -> str:
+    """The largest differences and, for the rest, how many and how many parameters they
+    add up to, so a short message cannot hide millions of extra parameters."""
+    diffs = _differences(probe)
+    text = "; ".join(d.text for d in diffs[:shown])
+    rest = diffs[shown:]
+    if rest:
+        net = sum(d.delta for d in rest)
+        text += (f"; and {len(rest)} smaller difference{'s' if len(rest) > 1 else ''} "
+                 f"({net:+,} parameters)")
+    return text
 
 
 def _kind(row: dict) -> str:
@@ -105,17 +154,19 @@ def _kind(row: dict) -> str:
     return f"{row['type']} {'x'.join(map(str, kernel))}" if kernel else row["type"]
 
 
-def _unmatched(rows: list[dict], noun: str, verb: str) -> list[str]:
-    """One line per layer, or a summary when there are many (e.g. projection shortcuts)."""
+def _unmatched(rows: list[dict], noun: str, verb: str, sign: int) -> list[Difference]:
+    """One difference per layer, or one summary when there are many (projection shortcuts)."""
     if len(rows) <= 2:
-        return [f"{noun} {r['name']} ({_kind(r)}, {r['params']:,}) {verb}" for r in rows]
+        return [Difference(f"{noun} {r['name']} ({_kind(r)}, {r['params']:,}) {verb}",
+                           sign * r["params"]) for r in rows]
     kinds: dict[str, int] = {}
     for r in rows:
         kinds[_kind(r)] = kinds.get(_kind(r), 0) + 1
     parts = ", ".join(f"{n} {k}" for k, n in kinds.items())
     total = sum(r["params"] for r in rows)
-    return [f"{len(rows)} {noun}s {verb} ({parts}; {total:,} parameters), the first "
-            f"{rows[0]['name']}"]
+    largest = max(rows, key=lambda r: r["params"])
+    return [Difference(f"{len(rows)} {noun}s {verb} ({parts}; {total:,} parameters), the "
+                       f"largest {largest['name']} ({largest['params']:,})", sign * total)]
 
 
 def weighted_count(layers: list[dict]) -> int:
@@ -131,16 +182,97 @@ def weighted_count(layers: list[dict]) -> int:
     return count
 
 
-def convs_without_batchnorm(layers: list[dict], order: list[str]) -> list[str]:
-    types = {row["name"]: row["type"] for row in layers}
-    missing = []
-    for i, name in enumerate(order):
-        if not types.get(name, "").startswith("Conv"):
+# ------------------------------------------------------------------ BatchNorm after each conv
+
+@dataclass(frozen=True)
+class BatchNormGap:
+    """A convolution whose output does not go straight into a BatchNorm."""
+
+    conv: str                       # the convolution's module name
+    path: tuple[str, ...]           # what runs on its output: ("F.relu", "bn1 (BatchNorm2d)")
+    activation: bool                # an activation runs first (BatchNorm after it, or none)
+    batchnorm_later: bool           # a BatchNorm does follow, after that activation
+
+    def __str__(self) -> str:
+        text = " -> ".join((self.conv,) + (self.path or ("nothing",)))
+        if self.batchnorm_later:
+            return text + " (BatchNorm after the activation)"
+        return text + " (no BatchNorm)"
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def batchnorm_gaps(report: dict) -> list[BatchNormGap]:
+    """The convolutions not directly followed by a BatchNorm, judged from the ops forward ran
+    (functional calls included) and which op fed which; from the module order alone when
+    the harness recorded no ops."""
+    types = {row["name"]: row["type"] for row in report.get("layers") or []}
+    ops = report.get("ops") or []
+    if not ops:
+        return _gaps_from_order(types, report.get("order") or [])
+    consumers: list[list[int]] = [[] for _ in ops]
+    for index, (_, _, inputs) in enumerate(ops):
+        for source in inputs:
+            if 0 <= source < index:
+                consumers[source].append(index)
+
+    def label(index: int) -> str:
+        kind, name, _ = ops[index]
+        return f"{name} ({types[name]})" if kind == "module" and name in types else name
+
+    def what(index: int) -> str:
+        kind, name, _ = ops[index]
+        if kind == "module":
+            kind_name = types.get(name, "")
+            return ("batchnorm" if kind_name in BATCHNORMS else "activation"
+                    if kind_name in ACTIVATION_MODULES else "pass" if kind_name in PASS_THROUGH
+                    else "other")
+        short = _short(name).rstrip("_")
+        return ("batchnorm" if short in BATCHNORM_FUNCTIONS else "activation"
+                if short in ACTIVATIONS else "pass" if short in PASS_THROUGH else "other")
+
+    def next_ops(index: int, depth: int = 0) -> list[int]:
+        """The ops that use index's output, looking through PASS_THROUGH ops."""
+        found = []
+        for c in consumers[index]:
+            if what(c) == "pass" and depth < 8:
+                found += next_ops(c, depth + 1) or [c]
+            else:
+                found.append(c)
+        return found
+
+    gaps: dict[str, BatchNormGap] = {}
+    for index, (kind, name, _) in enumerate(ops):
+        if kind != "module" or not types.get(name, "").startswith(("Conv", "LazyConv")):
             continue
-        following = types.get(order[i + 1]) if i + 1 < len(order) else None
-        if following not in BATCHNORMS and name not in {m.split(" ")[0] for m in missing}:
-            missing.append(f"{name} (next: {following or 'nothing'})")
-    return missing
+        after = next_ops(index)
+        if name in gaps or any(what(c) == "batchnorm" for c in after):
+            continue
+        if not after:
+            gaps[name] = BatchNormGap(name, (), False, False)
+            continue
+        first = min(after)
+        later = next((c for c in next_ops(first) if what(c) == "batchnorm"), None) \
+            if what(first) == "activation" else None
+        path = (label(first),) + ((label(later),) if later is not None else ())
+        gaps[name] = BatchNormGap(name, path, what(first) == "activation", later is not None)
+    return list(gaps.values())
+
+
+def _gaps_from_order(types: dict[str, str], order: list[str]) -> list[BatchNormGap]:
+    """Without recorded ops: the module that runs next after each convolution."""
+    gaps: dict[str, BatchNormGap] = {}
+    for i, name in enumerate(order):
+        if not types.get(name, "").startswith("Conv") or name in gaps:
+            continue
+        following = order[i + 1] if i + 1 < len(order) else None
+        kind = types.get(following or "", "")
+        if kind not in BATCHNORMS:
+            path = (f"{following} ({kind})",) if following else ()
+            gaps[name] = BatchNormGap(name, path, kind in ACTIVATION_MODULES, False)
+    return list(gaps.values())
 
 
 _VIEW = re.compile(r"shape '\[([^\]]*)\]' is invalid for input of size (\d+)")

@@ -41,6 +41,7 @@ REPORT = {
     "layers": [{"name": Need(str), "type": Need(str), "output_shape": [int],
                 "weight_shape": [int], "kernel": [int]}],
     "order": [str], "trace": [(str, [int])], "layers_error": ERROR,
+    "ops": [(str, str, [int])], "ops_truncated": bool,     # harness/dataflow.py
     "outputs": [{"batch": Need(int), "shape": [int], "dtype": str, "finite": bool, "note": str,
                  "error": ERROR}],
     "flops": int, "param_file": str, "tampering": [str]}

@@ -28,6 +28,7 @@ WATCHED = {
     "torch.nn.Module.modules": (nn.Module, "modules"),
     "torch.nn.Module.state_dict": (nn.Module, "state_dict"),
     "torch.nn.Module.register_forward_hook": (nn.Module, "register_forward_hook"),
+    "torch.nn.Module.register_forward_pre_hook": (nn.Module, "register_forward_pre_hook"),
     "torch.Tensor.numel": (torch.Tensor, "numel"),
     "torch.save": (torch, "save"),
     "torch.load": (torch, "load"),
@@ -38,6 +39,7 @@ ORIGINAL = {name: getattr(owner, attr) for name, (owner, attr) in WATCHED.items(
 named_parameters = ORIGINAL["torch.nn.Module.named_parameters"]
 named_modules = ORIGINAL["torch.nn.Module.named_modules"]
 register_forward_hook = ORIGINAL["torch.nn.Module.register_forward_hook"]
+register_forward_pre_hook = ORIGINAL["torch.nn.Module.register_forward_pre_hook"]
 save = ORIGINAL["torch.save"]
 dumps = ORIGINAL["json.dumps"]
 _exit = os._exit

@@ -14,6 +14,7 @@ import sys
 import time
 
 from harness import common  # noqa: E402  (records the original torch functions first)
+from harness import dataflow  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -62,10 +63,14 @@ def probe(entry: dict, job: dict) -> dict:
 
 
 def layer_table(model, input_shape) -> dict:
-    rows, order, hooks, trace = {}, [], [], []
-    for name, module in common.named_modules(model):
-        if next(module.children(), None) is not None:
-            continue
+    """Leaf modules (name, type, weight and kernel shape, output shape for one image), the
+    order they run in, the feature-map trace, and `ops`: the modules and torch functions the
+    forward pass runs, each with the ops that fed it (harness.dataflow), so the grader can
+    judge the order of operations (F.relu between a conv and its BatchNorm, say)."""
+    rows, order, trace = {}, [], []
+    leaves = [(name, module) for name, module in common.named_modules(model)
+              if next(module.children(), None) is None]
+    for name, module in leaves:
         weight = getattr(module, "weight", None)
         rows[name] = {"name": name, "type": type(module).__name__, "output_shape": None,
                       "weight_shape": list(weight.shape) if isinstance(weight, torch.Tensor)
@@ -73,25 +78,52 @@ def layer_table(model, input_shape) -> dict:
                       "kernel": list(getattr(module, "kernel_size", []) or [])
                       if isinstance(getattr(module, "kernel_size", None), tuple) else None}
 
-        def hook(mod, inputs, output, name=name):
-            order.append(name)
-            if isinstance(output, torch.Tensor) and len(trace) < 10000:
-                trace.append([name, list(output.shape)])
-            if rows[name]["output_shape"] is None and isinstance(output, torch.Tensor):
-                rows[name]["output_shape"] = list(output.shape)
+    def hook(mod, inputs, output, name):
+        order.append(name)
+        if isinstance(output, torch.Tensor) and len(trace) < 10000:
+            trace.append([name, list(output.shape)])
+        if rows[name]["output_shape"] is None and isinstance(output, torch.Tensor):
+            rows[name]["output_shape"] = list(output.shape)
 
-        hooks.append(common.register_forward_hook(module, hook))
-    error = None
+    def run(recorder):
+        handles = [common.register_forward_hook(module, lambda m, i, o, name=name:
+                                                hook(m, i, o, name))
+                   for name, module in leaves]
+        if recorder is not None:
+            handles += recorder.attach(leaves, common.register_forward_pre_hook,
+                                       common.register_forward_hook)
+        image = torch.randn(1, *input_shape)
+        try:
+            with torch.no_grad():
+                if recorder is None:
+                    model(image)
+                else:
+                    with recorder:
+                        model(image)
+        finally:
+            for h in handles:
+                h.remove()
+
+    error, ops = None, None
+    recorder = dataflow.Recorder()
     try:
-        with torch.no_grad():
-            model(torch.randn(1, *input_shape))
+        run(recorder)
+        ops = recorder.ops
     except BaseException as exc:
         error = common.describe_error(exc)
-    finally:
-        for h in hooks:
-            h.remove()
+        ops = recorder.ops           # as far as it got: the layers before the error
+        if not isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
+            order.clear()            # in case recording itself broke it: run once without
+            trace.clear()
+            for row in rows.values():
+                row["output_shape"] = None
+            try:
+                run(None)
+                error, ops = None, None
+            except BaseException as plain:
+                error = common.describe_error(plain)
     return {"layers": list(rows.values()), "order": order, "trace": trace,
-            "layers_error": error}
+            "ops": ops, "ops_truncated": recorder.truncated, "layers_error": error}
 
 
 def forward_shapes(model, input_shape, batch_sizes) -> list[dict]:

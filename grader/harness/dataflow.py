@@ -1,0 +1,111 @@
+"""Sandboxed: record the operations a forward pass runs and which feeds which.
+
+One forward pass is run under `Recorder`: every leaf module call (through pre/post forward
+hooks) and every torch function called outside a leaf module (F.relu, torch.relu, x.relu(),
+F.max_pool2d, x.view, ...; through a TorchFunctionMode) becomes one op
+`[kind, name, inputs]`: kind "module" (name: the module's path) or "function" (name:
+"F.relu", "torch.relu", "Tensor.relu", ...), inputs the indexes of the ops that produced its
+tensor arguments. The grader reads the ops to judge the order operations run in, e.g. whether a
+BatchNorm follows each convolution directly or only after an activation, whatever order the
+modules were registered in.
+
+Standard library and torch only (this runs next to student code, never imports grader).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+MAX_OPS = 20000        # a forward pass of a CIFAR or Tiny ImageNet network runs a few hundred
+
+_IGNORED = {"size", "dim", "numel", "is_contiguous", "__get__", "__len__", "__bool__", "item",
+            "__format__", "__repr__", "tolist", "stride", "ndimension", "nelement"}
+
+
+def _tensors(value, depth: int = 0):
+    """The tensors in an argument (nested tuples, lists and dicts, a few levels deep)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif depth < 3 and isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _tensors(item, depth + 1)
+    elif depth < 3 and isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item, depth + 1)
+
+
+def _function_name(func) -> str:
+    """'F.relu', 'torch.relu', 'Tensor.relu', ... as a student would write the call."""
+    name = getattr(func, "__name__", None) or type(func).__name__
+    module = getattr(func, "__module__", None) or ""
+    qualname = getattr(func, "__qualname__", "") or ""
+    if module == "torch.nn.functional":
+        return f"F.{name}"
+    if qualname.startswith(("TensorBase.", "Tensor.")):
+        return f"Tensor.{name}"
+    if module.startswith("torch") or qualname.startswith("_VariableFunctionsClass."):
+        return f"torch.{name}"
+    return name
+
+
+class Recorder(TorchFunctionMode):
+    """Records ops while active; attach() installs the module hooks first."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[list] = []
+        self.truncated = False
+        self._producer: dict[int, int] = {}     # id(tensor) -> index of the op that made it
+        self._alive: list[torch.Tensor] = []    # keeps those ids from being reused
+        self._depth = 0                         # > 0 inside a leaf module's forward
+        self._pending: list[list[int]] = []     # inputs of the leaf modules being run
+
+    # -- module hooks
+    def attach(self, modules, register_pre, register_post) -> list:
+        """Hook each (name, leaf module); returns the handles to remove."""
+        handles = []
+        for name, module in modules:
+            handles.append(register_pre(module, self._pre))
+            handles.append(register_post(module, lambda mod, inputs, output, name=name:
+                                         self._post(name, output)))
+        return handles
+
+    def _pre(self, module, inputs) -> None:
+        self._depth += 1
+        self._pending.append(self._inputs(inputs))
+
+    def _post(self, name: str, output) -> None:
+        self._depth = max(0, self._depth - 1)
+        inputs = self._pending.pop() if self._pending else []
+        self._record("module", name, inputs, output)
+
+    # -- functions
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self._depth or getattr(func, "__name__", "") in _IGNORED:
+            return func(*args, **kwargs)
+        inputs = self._inputs((args, kwargs))      # before an in-place op changes producers
+        result = func(*args, **kwargs)
+        if any(True for _ in _tensors(result)):
+            self._record("function", _function_name(func), inputs, result)
+        return result
+
+    # -- bookkeeping
+    def _inputs(self, value) -> list[int]:
+        seen = []
+        for tensor in _tensors(value):
+            op = self._producer.get(id(tensor))
+            if op is not None and op not in seen:
+                seen.append(op)
+        return seen
+
+    def _record(self, kind: str, name: str, inputs: list[int], output) -> None:
+        if len(self.ops) >= MAX_OPS:
+            self.truncated = True
+            return
+        index = len(self.ops)
+        self.ops.append([kind, name[:200], inputs])
+        for tensor in _tensors(output):
+            self._producer[id(tensor)] = index      # an in-place op makes it the producer
+            self._alive.append(tensor)

@@ -1,0 +1,332 @@
+"""Layer tables and the BatchNorm rule judged from the order forward runs operations
+(grader/layers.py, grader/harness/dataflow.py, the harness's layer_table).
+
+The models are written as students write them (template names reused, functional calls in
+forward, layers registered in whatever order came to mind). Most tests run the harness's
+layer_table in this process, which is fast; one runs `grader check` end to end in the sandbox.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+import grader
+import reference
+from grader.checks import check_submission
+from grader.layers import batchnorm_gaps, differences, differences_text, rows
+from grader.probe import Probe
+from grader.spec import ModelSpec, load
+
+sys.path.insert(0, str(Path(grader.__file__).parent))     # the harness package, as in the sandbox
+from harness import inspect_models  # noqa: E402
+
+HEADER = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+"""
+
+# Lab 2 as a student wrote it: the template's SimpleNN with BatchNorm, every layer registered
+# before the BatchNorms, and the BatchNorm applied after the ReLU.
+RELU_BEFORE_BN = HEADER + """
+class SimpleNN(nn.Module):
+    def __init__(self):
+        super(SimpleNN, self).__init__()
+        self.conv1 = nn.Conv2d(3, 8, 5)
+        self.conv2 = nn.Conv2d(8, 16, 3)
+        self.fc1 = nn.Linear(16*6*6, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+        # Lab 2: batch normalization
+        self.bn1 = nn.BatchNorm2d(8)
+        self.bn2 = nn.BatchNorm2d(16)
+
+    def forward(self, x):
+        out = F.relu(self.conv1(x))
+        out = self.bn1(out)
+        out = F.max_pool2d(out, 2)
+        out = F.relu(self.conv2(out))
+        out = self.bn2(out)
+        out = F.max_pool2d(out, 2)
+        out = out.view(out.size(0), -1)
+        out = F.relu(self.fc1(out))
+        out = F.relu(self.fc2(out))
+        out = self.fc3(out)
+        return out
+"""
+
+# The same network done right, still registered convolutions first and BatchNorms after.
+CONVS_FIRST = HEADER + """
+class SimpleNN(nn.Module):
+    def __init__(self):
+        super(SimpleNN, self).__init__()
+        self.conv1 = nn.Conv2d(3, 8, 5)
+        self.conv2 = nn.Conv2d(8, 16, 3)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.fc1 = nn.Linear(576, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.bn1(self.conv1(x))))
+        x = self.pool(F.relu(self.bn2(self.conv2(x))))
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        x = self.fc3(x)
+        return x
+"""
+
+# Names that say nothing (nn.Sequential indexes), all convolutions in one list and all
+# BatchNorms in another, the order of use decided in forward.
+LISTS = HEADER + """
+class SimpleNN(nn.Module):
+    def __init__(self, channels=(3, 8, 16), kernels=(5, 3)):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(channels[i], channels[i + 1], kernels[i])
+                                    for i in range(2)])
+        self.norms = nn.ModuleList([nn.BatchNorm2d(c) for c in channels[1:]])
+        self.classifier = nn.Sequential(nn.Linear(576, 120), nn.ReLU(), nn.Linear(120, 84),
+                                        nn.ReLU(), nn.Linear(84, 10))
+
+    def forward(self, x):
+        for conv, bn in zip(self.convs, self.norms):
+            x = F.max_pool2d(torch.relu(bn(conv(x))), 2)
+        return self.classifier(x.flatten(1))
+"""
+
+
+def build(source: str, name: str = "SimpleNN", **kwargs) -> torch.nn.Module:
+    namespace: dict = {}
+    exec(compile(textwrap.dedent(source), "simplenn-cifar10-dev.ipynb", "exec"), namespace)
+    torch.manual_seed(0)
+    return namespace[name](**kwargs).eval()
+
+
+def report_of(model: torch.nn.Module) -> tuple[dict, dict]:
+    """The harness's layer table for one image, and the parameter shapes."""
+    report = inspect_models.layer_table(model, [3, 32, 32])
+    shapes = {n: list(p.shape) for n, p in model.named_parameters() if p.requires_grad}
+    return report, shapes
+
+
+def probe_of(model: torch.nn.Module, reference_id: str) -> Probe:
+    report, shapes = report_of(model)
+    ref_report, ref_shapes = report_of(reference.build(reference_id).eval())
+    spec = ModelSpec(key="simplenn-bn", title="SimpleNN with BatchNorm", names=("SimpleNN",),
+                     reference=reference_id, batchnorm_after_conv=True)
+    return Probe(spec, report=report, shapes=shapes, reference_report=ref_report,
+                 reference_shapes=ref_shapes)
+
+
+# ------------------------------------------------------------------ order of operations
+
+def test_relu_between_conv_and_batchnorm_is_a_gap():
+    report, _ = report_of(build(RELU_BEFORE_BN))
+    gaps = batchnorm_gaps(report)
+    assert [str(g) for g in gaps] == [
+        "conv1 -> F.relu -> bn1 (BatchNorm2d) (BatchNorm after the activation)",
+        "conv2 -> F.relu -> bn2 (BatchNorm2d) (BatchNorm after the activation)"]
+    assert all(g.activation and g.batchnorm_later for g in gaps)
+
+
+@pytest.mark.parametrize("call", ["torch.relu(self.conv1(x))", "self.conv1(x).relu()",
+                                  "F.relu(self.conv1(x), inplace=True)",
+                                  "self.act(self.conv1(x))", "F.leaky_relu(self.conv1(x), 0.1)"])
+def test_every_way_of_calling_the_activation_is_seen(call):
+    source = HEADER + f"""
+class Lab2Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.act = nn.ReLU(inplace=True)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = self.bn1({call})
+        return self.fc(x.mean((2, 3)))
+"""
+    gaps = batchnorm_gaps(report_of(build(source, "Lab2Net"))[0])
+    assert len(gaps) == 1 and gaps[0].conv == "conv1" and gaps[0].activation, gaps
+    assert gaps[0].path[-1] == "bn1 (BatchNorm2d)"
+
+
+@pytest.mark.parametrize("source", [CONVS_FIRST, LISTS], ids=["convs first", "module lists"])
+def test_registration_order_does_not_matter(source):
+    report, _ = report_of(build(source))
+    assert batchnorm_gaps(report) == []
+
+
+def test_pooling_instead_of_batchnorm_is_named():
+    source = CONVS_FIRST.replace("self.pool(F.relu(self.bn2(self.conv2(x))))",
+                                 "F.relu(self.pool(self.conv2(x)))")
+    gaps = batchnorm_gaps(report_of(build(source))[0])
+    assert [str(g) for g in gaps] == ["conv2 -> pool (MaxPool2d) (no BatchNorm)"]
+    assert not gaps[0].activation
+
+
+def test_sequential_with_inplace_relu_before_batchnorm():
+    source = HEADER + """
+class SimpleNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 8, 5), nn.ReLU(inplace=True), nn.BatchNorm2d(8), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+        self.fc = nn.Linear(576, 10)
+
+    def forward(self, x):
+        return self.fc(self.features(x).view(x.size(0), -1))
+"""
+    gaps = batchnorm_gaps(report_of(build(source))[0])
+    assert [str(g) for g in gaps] == [
+        "features.0 -> features.1 (ReLU) -> features.2 (BatchNorm2d) "
+        "(BatchNorm after the activation)"]
+
+
+def test_without_recorded_ops_the_module_order_is_used():
+    report, _ = report_of(build(RELU_BEFORE_BN))
+    report = dict(report, ops=[])
+    # the modules alone run conv1, bn1, conv2, bn2: F.relu is invisible without the ops
+    assert batchnorm_gaps(report) == []
+    report, _ = report_of(build(CONVS_FIRST.replace("self.bn2(self.conv2(x))", "self.conv2(x)")))
+    assert [g.conv for g in batchnorm_gaps(dict(report, ops=[]))] == ["conv2"]
+
+
+def test_forward_error_keeps_the_ops_before_it():
+    source = CONVS_FIRST.replace("nn.Linear(576, 120)", "nn.Linear(400, 120)")
+    report, _ = report_of(build(source))
+    assert report["layers_error"] and "400x120" in report["layers_error"]["message"]
+    assert [op[1] for op in report["ops"] if op[0] == "module"][:4] == [
+        "conv1", "bn1", "pool", "conv2"]
+
+
+# ------------------------------------------------------------------ tables and differences
+
+def test_table_follows_forward_and_agrees_with_the_count():
+    """Registered conv1, conv2, bn1, bn2: listed as they run, every layer paired with the
+    reference's, none red, while the count matches."""
+    probe = probe_of(build(CONVS_FIRST), "simplenn-bn")
+    table = rows(probe)
+    assert [r.name for r in table if r.params] == ["conv1", "bn1", "conv2", "bn2", "fc1",
+                                                   "fc2", "fc3"]
+    assert probe.params == probe.reference_params == 82078
+    assert not any(r.differs for r in table)
+    assert all(r.expected_params == r.params for r in table if r.params)
+    assert differences(probe) == []
+
+
+def test_index_named_layers_pair_with_the_reference():
+    probe = probe_of(build(LISTS), "simplenn-bn")
+    table = rows(probe)
+    assert [r.name for r in table if r.params][:4] == ["convs.0", "norms.0", "convs.1",
+                                                       "norms.1"]
+    assert not any(r.differs for r in table) and differences(probe) == []
+
+
+def test_differences_largest_first_with_the_rest_totalled():
+    """A Lab 2 model grown by hand: a huge classifier and small changes. The 5.9M extra
+    parameters must lead the message, not hide behind "and 2 more"."""
+    source = HEADER + """
+class SimpleNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 5, bias=False)
+        self.bn1 = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 16, 3, bias=False)
+        self.bn2 = nn.BatchNorm2d(16)
+        self.fc1 = nn.Linear(576, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+        self.big1 = nn.Linear(10, 2048)
+        self.big2 = nn.Linear(2048, 2880)
+        self.out = nn.Linear(2880, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)
+        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)
+        x = F.relu(self.fc2(F.relu(self.fc1(x.flatten(1)))))
+        return self.out(F.relu(self.big2(F.relu(self.big1(self.fc3(x))))))
+"""
+    probe = probe_of(build(source), "simplenn-bn")
+    extra = 10 * 2048 + 2048 + 2048 * 2880 + 2880 + 2880 * 10 + 10
+    assert probe.params - probe.reference_params == extra - 24      # no conv biases (8 + 16)
+    diffs = differences(probe)
+    assert diffs[0] == (f"3 extra layers not in the reference (3 Linear; {extra:,} parameters), "
+                        "the largest big2 (5,901,120)")
+    assert diffs[1:] == ["conv2: 1,152 expected 1,168", "conv1: 600 expected 608"]
+    assert differences_text(probe, shown=2) == (
+        f"{diffs[0]}; conv2: 1,152 expected 1,168; and 1 smaller difference (-8 parameters)")
+    table = {r.name: r for r in rows(probe)}
+    assert table["conv1"].differs and table["conv1"].expected_params == 608
+    assert not table["fc1"].differs and table["big2"].expected_params is None
+
+
+# ------------------------------------------------------------------ end to end
+
+SPEC = """
+[assignment]
+course = "ECE 661"
+title = "HW2 Lab 2"
+
+[limits]
+wall_seconds = 90
+
+[[models]]
+key = "late"
+title = "SimpleNN with BatchNorm (Lab 2)"
+names = ["SimpleNN"]
+params = 82078
+reference = "simplenn-bn"
+weighted_layers = 5
+batchnorm_after_conv = true
+
+[[models]]
+key = "ordered"
+title = "SimpleNN with BatchNorm, second try"
+names = ["SimpleNN_BN"]
+params = 82078
+reference = "simplenn-bn"
+weighted_layers = 5
+batchnorm_after_conv = true
+"""
+
+
+def test_check_judges_batchnorm_by_forward_order(tmp_path, make_notebook):
+    """Lab 2 as handed in: the template's SimpleNN in a Colab notebook, BatchNorm after the
+    ReLU; a second try in a .py file with the convolutions registered first."""
+    root = tmp_path / "gina"
+    make_notebook(root / "simplenn-cifar10 -dev.ipynb", [
+        "from google.colab import drive\ndrive.mount('/content/drive')",
+        "!pip install torchsummary\n%matplotlib inline",
+        RELU_BEFORE_BN,
+        "net = SimpleNN()\nfor epoch in range(30):\n    train(net, epoch)",
+    ])
+    (root / "lab2_v2.py").write_text(CONVS_FIRST.replace("SimpleNN", "SimpleNN_BN"))
+    (tmp_path / "lab2.toml").write_text(SPEC)
+    report = check_submission(root, load(str(tmp_path / "lab2.toml")))
+    checks = {c.id: c for c in report.checks}
+    late = checks["late.batchnorm"]
+    assert not late.passed
+    assert late.message == ("BatchNorm does not directly follow every convolution in forward: "
+                            "conv1 -> F.relu -> bn1 (BatchNorm2d) (BatchNorm after the "
+                            "activation); conv2 -> F.relu -> bn2 (BatchNorm2d) (BatchNorm after "
+                            "the activation)")
+    assert "before the activation" in late.hint and "F.relu(self.bn1(self.conv1(x)))" in late.hint
+    assert checks["late.params"].passed          # same parameters: only the order is wrong
+    ordered = checks["ordered.batchnorm"]
+    assert ordered.passed, ordered.message
+    assert checks["ordered.params"].passed
+    models = {m.key: m for m in report.models}
+    for key in ("late", "ordered"):
+        assert not any(r.differs for r in models[key].layers), models[key].layers
+    assert [r.name for r in models["ordered"].layers if r.params] == [
+        "conv1", "bn1", "conv2", "bn2", "fc1", "fc2", "fc3"]
