@@ -232,7 +232,7 @@ class LocalExecutor:
             for job in jobs:
                 start = self._started(job, slot, on_event)
                 try:
-                    result = self.grade_fn(with_placement(job, threads=self._alone_threads(),
+                    result = self.grade_fn(with_placement(job, threads=slot.threads,
                                                           gpu_id=slot.gpu_id))
                 except Exception as exc:    # grade never raises; a replacement might
                     result = crashed(job, f"internal error while grading: {exc}")
@@ -286,10 +286,6 @@ class LocalExecutor:
         # in an undefined state; a fresh interpreter per worker costs a fraction of a second
         return ProcessPoolExecutor(max_workers=len(self.slots),
                                    mp_context=multiprocessing.get_context("spawn"))
-
-    def _alone_threads(self) -> int:
-        # alone on the machine (one slot, or a retry): every core the slots shared
-        return sum(s.threads for s in self.slots)
 
     def _started(self, job: GradeJob, slot: Slot, on_event: OnEvent) -> float:
         now = time.time()

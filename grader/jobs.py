@@ -101,13 +101,15 @@ def content_hash(path: Path) -> str:
 def job_key(submission: Path, assignment: Assignment, settings: Settings) -> str:
     """The hash of everything that decides a student's result: the submission's full
     contents, the assignment spec, the data's full hash, the training config and limits, the
-    device, the sandboxing, the reference results and the grader version. Not the placement
-    (threads, gpu_id): the same student on another slot gets the same result."""
+    device, the sandboxing, the CPU thread count, the reference results and the grader
+    version. Not which slot or GPU ran it."""
     decided = {
         "submission": content_hash(submission), "assignment": to_dict(assignment),
         "data": settings.data_key, "config": settings.training,
         "limits": [to_dict(settings.check_limits), to_dict(settings.train_limits)],
         "gpu": settings.gpu, "sandboxed": settings.sandboxed,
+        # CPU training's float summation order depends on the thread count (not on the GPU)
+        "threads": None if settings.gpu else settings.threads,
         "reference": [to_dict(r) for r in settings.reference], "grader": __version__}
     text = json.dumps(decided, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()

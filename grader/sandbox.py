@@ -198,6 +198,8 @@ class Sandbox:
                 cmd += ["--dev-bind", str(dev), str(dev)]
             cmd += ["--ro-bind-try", "/proc/driver/nvidia", "/proc/driver/nvidia",
                     "--ro-bind-try", "/sys", "/sys"]
+            if pipe := self._mps_pipe():
+                cmd += ["--bind", pipe, pipe]
         for key, value in self._env("/opt/grader").items():
             cmd += ["--setenv", key, value]
         cmd += ["--chdir", f"{INSIDE}/work", "--"]
@@ -214,11 +216,26 @@ class Sandbox:
     def _env(self, pythonpath: str) -> dict[str, str]:
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": self.inside("work"),
                "PYTHONPATH": pythonpath, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg",
-               "OMP_NUM_THREADS": str(self.threads), "TMPDIR": "/tmp" if self.sandboxed
+               "OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads),
+               "OPENBLAS_NUM_THREADS": str(self.threads), "TMPDIR": "/tmp" if self.sandboxed
                else str(self.root / "tmp"), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1"}
         if not self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""
+        else:
+            # the slot's GPU, by UUID, set by grader.jobs in this worker process; UUIDs, not
+            # indices, stay right when an MPS daemon renumbers devices
+            if visible := os.environ.get("CUDA_VISIBLE_DEVICES"):
+                env["CUDA_VISIBLE_DEVICES"] = visible
+            if pipe := self._mps_pipe():
+                env["CUDA_MPS_PIPE_DIRECTORY"] = pipe
         return env
+
+    def _mps_pipe(self) -> str | None:
+        """The MPS daemon's pipe folder, only with --mps (grader.jobs sets GRADER_MPS_PIPE).
+        Without it the sandbox's private /tmp hides any daemon: K separate CUDA contexts per
+        GPU, so one student's fatal GPU fault cannot reach another's."""
+        pipe = os.environ.get("GRADER_MPS_PIPE")
+        return pipe if pipe and os.path.isdir(pipe) else None
 
     def run(self, module: str, job: dict) -> RunOutcome:
         """Run `python -m harness.<module> job.json` contained, with the limits, and read back
