@@ -1,0 +1,266 @@
+"""The unit of work and the result store: names, content keys, atomic resume, slots, GPU
+placement and fault bookkeeping. No sandbox runs here (see test_parallel.py for those)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader import results as results_mod
+from grader.executors import (Event, LocalExecutor, Ran, Slot, fault_neighbours, gpu_fault,
+                              gpu_oom, parse_gpu_list, plan_slots)
+from grader.jobs import GradeJob, Settings, content_hash, crashed, job_key, make_jobs, \
+    student_names
+from grader.limits import Limits
+from grader.prepared import PreparedData, array_digest, prepare
+from grader.results import TrainingResult
+from grader.spec import load
+from grader.store import ResultStore
+
+LIMITS = Limits(wall_seconds=10, memory_mb=1024, processes=64, file_size_mb=64, cpu_seconds=60)
+
+
+def settings(tmp_path: Path, **changes) -> Settings:
+    base = Settings(prepared=tmp_path / "prepared", data_key="d" * 64,
+                    dataset_source="synthetic (seed 0)",
+                    config=(("epochs", 2), ("lr", 0.05), ("seed", 0)), check_limits=LIMITS,
+                    train_limits=LIMITS, reference=(TrainingResult(model="simplenn", ok=True),),
+                    threads=1)
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture
+def hw2():
+    return load("ece661-hw2")
+
+
+def colab_student(root: Path, name: str, extra: str = "") -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "hw2.py").write_text("# !pip install torchsummary\nimport torch.nn as nn\n"
+                                   "class SimpleNN(nn.Module):\n    pass\n" + extra)
+    (folder / "predictions.csv").write_bytes(b"Id,Label\r\n0,3\r\n1,8\r\n")
+    return folder
+
+
+# names -----------------------------------------------------------------------------------------
+
+def test_a_folder_and_a_zip_of_the_same_name_get_two_results(tmp_path):
+    folder = colab_student(tmp_path, "alice")
+    archive = tmp_path / "alice.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(folder / "hw2.py", "alice/hw2.py")
+    bob = tmp_path / "bob.zip"
+    bob.write_bytes(archive.read_bytes())
+    names = student_names([folder, archive, bob])
+    assert names == {folder: "alice", archive: "alice.zip", bob: "bob"}
+    assert len(set(names.values())) == 3
+
+
+# content keys ----------------------------------------------------------------------------------
+
+def test_content_hash_covers_every_byte_not_the_first_megabyte(tmp_path):
+    folder = colab_student(tmp_path, "alice")
+    (folder / "weights.bin").write_bytes(b"\0" * (3 << 20))
+    before = content_hash(folder)
+    (folder / "weights.bin").write_bytes(b"\0" * (3 << 20 - 1) + b"\1")
+    changed = content_hash(folder)
+    assert changed != before
+    (folder / "__pycache__").mkdir()
+    (folder / "__pycache__" / "hw2.cpython-312.pyc").write_bytes(b"cache")
+    assert content_hash(folder) == changed       # caches are not the student's work
+    (folder / "hw2.py").rename(folder / "model.py")
+    assert content_hash(folder) != changed       # a renamed file is a different hand-in
+
+
+def test_the_key_changes_with_everything_that_decides_the_result_and_nothing_else(tmp_path,
+                                                                                    hw2):
+    folder = colab_student(tmp_path, "alice")
+    s = settings(tmp_path)
+    key = job_key(folder, hw2, s)
+    assert key == job_key(folder, hw2, s)
+    changed = {
+        "data": dataclasses.replace(s, data_key="e" * 64),
+        "training": dataclasses.replace(s, config=(("epochs", 3), ("lr", 0.05), ("seed", 0))),
+        "limits": dataclasses.replace(s, train_limits=dataclasses.replace(LIMITS,
+                                                                          wall_seconds=11)),
+        "gpu": dataclasses.replace(s, gpu=True),
+        "threads": dataclasses.replace(s, threads=2),
+        "reference": dataclasses.replace(s, reference=(TrainingResult(model="simplenn",
+                                                                      ok=False),)),
+        "sandbox": dataclasses.replace(s, sandboxed=False),
+    }
+    for what, other in changed.items():
+        assert job_key(folder, hw2, other) != key, what
+    spec = dataclasses.replace(hw2, title=hw2.title + " (v2)")
+    assert job_key(folder, spec, s) != key
+    # where it runs does not decide the result
+    assert job_key(folder, hw2, dataclasses.replace(s, gpu_id="GPU-1234", mps=True)) == key
+    (folder / "hw2.py").write_text((folder / "hw2.py").read_text() + "# v2\n")
+    assert job_key(folder, hw2, s) != key
+
+
+def test_a_job_is_small_and_pickles(tmp_path, hw2):
+    folder = colab_student(tmp_path, "alice")
+    (job,) = make_jobs([folder], hw2, settings(tmp_path))
+    again = pickle.loads(pickle.dumps(job))
+    assert again == job and len(pickle.dumps(job)) < 20_000
+
+
+# the store ---------------------------------------------------------------------------------------
+
+def test_store_returns_a_result_only_for_the_same_key_and_writes_atomically(tmp_path, hw2):
+    folder = colab_student(tmp_path, "alice")
+    (job,) = make_jobs([folder], hw2, settings(tmp_path))
+    store = ResultStore(tmp_path / "grades")
+    assert store.get(job) is None and store.state(job).state == "missing"
+    result = crashed(job, "the zip is unreadable")
+    path = store.put(job, result)
+    assert path == tmp_path / "grades" / "alice.json"
+    assert store.get(job) == result
+    assert results_mod.load(path) == result       # still the file `grader report` reads
+    assert json.loads(path.read_text())["key"] == job.key
+    assert not list(path.parent.glob(".*.tmp"))
+    assert store.status([job])[0] == dataclasses.replace(store.state(job), state="done")
+    other = dataclasses.replace(job, key="0" * 64)
+    assert store.get(other) is None and store.state(other).state == "stale"
+    path.write_text('{"schema": 1, "student": "ali')   # a half-written file from another tool
+    assert store.get(job) is None and store.state(job).state == "stale"
+    assert store.finished([job]) == set()
+
+
+def test_prepared_data_is_keyed_by_full_contents_and_hides_held_out_labels(tmp_path):
+    @dataclasses.dataclass
+    class Data:
+        train_images: np.ndarray
+        train_labels: np.ndarray
+        test_images: np.ndarray
+        test_labels: np.ndarray
+        class_names: tuple
+        source: str = "synthetic (seed 0)"
+
+    rng = np.random.default_rng(0)
+    data = Data(rng.integers(0, 255, (600, 32, 32, 3), dtype=np.uint8),
+                rng.integers(0, 10, 600), rng.integers(0, 255, (50, 32, 32, 3), dtype=np.uint8),
+                rng.integers(0, 10, 50), tuple("abcdefghij"))
+    first = prepare(data, data.test_labels, tmp_path)
+    assert prepare(data, data.test_labels, tmp_path) == first     # reused, not rewritten
+    assert set(first.files) == {"train_images", "train_labels", "test_images"}
+    assert np.array_equal(PreparedData.open(first.folder).held_out, data.test_labels)
+    images = data.train_images.copy()
+    images[-1, -1, -1, -1] ^= 1                    # one bit, 1.8 MB into the array
+    changed = prepare(dataclasses.replace(data, train_images=images), data.test_labels, tmp_path)
+    assert changed.fingerprint != first.fingerprint and changed.folder != first.folder
+    assert array_digest({"a": np.zeros(3)}) != array_digest({"a": np.zeros(3, np.float32)})
+
+
+# slots -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("jobs, cores, gpus, per_gpu, expected", [
+    (2, 2, [], 1, [Slot(0, 1), Slot(1, 1)]),              # two at once on 2 cores: 1 thread each
+    (1, 2, [], 1, [Slot(0, 2)]),                          # alone: every core
+    (3, 16, [], 1, [Slot(i, 5) for i in range(3)]),       # 16 // 3
+    (8, 2, [], 1, [Slot(i, 1) for i in range(8)]),        # never below one thread
+    (None, 4, ["GPU-a", "GPU-b"], 2,                      # K=2 per GPU, spread over GPUs
+     [Slot(0, 1, "GPU-a"), Slot(1, 1, "GPU-b"), Slot(2, 1, "GPU-a"), Slot(3, 1, "GPU-b")]),
+    (3, 12, ["GPU-a", "GPU-b"], 4,                        # --jobs caps the total
+     [Slot(0, 4, "GPU-a"), Slot(1, 4, "GPU-b"), Slot(2, 4, "GPU-a")]),
+], ids=["2-on-2-cores", "serial", "uneven", "more-slots-than-cores", "2-gpus-k2", "jobs-cap"])
+def test_cores_and_gpus_are_divided_among_slots(jobs, cores, gpus, per_gpu, expected):
+    assert plan_slots(jobs, cores=cores, gpus=gpus, per_gpu=per_gpu) == expected
+
+
+def test_default_slots_one_per_core_within_memory():
+    assert len(plan_slots(None, cores=8)) == 8
+    assert len(plan_slots(None, cores=8, memory_mb=4096, total_memory_mb=24 * 1024)) == 6
+    assert plan_slots(None, cores=8, memory_mb=4096, total_memory_mb=2048) == [Slot(0, 8)]
+
+
+NVIDIA_SMI_L = """GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1b2c3d4e-0000-1111-2222-333344445555)
+GPU 1: NVIDIA H100 80GB HBM3 (UUID: GPU-9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff)
+  MIG 1g.10gb     Device  0: (UUID: MIG-0a0b0c0d)
+"""
+
+
+@pytest.mark.parametrize("visible, expected", [
+    (None, ["GPU-1b2c3d4e-0000-1111-2222-333344445555", "GPU-9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff"]),
+    ("1", ["GPU-9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff"]),
+    ("GPU-9f8e7d6c", ["GPU-9f8e7d6c-aaaa-bbbb-cccc-ddddeeeeffff"]),   # a UUID prefix
+    ("", []),
+], ids=["all", "index", "uuid-prefix", "none"])
+def test_gpus_are_named_by_uuid_respecting_cuda_visible_devices(visible, expected):
+    assert parse_gpu_list(NVIDIA_SMI_L, visible) == expected
+
+
+# GPU faults ------------------------------------------------------------------------------------
+
+def test_a_fault_under_mps_reaches_only_who_shared_its_gpu_at_the_time():
+    runs = [Ran("hostile", "GPU-a", 10, 20), Ran("overlap", "GPU-a", 15, 30),
+            Ran("before", "GPU-a", 0, 10), Ran("other-gpu", "GPU-b", 10, 20),
+            Ran("after", "GPU-a", 20.5, 40)]
+    assert fault_neighbours(runs, {"hostile"}) == {"hostile", "overlap"}
+    assert fault_neighbours(runs, set()) == set()
+
+
+def test_gpu_oom_and_fatal_faults_are_recognised(tmp_path, hw2):
+    folder = colab_student(tmp_path, "alice")
+    (job,) = make_jobs([folder], hw2, settings(tmp_path, gpu=True))
+    oom = dataclasses.replace(crashed(job, "x"), status="failed", error=None, training=[
+        TrainingResult(model="simplenn", ok=False, error="training failed: OutOfMemoryError: "
+                       "CUDA out of memory. Tried to allocate 2.00 GiB")])
+    fault = dataclasses.replace(oom, training=[TrainingResult(
+        model="simplenn", ok=False, error="training failed: RuntimeError: CUDA error: an "
+        "illegal memory access was encountered")])
+    assert gpu_oom(oom) and not gpu_fault(oom)
+    assert gpu_fault(fault) and not gpu_oom(fault)
+    assert not gpu_fault(crashed(job, "wall-clock limit of 10 s exceeded"))
+
+
+# the executor, with a stand-in for grade (no sandbox) -----------------------------------------
+
+def fake_grade(job: GradeJob):
+    """grade's stand-in: records where it ran in `device`; "big" runs out of GPU memory the
+    first time (a marker file, since it runs in a worker process)."""
+    result = crashed(job, "stand-in")
+    placed = f"threads={job.settings.threads} gpu={job.settings.gpu_id}"
+    marker = job.settings.cache_dir / f"{job.student}.ran"
+    first = not marker.exists()
+    marker.write_text("")
+    if job.student == "big" and first:
+        return dataclasses.replace(result, status="failed", device=placed, training=[
+            TrainingResult(model="simplenn", ok=False, error="training failed: "
+                           "OutOfMemoryError: CUDA out of memory. Tried to allocate 8.00 GiB")])
+    return dataclasses.replace(result, status="ok", error=None, total=7.0, device=placed)
+
+
+def test_parallel_slots_get_their_threads_and_gpu_and_oom_is_retried_alone(tmp_path, hw2):
+    folders = [colab_student(tmp_path, n) for n in ("big", "small", "tiny")]
+    jobs = make_jobs(folders, hw2, settings(tmp_path, gpu=True, cache_dir=tmp_path))
+    store, events = ResultStore(tmp_path / "grades"), []
+    slots = [Slot(0, 3, "GPU-a"), Slot(1, 3, "GPU-b")]
+    LocalExecutor(store, slots, grade_fn=fake_grade).run(jobs, events.append)
+    results = {j.student: store.get(j) for j in jobs}
+    assert all(r.status == "ok" for r in results.values())      # big's retry succeeded
+    assert {r.device for r in results.values()} <= {"threads=3 gpu=GPU-a", "threads=3 gpu=GPU-b"}
+    big = [e.kind for e in events if e.student == "big"]
+    assert big == ["started", "started", "finished"]            # the OOM was not reported
+    retry = [e for e in events if e.student == "big"][1]
+    assert retry.time >= max(e.time for e in events if e.student != "big")   # alone: last
+
+
+def test_one_slot_runs_here_with_its_threads_and_events_come_in_order(tmp_path, hw2):
+    folders = [colab_student(tmp_path, n) for n in ("ann", "ben")]
+    jobs = make_jobs(folders, hw2, settings(tmp_path, cache_dir=tmp_path))
+    events: list[Event] = []
+    store = ResultStore(tmp_path / "g")
+    LocalExecutor(store, [Slot(0, 2)], grade_fn=fake_grade).run(jobs, events.append)
+    assert [store.get(j).device for j in jobs] == ["threads=2 gpu=None"] * 2
+    assert [(e.kind, e.student) for e in events] == [("started", "ann"), ("finished", "ann"),
+                                                     ("started", "ben"), ("finished", "ben")]
+    assert events[1].points == 7.0 and events[1].status == "ok"
