@@ -145,6 +145,8 @@ def _model(model, checks: Sequence[CheckResult]) -> dict:
         "failed": [c for c in own if not c.passed],
         "params_ok": None if params_check is None else params_check.passed,
         "differing": sum(1 for row in model.layers if row.differs),
+        "extra": sum(1 for row in rows if row["extra"]),
+        "extra_params": sum(row["row"].params for row in rows if row["extra"]),
         "total_params": sum(row.params for row in model.layers),
         "rows": rows,
         "hidden": hidden,
@@ -152,10 +154,13 @@ def _model(model, checks: Sequence[CheckResult]) -> dict:
 
 
 def layer_rows(layers: Sequence[LayerRow]) -> tuple[list[dict], str]:
-    """The layer table's rows, numbered as in the model, less the layers that tell a student
-    nothing: no parameters, no reference figure, and the same output shape as the layer
-    before (ReLU, Dropout, ...). Pooling, flattening and any layer that differs stay. Also
-    a line saying what was left out ("19 ReLU, 2 Dropout"), or "" when nothing was."""
+    """The layer table's rows, numbered in the order forward runs them, less the layers that
+    tell a student nothing: no parameters, no reference figure, and the same output shape as
+    the layer before (ReLU, Dropout, ...). Pooling, flattening and any layer that differs stay;
+    a layer with parameters that no reference layer matches is marked `extra` (when the model
+    was compared with a reference at all). Also a line saying what was left out
+    ("19 ReLU, 2 Dropout"), or "" when nothing was."""
+    compared = any(row.expected_params is not None for row in layers)
     rows, hidden, before = [], Counter(), None
     for index, row in enumerate(layers, 1):
         plain = (row.params == 0 and not row.expected_params and not row.differs
@@ -163,7 +168,8 @@ def layer_rows(layers: Sequence[LayerRow]) -> tuple[list[dict], str]:
         if plain:
             hidden[row.type] += 1
         else:
-            rows.append({"index": index, "row": row})
+            rows.append({"index": index, "row": row,
+                         "extra": compared and row.params > 0 and row.expected_params is None})
         before = row.output_shape if row.output_shape is not None else before
     return rows, ", ".join(f"{count} {kind}" for kind, count in hidden.most_common())
 

@@ -204,6 +204,11 @@ def good_result(student: str = "alice_good") -> EvaluationResult:
     return _hw2(student, check=check, training=train, predictions=preds, rubric=items)
 
 
+# grader check's verdict on a Lab 2 model whose forward runs conv2 -> F.relu -> bn2
+BN_LATE = ("BatchNorm does not directly follow every convolution in forward: conv2 -> F.relu "
+           "-> bn2 (BatchNorm2d) (BatchNorm after the activation)")
+
+
 def failing_result(student: str = "bob_failing") -> EvaluationResult:
     """SimpleNN's conv2 has 32 filters (parameters per layer differ from Table 1); SimpleNN-BN
     crashes in training; ResNet-20 is missing; predictions.csv has a bad label."""
@@ -229,9 +234,10 @@ def failing_result(student: str = "bob_failing") -> EvaluationResult:
                "nn.Conv2d(8, 16, 3) and nn.Linear(16 * 6 * 6, 120).", "simplenn"),
         passed("simplenn-bn.found", "no accepted name; using Net2, the only other nn.Module",
                "simplenn-bn"),
-        failed("simplenn-bn.batchnorm", "conv2 is not followed by a BatchNorm2d",
-               "Add nn.BatchNorm2d(16) right after conv2 in __init__ and apply it in "
-               "forward() before the ReLU.", "simplenn-bn"),
+        failed("simplenn-bn.batchnorm", BN_LATE,
+               "Call each BatchNorm on the convolution's output, before the activation: "
+               "x = F.relu(self.bn1(self.conv1(x))), not self.bn1(F.relu(self.conv1(x))).",
+               "simplenn-bn"),
         failed("resnet20.found", "no ResNet-20 class or factory found",
                "Name your class ResNet20 (or provide a function resnet20()) so the grader "
                "can find it.", "resnet20"),
@@ -259,8 +265,7 @@ def failing_result(student: str = "bob_failing") -> EvaluationResult:
                         "82,030 (-2.5)"],
          "lab1-accuracy": ["held-out accuracy 46.0% is 88% of the reference's 52.0% "
                            "(full marks from 95%) (-1.5)"],
-         "lab2-model": ["simplenn-bn.batchnorm failed: conv2 is not followed by a "
-                        "BatchNorm2d (-5)"],
+         "lab2-model": [f"simplenn-bn.batchnorm failed: {BN_LATE} (-5)"],
          "lab2-accuracy": ["training failed: RuntimeError: mat1 and mat2 shapes cannot be "
                            "multiplied (-10)"],
          "lab3-model": ["resnet20.found failed: no ResNet-20 class or factory found (-15)"],

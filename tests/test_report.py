@@ -8,6 +8,7 @@ template change with GRADER_UPDATE_GOLDEN=1 and review the diff.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -168,7 +169,50 @@ def test_layer_table_leaves_out_layers_that_change_nothing():
     assert [(row["index"], row["row"].name) for row in rows] == [
         (1, "conv1"), (3, "pool1"), (5, "extra"), (7, "never"), (8, "fc")]
     assert hidden == "2 ReLU, 1 Dropout"
-    assert layer_rows(plain[:1]) == ([{"index": 1, "row": plain[0]}], "")
+    assert layer_rows(plain[:1]) == ([{"index": 1, "row": plain[0], "extra": False}], "")
+
+
+def _option_b_resnet(params_ok: bool):
+    """good_result's ResNet-20 with option B's projection shortcuts (1x1 conv + BN) where the
+    channels change: layers the option A reference lacks."""
+    result = good_result()
+    resnet = result.check.models[2]
+    layers = []
+    for row in resnet.layers:
+        layers.append(row)
+        if row.name in ("layer2.0.bn2", "layer3.0.bn2"):
+            c = row.weight_shape[0]
+            layers += [LayerRow(f"{row.name[:8]}.shortcut.0", "Conv2d", row.output_shape,
+                                [c, c // 2, 1, 1], c * c // 2, None),
+                       LayerRow(f"{row.name[:8]}.shortcut.1", "BatchNorm2d", row.output_shape,
+                                [c], 2 * c, None)]
+    resnet = dataclasses.replace(resnet, layers=layers, params=272474)
+    checks = [dataclasses.replace(c, passed=params_ok) if c.id == "resnet20.params" else c
+              for c in result.check.checks]
+    check = dataclasses.replace(result.check, models=[*result.check.models[:2], resnet],
+                                checks=checks)
+    return dataclasses.replace(result, check=check)
+
+
+def test_layers_no_reference_layer_matches_are_marked_extra():
+    model = student_context(_option_b_resnet(params_ok=False))["models"][2]
+    extra = [row["row"].name for row in model["rows"] if row["extra"]]
+    assert extra == ["layer2.0.shortcut.0", "layer2.0.shortcut.1", "layer3.0.shortcut.0",
+                     "layer3.0.shortcut.1"]
+    assert model["extra"] == 4 and model["extra_params"] == 512 + 64 + 2048 + 128
+    html = report.render_student_html(_option_b_resnet(params_ok=False))
+    assert "(4 not in it, 2,752 parameters)" in html
+    assert html.count("not in the reference</td>") == 4
+    assert html.count('<tr class="differs">') == 4
+
+
+def test_accepted_variant_is_shown_but_not_in_red():
+    """Option B passes the count (272,474 is in range): its extra layers are listed, and the
+    table does not contradict the verdict with red rows."""
+    html = report.render_student_html(_option_b_resnet(params_ok=True))
+    assert "(4 not in it, 2,752 parameters; within the accepted count)" in html
+    assert html.count("not in the reference</td>") == 4
+    assert 'class="differs"' not in html.split('id="models"')[1].split("</article>")[2]
 
 
 def test_good_resnet_table_lists_weighted_layers_only():
@@ -242,6 +286,8 @@ def test_failing_pdf_gives_hints_and_expected_figures(pdfs):
     assert "bob_failing" in text
     assert "21 / 100" in text
     assert "Use nn.Conv2d(8, 16, 3) and nn.Linear(16 * 6 * 6, 120)." in text     # a hint
+    assert "conv2 -> F.relu -> bn2 (BatchNorm2d) (BatchNorm after the activation)" in text
+    assert "before the activation: x = F.relu(self.bn1(self.conv1(x)))" in text
     assert "expected 1,168" in text and "expected 69,240" in text   # highlighted layers
     assert "substitute" in text.lower()
     assert "Training failed: RuntimeError: mat1 and mat2" in text
