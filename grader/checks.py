@@ -16,9 +16,10 @@ from grader import layers as layer_table
 from grader.discovery import translate_traceback
 from grader.errors import InputError
 from grader.limits import Limits
+from grader.choose import choose
 from grader.probe import Probe, locate, run_probes
 from grader.results import CheckReport, CheckResult, ModelReport, SandboxReport
-from grader.sources import list_files, read_sources, unpack_zip
+from grader.sources import SyntaxProblem, list_files, read_sources, syntax_problems, unpack_zip
 from grader.spec import Assignment
 
 ModelCheck = Callable[[Probe, Assignment], CheckResult | None]
@@ -39,17 +40,34 @@ def found(probe: Probe, assignment: Assignment) -> CheckResult:
     title = probe.spec.title
     if probe.source is None:
         seen = "; ".join(probe.candidates) or "none"
+        ruled_out = "; ".join(f"{c.name} ({c.source}): {c.reason}" for c in probe.considered
+                              if c.status == "excluded")
+        unreadable = "; ".join(str(p) for p in probe.syntax)
         return _result(probe, "found", False, f"{title}: {probe.not_found}. nn.Module classes "
-                       f"found: {seen}.",
+                       f"found: {seen}." + (f" Not considered: {ruled_out}." if ruled_out else "")
+                       + (f" Code that does not parse (skipped): {unreadable}."
+                          if unreadable else ""),
                        f"Name your class {probe.spec.names[0]} (accepted names: "
                        f"{', '.join(probe.spec.names)}), defined at module level of a .py file or "
-                       "notebook cell, or nested directly in a class.")
+                       "notebook cell, or nested directly in a class."
+                       + (" Fix the syntax errors: a part that does not parse is not read."
+                          if unreadable else ""))
     where = f"{probe.source.where}, line {probe.source.line}"
+    how = ""
+    if probe.source.built_from:
+        how = (f"; built as the student builds it: {probe.source.call} "
+               f"({probe.source.built_from})")
+    rivals = [c for c in probe.considered if c.status == "lost"]
+    chosen = next((c for c in probe.considered if c.chosen), None)
+    why = ""
+    if rivals and chosen is not None:
+        lost = "; ".join(f"{c.name} ({c.source}) lost: {c.reason}" for c in rivals[:4])
+        why = f". {chosen.reason[0].upper()}{chosen.reason[1:]}. {lost}"
     if probe.source.substituted:
         return _result(probe, "found", True,
                        f"no class named {' or '.join(probe.spec.names)}; used "
-                       f"{probe.source.qualname} ({where}) instead, the closest nn.Module class")
-    return _result(probe, "found", True, f"{probe.source.qualname} ({where})")
+                       f"{probe.source.qualname} ({where}) instead{how}{why}")
+    return _result(probe, "found", True, f"{probe.source.qualname} ({where}){how}{why}")
 
 
 def _not_run(probe: Probe, name: str, why: str) -> CheckResult:
@@ -65,10 +83,13 @@ def builds(probe: Probe, assignment: Assignment) -> CheckResult | None:
                        "the sandbox: the process ended before building it, or student code "
                        "overwrote the harness's report", "See the sandbox verdict and the "
                        "captured output.")
+    call = probe.source.call
     if report.get("stage") in ("import", "build"):
         error = report.get("error") or {}
-        args = ", ".join(f"{k}={v!r}" for k, v in probe.spec.args.items())
-        call = f"{probe.source.object_name}({args})"
+        if not error:
+            return _result(probe, "builds", False, f"{call} did not finish building: "
+                           "the process was stopped (see sandbox.limits)",
+                           "Building the model must not train, download or wait for anything.")
         if error.get("missing_module"):
             mod = error["missing_module"]
             return _result(probe, "builds", False,
@@ -83,11 +104,16 @@ def builds(probe: Probe, assignment: Assignment) -> CheckResult | None:
                            "The grader builds models without internet access: construct them "
                            "with weights=None (no pretrained weights) and download nothing in "
                            "__init__.")
+        hint = f"Make sure {call} works in a fresh Python session with only the model's code"
+        if "required positional argument" in error.get("message", "") and (
+                not probe.source.built_from):
+            hint += (" (the grader found no call of it with literal arguments in your files: "
+                     "build it once at module level, e.g. `model = "
+                     f"{probe.source.object_name}(...)`, or give its arguments defaults)")
         return _result(probe, "builds", False, f"{call} failed: {_error_text(error)}",
-                       f"Make sure {call} works in a fresh Python session with only the "
-                       "model's code:\n" + trace[-1500:])
-    return _result(probe, "builds", True, f"{probe.source.object_name}"
-                   f"({', '.join(f'{k}={v!r}' for k, v in probe.spec.args.items())}) built")
+                       hint + ":\n" + trace[-1500:])
+    how = f" (as in {probe.source.built_from})" if probe.source.built_from else ""
+    return _result(probe, "builds", True, f"{call} built{how}")
 
 
 def forward(probe: Probe, assignment: Assignment) -> CheckResult | None:
@@ -98,6 +124,16 @@ def forward(probe: Probe, assignment: Assignment) -> CheckResult | None:
         return _not_run(probe, "forward", "the model did not build")
     n = assignment.dataset.num_classes
     shape = "x".join(map(str, assignment.dataset.input_shape))
+    if not report.get("ok") and report.get("stage") in ("layers", "forward", "flops"):
+        error = report.get("error") or {}
+        if not error or error.get("type") == "Deadline":
+            limit = report.get("seconds_limit")
+            within = f"within {limit:g} s" if limit else "before the sandbox's time limit"
+            return _result(probe, "forward", False,
+                           f"{probe.source.call} built, but its forward pass on a batch of "
+                           f"{shape} images did not finish {within}",
+                           "forward must not loop over data, train or wait for anything; a "
+                           "forward pass of one small batch takes well under a second.")
     for out in report.get("outputs", []) or [{"error": report.get("error")}]:
         b = out.get("batch")
         if out.get("error"):
@@ -255,15 +291,37 @@ def prepared(submission: Path) -> Iterator[Path]:
         yield root
 
 
+def fit_checks(probe: Probe, assignment: Assignment) -> list[CheckResult]:
+    """The spec's checks of one candidate, for grader.choose to compare candidates by."""
+    return [c for step in (builds, forward, params, weighted_layers, batchnorm)
+            if (c := step(probe, assignment)) is not None]
+
+
+def syntax(problems: list[SyntaxProblem]) -> CheckResult | None:
+    if not problems:
+        return None
+    shown = "; ".join(str(p) for p in problems[:5])
+    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return CheckResult("files.syntax", False,
+                       f"{len(problems)} part(s) of the code do not parse and were skipped: "
+                       f"{shown}{more}",
+                       "Fix these syntax errors (Python reports the same when the file or cell "
+                       "runs); the grader reads the rest of the file without them.")
+
+
 def check_folder(root: Path, label: str, assignment: Assignment, limits: Limits,
                  sandboxed: bool) -> tuple[CheckReport, list[Probe]]:
     files = list_files(root)
     sources, warnings = read_sources(root)
+    problems = syntax_problems(sources)
     probes = locate(sources, assignment)
+    for probe in probes:
+        probe.syntax = problems
     outcome = None
-    if any(p.source is not None for p in probes):
+    if any(p.options for p in probes):
         outcome = run_probes(probes, assignment, root, limits, sandboxed=sandboxed)
-    checks = [c for c in [required_files(files, assignment)] if c]
+    choose(probes, assignment, fit_checks)
+    checks = [c for c in [required_files(files, assignment), syntax(problems)] if c]
     for probe in probes:
         checks += [c for step in MODEL_CHECKS if (c := step(probe, assignment)) is not None]
     predictions = None
@@ -311,23 +369,32 @@ def _model_report(probe: Probe, assignment: Assignment) -> ModelReport:
         error = probe.not_found
     elif report.get("error"):
         error = _error_text(report["error"])
+    exact, span, text = _expected(probe)
+    source = probe.source
     return ModelReport(
-        key=probe.spec.key, title=probe.spec.title, found=probe.source is not None,
-        class_name=probe.source.qualname if probe.source else None,
-        source=probe.source.where if probe.source else None,
-        line=probe.source.line if probe.source else None,
-        substituted=bool(probe.source and probe.source.substituted),
+        key=probe.spec.key, title=probe.spec.title, found=source is not None,
+        class_name=source.qualname if source else None,
+        source=source.where if source else None,
+        line=source.line if source else None,
+        substituted=bool(source and source.substituted),
         candidates=probe.candidates, params=probe.params,
-        expected_params=_expected(probe), output_shape=shape, flops=report.get("flops"),
-        layers=layer_table.rows(probe), error=error)
+        expected_params=exact, expected_range=span, expected_text=text,
+        output_shape=shape, flops=report.get("flops"),
+        layers=layer_table.rows(probe), error=error,
+        call=source.call if source else None,
+        built_from=(source.built_from or None) if source else None,
+        considered=probe.considered)
 
 
-def _expected(probe: Probe) -> str | None:
+def _expected(probe: Probe) -> tuple[int | None, list[int | None] | None, str | None]:
+    """The expected count as numbers (exact, or [min, max]) and as a phrase."""
     e = probe.spec.params
     if e is None:
-        return None
-    if e.reference and probe.reference_params is not None:
-        return f"{probe.reference_params:,} (same as reference {e.reference})"
-    return e.describe()
-
-
+        return None, None, None
+    if e.reference is not None:
+        n = probe.reference_params
+        return n, None, (f"{n:,} (same as reference {e.reference})" if n is not None
+                         else e.describe())
+    if e.exact is not None:
+        return e.exact, None, e.describe()
+    return None, [e.min, e.max], e.describe()

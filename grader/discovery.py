@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import builtins
-import difflib
 import re
 import textwrap
 from dataclasses import dataclass, field
@@ -56,6 +55,14 @@ class ModelSource:
     included: list[str] = field(default_factory=list)   # what the module was built from
     line_map: list[tuple[int, str, int]] = field(default_factory=list)  # generated line ->
     #   (where, original line): each part's first generated line and its first original line
+    call: str = ""                  # how it is built, as text: "ResNetCIFAR(BasicBlock, [3, 3, 3])"
+    built_from: str = ""            # where the student builds it that way ("hw.ipynb cell 9,
+    #                                 line 2"); empty when the grader calls it with the spec's args
+
+    @property
+    def ident(self) -> str:
+        """Identical builds share this: the definition and the call."""
+        return f"{self.where}:{self.line}:{self.qualname}:{self.call}"
 
 
 @dataclass
@@ -157,11 +164,14 @@ class _FreeNames(ast.NodeVisitor):
         args = node.args
         for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
             self.visit(default)
+        every = args.posonlyargs + args.args + args.kwonlyargs + [
+            a for a in (args.vararg, args.kwarg) if a is not None]
         if not isinstance(node, ast.Lambda):
-            for deco in node.decorator_list:
-                self.visit(deco)
-        names = {a.arg for a in args.args + args.posonlyargs + args.kwonlyargs}
-        names |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+            # decorators and annotations are evaluated where the function is defined
+            for expr in node.decorator_list + [a.annotation for a in every] + [node.returns]:
+                if expr is not None:
+                    self.visit(expr)
+        names = {a.arg for a in every}
         body = node.body if isinstance(node.body, list) else [node.body]
         for stmt in body:
             for sub in ast.walk(stmt):
@@ -311,62 +321,38 @@ def module_candidates(nss: list[Namespace]) -> list[tuple[Namespace, Definition]
     return [(ns, d) for ns in nss for d in ns.classes if is_module_class(nss, d.node)]
 
 
-def _components(nss: list[Namespace]) -> set[str]:
-    """Names of classes that other module classes instantiate (blocks, layers)."""
-    used: set[str] = set()
-    for ns, d in module_candidates(nss):
-        names, _ = free_names(d.node)
-        used |= names - {d.node.name}
-    return used
+BUILD = "__grader_build__"           # the generated function that builds a model as the student does
 
 
-def find_model(nss: list[Namespace], names: tuple[str, ...], key: str,
-               taken: set[str]) -> tuple[Namespace, Definition, bool] | None:
-    """An accepted class/factory name (exact, then case-insensitive), else the closest unused
-    nn.Module class by name. Returns (namespace, definition, substituted)."""
-    candidates = module_candidates(nss)
-    for exact in (True, False):
-        for name in names:
-            for ns, d in candidates:
-                if (d.node.name == name if exact else d.node.name.lower() == name.lower()):
-                    return ns, d, False
-            for ns in nss:
-                for d in ns.defs:
-                    if isinstance(d.node, ast.FunctionDef) and (
-                            d.node.name == name if exact else d.node.name.lower() == name.lower()):
-                        return ns, d, False
-    components = _components(nss)
-    best, best_score = None, 0.0
-    wanted = [n.lower() for n in names] + [key.lower().replace("-", "")]
-    for ns, d in candidates:
-        cname = d.node.name
-        if cname in taken or cname in components or d.in_function:
-            continue
-        score = max(difflib.SequenceMatcher(None, cname.lower(), w).ratio() for w in wanted)
-        if any(len(w) >= 5 and w in cname.lower() for w in wanted):
-            score = max(score, 0.8)   # MyResNet for ResNet20; not Net3 for Net
-        if score > best_score:
-            best, best_score = (ns, d), score
-    if best is not None and best_score >= 0.75:
-        return best[0], best[1], True
-    return None
-
-
-def model_source(nss: list[Namespace], ns: Namespace, d: Definition,
-                 substituted: bool) -> ModelSource:
+def model_source(nss: list[Namespace], ns: Namespace, d: Definition, substituted: bool,
+                 *, args: dict | None = None, construction=None) -> ModelSource:
+    """The module for one model. With a construction (the student's own call, found by
+    grader.construct), the module ends with `def __grader_build__(): return <that call>`,
+    evaluated only in the sandbox, and the names the call uses are sliced in too."""
     slicer = Slicer(nss)
     if d.outer:
         slicer.holders[d.outer] = {d.node.name}
     slicer.add(d, ns, rank=0)
+    object_name, call, built_from = d.node.name, "", ""
+    if construction is not None:
+        call, built_from = construction.text, construction.where
+        node = ast.parse(f"def {BUILD}():\n    return {call}").body[0]
+        ast.increment_lineno(node, construction.line - 1)   # reported at the student's line
+        slicer.add(Definition(frozenset({BUILD}), node, construction.unit, construction.order,
+                              synthetic=True), construction.namespace, rank=1)
+        object_name = BUILD
+    else:
+        call = f"{d.node.name}({', '.join(f'{k}={v!r}' for k, v in (args or {}).items())})"
     code, included, line_map = slicer.render()
     header = ("# Built by grader from the submission: only the definitions this model needs.\n"
               "# Nothing else from the student's files (training loops, downloads) is run.\n\n")
     offset = header.count("\n")
-    return ModelSource(object_name=d.node.name, qualname=d.qualname or d.node.name,
+    return ModelSource(object_name=object_name, qualname=d.qualname or d.node.name,
                        kind="function" if isinstance(d.node, ast.FunctionDef) else "class",
                        where=d.unit.where, line=d.line, code=header + code,
                        substituted=substituted, included=included,
-                       line_map=[(g + offset, w, o) for g, w, o in line_map])
+                       line_map=[(g + offset, w, o) for g, w, o in line_map],
+                       call=call, built_from=built_from)
 
 
 def original_line(source: ModelSource, line: int) -> tuple[str, int] | None:

@@ -8,15 +8,16 @@ tensors the harness exported, loaded with weights_only=True, so student code tha
 
 from __future__ import annotations
 
-import ast
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import discovery
+from grader import candidates, discovery
+from grader.candidates import Excluded, Option
 from grader.limits import Limits
+from grader.results import Candidate
 from grader.sandbox import RunOutcome, Sandbox
-from grader.sources import SourceFile
+from grader.sources import SourceFile, SyntaxProblem
 from grader.spec import Assignment, ModelSpec
 
 BATCH_SIZES = (1, 2, 7)
@@ -44,7 +45,7 @@ REPORT = {
     "ops": [(str, str, [int])], "ops_truncated": bool,     # harness/dataflow.py
     "outputs": [{"batch": Need(int), "shape": [int], "dtype": str, "finite": bool, "note": str,
                  "error": ERROR}],
-    "flops": int, "param_file": str, "tampering": [str]}
+    "flops": int, "param_file": str, "tampering": [str], "seconds_limit": float}
 
 
 def fits(value, schema) -> bool:
@@ -78,13 +79,20 @@ def model_reports(result: dict | None) -> dict[str, dict]:
 @dataclass
 class Probe:
     spec: ModelSpec
-    source: discovery.ModelSource | None = None
+    source: discovery.ModelSource | None = None   # the build graded (the chosen option's)
     not_found: str = ""                     # why no model was found
-    candidates: list[str] = field(default_factory=list)
+    candidates: list[str] = field(default_factory=list)   # every nn.Module class seen
     report: dict | None = None              # the harness's entry for this model
     shapes: dict[str, list[int]] | None = None   # trainable parameter shapes, recounted here
     reference_report: dict | None = None
     reference_shapes: dict[str, list[int]] | None = None
+    options: list[Option] = field(default_factory=list)     # candidates, statically ranked
+    excluded: list[Excluded] = field(default_factory=list)  # classes whose name rules them out
+    probed: dict[str, tuple[dict | None, dict | None]] = field(default_factory=dict)
+    #   option ident -> (harness report, recounted shapes) for every option built
+    considered: list[Candidate] = field(default_factory=list)   # the choice, explained
+    #                                                                (grader.choose)
+    syntax: list[SyntaxProblem] = field(default_factory=list)   # code that did not parse
 
     @property
     def params(self) -> int | None:
@@ -108,52 +116,60 @@ def count(shapes: dict[str, list[int]] | None) -> int | None:
 
 
 def locate(files: list[SourceFile], assignment: Assignment) -> list[Probe]:
-    """Static part: which class or factory serves each required model (nothing runs)."""
+    """Static part: the candidates for each required model (nothing runs). Each probe's
+    source is its best-ranked option until grader.choose picks among the probed ones."""
     nss = discovery.namespaces(files)
-    candidates = discovery.module_candidates(nss)
-    names = [f"{d.qualname} ({d.unit.where}, line {d.line})" for _, d in candidates]
-    exact = {n for spec in assignment.models for n in spec.names}
-    taken = {d.node.name for _, d in candidates if d.node.name in exact}
+    names = [f"{d.qualname} ({d.unit.where}, line {d.line})"
+             for _, d in discovery.module_candidates(nss)]
+    found = [candidates.options(nss, spec, assignment) for spec in assignment.models]
+    kept = candidates.prune([opts for opts, _ in found])
     probes = []
-    for spec in assignment.models:
-        probe = Probe(spec, candidates=names)
-        found = discovery.find_model(nss, spec.names, spec.key, taken)
-        if found is None:
+    for spec, (_, excluded), opts in zip(assignment.models, found, kept):
+        probe = Probe(spec, candidates=names, options=opts, excluded=excluded)
+        if opts:
+            probe.source = opts[0].source
+        else:
             probe.not_found = (f"no class or factory function named "
                                f"{' or '.join(spec.names)} was found")
-        else:
-            ns, d, substituted = found
-            if isinstance(d.node, ast.ClassDef):
-                taken.add(d.node.name)
-            probe.source = discovery.model_source(nss, ns, d, substituted)
         probes.append(probe)
     return probes
 
 
 def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, limits: Limits,
                *, sandboxed: bool = True) -> RunOutcome:
-    """Dynamic part: one sandboxed process builds and probes every found model and the
-    reference models, then the parameter tensors are recounted here."""
+    """Dynamic part: one sandboxed process builds and probes every candidate build (each
+    distinct build once, whichever models it is a candidate for) and the reference models;
+    the parameter tensors are then recounted here. Each student build gets its share of the
+    wall-clock limit, so one that hangs does not take the others' reports with it."""
     with Sandbox(limits, sandboxed=sandboxed) as box:
         box.add_submission(submission)
+        builds: dict[str, str] = {}          # option ident -> entry key
         entries = []
         for probe in probes:
-            if probe.source is not None:
-                path = box.add_job_file(f"model_{probe.spec.key.replace('-', '_')}.py",
-                                        probe.source.code)
-                entries.append({"key": probe.spec.key, "module": path,
-                                "object": probe.source.object_name, "args": probe.spec.args})
+            for option in probe.options:
+                ident = option.source.ident
+                if ident in builds:
+                    continue
+                key = builds[ident] = f"b{len(builds)}"
+                path = box.add_job_file(f"model_{key}.py", option.source.code)
+                entries.append({"key": key, "module": path, "label": option.source.call,
+                                "object": option.source.object_name, "args": probe.spec.args})
             ref = probe.spec.reference or (probe.spec.params and probe.spec.params.reference)
             if ref:
                 entries.append({"key": f"reference:{probe.spec.key}", "reference": ref,
                                 "args": _reference_args(probe.spec, assignment)})
+        budget = max(10.0, (limits.wall_seconds - 10) / max(1, len(builds)))
         outcome = box.run("inspect_models", {
             "models": entries, "input_shape": list(assignment.dataset.input_shape),
-            "batch_sizes": list(BATCH_SIZES), "seed": assignment.training.seed})
+            "batch_sizes": list(BATCH_SIZES), "seed": assignment.training.seed,
+            "entry_seconds": round(budget, 1)})
         reports = model_reports(outcome.result)
         for probe in probes:
-            probe.report = reports.get(probe.spec.key)
-            probe.shapes = _shapes(outcome.out_dir, probe.report)
+            for option in probe.options:
+                report = reports.get(builds[option.source.ident])
+                probe.probed[option.source.ident] = (report, _shapes(outcome.out_dir, report))
+            if probe.source is not None:
+                probe.report, probe.shapes = probe.probed[probe.source.ident]
             probe.reference_report = reports.get(f"reference:{probe.spec.key}")
             probe.reference_shapes = _shapes(outcome.out_dir, probe.reference_report)
         return outcome

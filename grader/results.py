@@ -46,6 +46,20 @@ class LayerRow:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A class (and how it is built) that could serve a model, and why it won or lost."""
+
+    name: str                       # as the student wrote it ("SimpleNN", "Outer.Net3")
+    source: str                     # file (and cell): "simplenn-cifar10-dev.ipynb cell 3"
+    line: int
+    call: str = ""                  # how it was built: "ResNetCIFAR(BasicBlock, [3, 3, 3])"
+    params: int | None = None       # trainable parameters when it was built
+    chosen: bool = False            # the one graded
+    status: str = "lost"            # chosen | lost | excluded (not built: the name rules it out)
+    reason: str = ""                # why it won or lost, one sentence
+
+
+@dataclass(frozen=True)
 class ModelReport:
     """What `check` learned about one required model."""
 
@@ -55,10 +69,17 @@ class ModelReport:
     class_name: str | None = None   # the name used
     source: str | None = None       # file (and cell) it came from, e.g. "hw.ipynb cell 4"
     line: int | None = None
-    substituted: bool = False       # not one of the accepted names; the only nn.Module found
+    substituted: bool = False       # not one of the accepted names; chosen by fit and name
     candidates: list[str] = field(default_factory=list)  # every nn.Module class seen
     params: int | None = None       # trainable parameters, recomputed on the trusted side
-    expected_params: str | None = None   # human description ("82,030", "100,000 to 300,000")
+    expected_params: int | None = None   # the exact count expected (spec or reference), if one
+    expected_range: list[int | None] | None = None   # [min, max] when the spec gives a range
+    expected_text: str | None = None     # human description ("82,030", "269,722 to 272,474")
+    call: str | None = None         # how it was built: "SimpleNN()", "ResNetCIFAR(BasicBlock, ...)"
+    built_from: str | None = None   # where the student builds it that way, when the grader
+    #                                 used the student's own construction (required arguments)
+    considered: list[Candidate] = field(default_factory=list)   # every candidate, with the
+    #                                 reason the chosen one won and each other lost
     output_shape: list[int] | None = None
     flops: int | None = None        # per image, forward pass
     layers: list[LayerRow] = field(default_factory=list)

@@ -25,14 +25,30 @@ _MAGIC = re.compile(r"^\s*(%|!|\?)|^\s*[\w.]+\s*=\s*[!%]|\?\s*$")
 
 
 @dataclass(frozen=True)
+class SyntaxProblem:
+    """A part of a file or cell that does not parse as Python, even with IPython lines blanked."""
+
+    where: str                      # "model.py" or "hw.ipynb cell 3"
+    line: int | None                # 1-based line in the file or cell
+    message: str                    # Python's message ("invalid syntax", "'(' was never closed")
+    text: str = ""                  # the offending line, stripped
+
+    def __str__(self) -> str:
+        at = f", line {self.line}" if self.line else ""
+        shown = f": {self.text[:80]}" if self.text else ""
+        return f"{self.where}{at}: {self.message}{shown}"
+
+
+@dataclass(frozen=True)
 class Unit:
     """One piece of source that parses on its own: a .py file or one notebook code cell."""
 
     file: str                       # path relative to the submission root
     cell: int | None                # notebook cell number (1-based, code cells counted), or None
-    source: str                     # the text, magics blanked
-    tree: ast.Module | None         # None when it does not parse
-    error: str | None = None        # the syntax error, if any
+    source: str                     # the text, magics and unparsable parts blanked
+    tree: ast.Module | None         # None when nothing in it parses
+    error: str | None = None        # the first syntax error, if any ("line 3: invalid syntax")
+    problems: tuple[SyntaxProblem, ...] = ()   # every part blanked because it does not parse
 
     @property
     def where(self) -> str:
@@ -113,8 +129,10 @@ def list_files(root: Path) -> list[str]:
 def blank_magics(source: str) -> str:
     """Blank IPython-only lines (%magic, !shell, x = !cmd, obj?) keeping line numbers.
 
-    A cell magic (%%time, %%capture ...) on the first line blanks only that line: the body of
-    the common ones is Python. Other cell magics (%%bash, %%writefile) blank the whole cell.
+    A shell or magic line that ends with a backslash continues on the next line (Colab's
+    `!wget URL \\` then `-O file`): the continuation lines are blanked with it. A cell magic
+    (%%time, %%capture ...) on the first line blanks only that line: the body of the common
+    ones is Python. Other cell magics (%%bash, %%writefile) blank the whole cell.
     """
     lines = source.splitlines()
     if lines and lines[0].lstrip().startswith("%%"):
@@ -122,9 +140,13 @@ def blank_magics(source: str) -> str:
         if magic not in ("time", "timeit", "capture", "prun"):
             return "\n".join("" for _ in lines)
         lines[0] = ""
-    out = []
+    out, continued = [], False
     for line in lines:
-        out.append("" if _MAGIC.search(line) and not _parses(line) else line)
+        if continued or (_MAGIC.search(line) and not _parses(line)):
+            continued = line.rstrip().endswith("\\")
+            out.append("")
+        else:
+            out.append(line)
     return "\n".join(out)
 
 
@@ -136,12 +158,60 @@ def _parses(line: str) -> bool:
         return False
 
 
-def _unit(file: str, cell: int | None, source: str) -> Unit:
-    try:
-        return Unit(file, cell, source, ast.parse(source))
-    except (SyntaxError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        return Unit(file, cell, source, None, f"line {line}: {getattr(exc, 'msg', exc)}")
+def _statement_starts(lines: list[str]) -> list[int]:
+    """0-based indexes of lines that may begin a top-level statement (no indentation)."""
+    starts = []
+    for i, line in enumerate(lines):
+        if line and not line[0].isspace() and not line.startswith(("#", ")", "]", "}")) and (
+                not re.match(r"(else|elif|except|finally)\b", line)):
+            if not (starts and starts[-1] == i - 1 and lines[i - 1].startswith("@")):
+                starts.append(i)
+    return starts
+
+
+def _parse_recovering(where: str, source: str) -> tuple[str, ast.Module | None,
+                                                         tuple[SyntaxProblem, ...]]:
+    """Parse source; when a part does not parse, blank that top-level statement (its lines
+    stay, empty, so line numbers hold), record the problem and parse the rest, like a
+    notebook whose broken cell does not stop the others."""
+    problems: list[SyntaxProblem] = []
+    lines = source.splitlines()
+    for _ in range(100):
+        try:
+            tree = ast.parse("\n".join(lines))
+        except (SyntaxError, ValueError) as exc:
+            line = getattr(exc, "lineno", None)
+            text = lines[line - 1].strip() if line and 0 < line <= len(lines) else ""
+            problems.append(SyntaxProblem(where, line, str(getattr(exc, "msg", exc)), text))
+            if not line or not any(lines):
+                return "\n".join(lines), None, tuple(problems)
+            starts = _statement_starts(lines)
+            begin = max([s for s in starts if s <= line - 1], default=0)
+            end = min([s for s in starts if s > line - 1], default=len(lines))
+            if not any(lines[begin:end]):
+                return "\n".join(lines), None, tuple(problems)
+            lines[begin:end] = [""] * (end - begin)
+            continue
+        has_code = bool(tree.body)
+        return "\n".join(lines), (tree if has_code or not problems else None), tuple(problems)
+    return "\n".join(lines), None, tuple(problems)
+
+
+def _unit(file: str, cell: int | None, source: str, *, ipython: bool = True) -> Unit:
+    """One unit; IPython lines are blanked in cells, and in .py files that do not parse as
+    they are (a Colab export keeps `!pip`, `%matplotlib` and `!wget ... \\` lines)."""
+    where = f"{file} cell {cell}" if cell is not None else file
+    if not ipython:
+        try:
+            return Unit(file, cell, source, ast.parse(source))
+        except (SyntaxError, ValueError):
+            pass
+    text, tree, problems = _parse_recovering(where, blank_magics(source))
+    error = None
+    if problems:
+        first = problems[0]
+        error = f"line {first.line}: {first.message}" if first.line else first.message
+    return Unit(file, cell, text, tree, error, problems)
 
 
 def read_notebook(path: Path, rel: str) -> SourceFile:
@@ -157,7 +227,7 @@ def read_notebook(path: Path, rel: str) -> SourceFile:
         if cell.get("cell_type") != "code":
             continue
         number += 1
-        units.append(_unit(rel, number, blank_magics(cell.get("source", ""))))
+        units.append(_unit(rel, number, cell.get("source", "")))
     return SourceFile(rel, units)
 
 
@@ -168,8 +238,7 @@ def read_sources(root: Path) -> tuple[list[SourceFile], list[str]]:
         path = root / rel
         if rel.endswith(".py"):
             text = path.read_bytes().decode("utf-8", errors="replace")
-            unit = _unit(rel, None, text)
-            files.append(SourceFile(rel, [unit]))
+            files.append(SourceFile(rel, [_unit(rel, None, text, ipython=False)]))
         elif rel.endswith(".ipynb"):
             try:
                 files.append(read_notebook(path, rel))
@@ -179,6 +248,11 @@ def read_sources(root: Path) -> tuple[list[SourceFile], list[str]]:
         else:
             continue
         for unit in files[-1].units:
-            if unit.error:
-                warnings.append(f"{unit.where}: does not parse ({unit.error}); skipped")
+            for problem in unit.problems:
+                warnings.append(f"{problem}: does not parse; that part was skipped")
     return files, warnings
+
+
+def syntax_problems(files: list[SourceFile]) -> list[SyntaxProblem]:
+    """Every part of the submission's code that does not parse, in file order."""
+    return [p for f in files for u in f.units for p in u.problems]

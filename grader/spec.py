@@ -65,6 +65,8 @@ class ModelSpec:
     weighted_layers: int | None = None       # conv + linear layers expected (ResNet-20: 20)
     batchnorm_after_conv: bool = False       # every Conv2d must be followed by a BatchNorm2d
     train: bool = True              # retrain it in `grader evaluate`
+    files: tuple[str, ...] = ()     # file names it is expected in ("simplenn-cifar10.ipynb"),
+    #                                 matched tolerantly; empty: anywhere in the submission
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class TrainingSpec:
     gamma: float = 0.1
     augment: bool = True            # RandomCrop(padding=4) + horizontal flip, batch-wise
     seed: int = 0
+    reference_seeds: tuple[int, ...] = ()   # seeds the reference trains under (TOML: a count n,
+    #                                 meaning seed .. seed + n - 1, or a list); relative rubric
+    #                                 items then use their mean and spread. Empty: (seed,)
 
 
 @dataclass(frozen=True)
@@ -201,12 +206,35 @@ class _Parser:
         self.lines = text.splitlines()
 
     def fail(self, key: str, expected: str, got: Any = None, *, missing: bool = False) -> None:
-        leaf = key.rsplit(".", 1)[-1].split("]")[-1]
-        line = next((i + 1 for i, text in enumerate(self.lines)
-                     if re.match(rf"\s*{re.escape(leaf)}\s*=", text)), None)
         detail = "is missing" if missing else f"got {got!r}"
         raise SpecError(f"key '{key}': expected {expected}; {detail}",
-                        path=str(self.path), line=line)
+                        path=str(self.path), line=self.line_of(key))
+
+    def line_of(self, key: str) -> int | None:
+        """The line of a key such as 'models[2].params': searched in the third [[models]]
+        table (or the [training] table for 'training.lr'), else anywhere in the file."""
+        match = re.fullmatch(r"([\w-]+)(?:\[(\d+)\])?(?:\.(.+))?", key)
+        if not match:
+            return None
+        section, index, rest = match[1], match[2], match[3]
+        leaf = rest.rsplit(".", 1)[-1] if rest else None
+        headers = [i for i, text in enumerate(self.lines) if re.match(r"\s*\[", text)]
+        mine = [i for i in headers if re.match(
+            rf"\s*\[\[?\s*{re.escape(section)}\s*\]\]?\s*(#.*)?$", self.lines[i])]
+        begin, end = 0, len(self.lines)
+        if mine and (index is None or int(index) < len(mine)):
+            begin = mine[int(index or 0)]
+            end = next((i for i in headers if i > begin), len(self.lines))
+            if leaf is None:
+                return begin + 1
+        if leaf is None:
+            leaf = section
+        for lo, hi in ((begin, end), (0, len(self.lines))):
+            hit = next((i + 1 for i in range(lo, hi)
+                        if re.match(rf"\s*{re.escape(leaf)}\s*=", self.lines[i])), None)
+            if hit is not None:
+                return hit
+        return None
 
     def table(self, data: dict, key: str, allowed: set[str], where: str) -> dict:
         value = data.get(key, {})
@@ -245,7 +273,8 @@ class _Parser:
         return value
 
     def assignment(self, data: dict) -> Assignment:
-        known = {"assignment", "dataset", "training", "limits", "predictions", "models", "rubric"}
+        known = {"assignment", "dataset", "training", "limits", "predictions", "models", "rubric",
+                 "cluster"}   # [cluster] is read by grader.cluster, not here
         for unknown in sorted(set(data) - known):
             self.fail(unknown, f"one of the sections [{'], ['.join(sorted(known))}]", unknown)
         head = self.table(data, "assignment", {"course", "title", "required_files"}, "assignment")
@@ -298,7 +327,7 @@ class _Parser:
         if not isinstance(m, dict):
             self.fail(where, "a [[models]] table", m)
         allowed = {"key", "title", "names", "args", "params", "reference", "weighted_layers",
-                   "batchnorm_after_conv", "train"}
+                   "batchnorm_after_conv", "train", "files"}
         for unknown in sorted(set(m) - allowed):
             self.fail(f"{where}.{unknown}", f"one of {', '.join(sorted(allowed))}", unknown)
         key = self.get(m, "key", where, str)
@@ -314,12 +343,15 @@ class _Parser:
                 self.fail(f"{where}.reference", f"a reference model ({', '.join(MODELS)})",
                           reference)
         layers = self.get(m, "weighted_layers", where, int, None)
+        files = self.get(m, "files", where, list, [])
+        if not all(isinstance(f, str) and f.strip() for f in files):
+            self.fail(f"{where}.files", "a list of file names such as \"hw2.ipynb\"", files)
         return ModelSpec(
             key=key, title=self.get(m, "title", where, str, key), names=tuple(names),
             args=self.get(m, "args", where, dict, {}), params=self.params(m, where),
             reference=reference, weighted_layers=layers,
             batchnorm_after_conv=self.get(m, "batchnorm_after_conv", where, bool, False),
-            train=self.get(m, "train", where, bool, True))
+            train=self.get(m, "train", where, bool, True), files=tuple(files))
 
     def params(self, m: dict, where: str) -> ParamExpectation | None:
         value = m.get("params")
@@ -341,7 +373,8 @@ class _Parser:
         d = TrainingSpec()
         w = "training"
         t = self.table(data, w, {"epochs", "batch_size", "lr", "momentum", "weight_decay",
-                                 "schedule", "milestones", "gamma", "augment", "seed"}, w)
+                                 "schedule", "milestones", "gamma", "augment", "seed",
+                                 "reference_seeds"}, w)
         schedule = self.get(t, "schedule", w, str, d.schedule)
         if schedule not in ("none", "step", "cosine", "onecycle"):
             self.fail("training.schedule", "none, step, cosine or onecycle", schedule)
@@ -357,7 +390,20 @@ class _Parser:
             schedule=schedule, milestones=tuple(milestones),
             gamma=self.positive(t, "gamma", w, d.gamma),
             augment=self.get(t, "augment", w, bool, d.augment),
-            seed=self.get(t, "seed", w, int, d.seed))
+            seed=self.get(t, "seed", w, int, d.seed),
+            reference_seeds=self.reference_seeds(t, self.get(t, "seed", w, int, d.seed)))
+
+    def reference_seeds(self, t: dict, seed: int) -> tuple[int, ...]:
+        expected = "a number of seeds (1 to 20) or a list of distinct integer seeds"
+        value = self.get(t, "reference_seeds", "training", (int, list), 1, expected)
+        if isinstance(value, int):
+            if not 1 <= value <= 20:
+                self.fail("training.reference_seeds", expected, value)
+            return tuple(range(seed, seed + value))
+        if not value or len(value) > 20 or len(set(map(repr, value))) != len(value) or not all(
+                isinstance(x, int) and not isinstance(x, bool) for x in value):
+            self.fail("training.reference_seeds", expected, value)
+        return tuple(value)
 
     def limits(self, data: dict) -> LimitsSpec:
         d = LimitsSpec()

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from grader import discovery
+from grader import candidates, discovery
 from grader.sources import read_sources
+from grader.spec import Assignment, DatasetSpec, LimitsSpec, ModelSpec, TrainingSpec
 
 
-def _find(root, names, key="m", taken=()):
+def _assignment(*models: ModelSpec) -> Assignment:
+    return Assignment(id="t", course="c", title="t", path="t.toml", required_files=(),
+                      models=models, dataset=DatasetSpec(), training=TrainingSpec(),
+                      limits=LimitsSpec(), predictions=None, rubric=())
+
+
+def _options(root, names, key="m", **spec):
     files, _ = read_sources(root)
     nss = discovery.namespaces(files)
-    found = discovery.find_model(nss, tuple(names), key, set(taken))
-    if found is None:
-        return None
-    return discovery.model_source(nss, *found)
+    model = ModelSpec(key=key, title=key, names=tuple(names), **spec)
+    return candidates.options(nss, model, _assignment(model))
+
+
+def _find(root, names, key="m"):
+    """The best statically ranked candidate (what gets probed first)."""
+    opts, _ = _options(root, names, key)
+    return opts[0].source if opts else None
 
 
 def _run(code):
@@ -122,7 +133,10 @@ def test_closest_module_class_is_substituted_but_not_blocks(make_submission):
     """})
     src = _find(root, ["ResNet20"], key="resnet20")
     assert src.substituted and src.object_name == "MyResNet"
-    assert _find(root, ["SimpleNN"], key="simplenn") is None     # Net3 is not a SimpleNN
+    opts, excluded = _options(root, ["SimpleNN"], key="simplenn")
+    # Net3 is not a SimpleNN by name: it is only a candidate that must fit the spec to be used
+    assert [(o.source.qualname, o.name_tier) for o in opts] == [("MyResNet", 0), ("Net3", 0)]
+    assert any(e.name == "BasicBlock" and "building block" in e.reason for e in excluded)
 
 
 def test_candidates_include_nested_and_function_local_classes(make_submission):
@@ -143,6 +157,6 @@ def test_candidates_include_nested_and_function_local_classes(make_submission):
     assert "Outer.Inner" in quals
     assert quals["Custom.__init__.Net3"].in_function == "Custom.__init__"
     # seed 001: Net3 defined inside __init__ still loads when its body stands alone
-    src = discovery.model_source(nss, *discovery.find_model(nss, ("Net3",), "net3", set()))
+    src = _find(root, ["Net3"], key="net3")
     assert src.qualname == "Custom.__init__.Net3"
     assert isinstance(_run(src.code)["Net3"](), object)

@@ -13,6 +13,7 @@ import errno
 import importlib.util
 import json
 import os
+import signal
 import socket
 import sys
 import traceback
@@ -118,6 +119,45 @@ def reference_factory(model_id: str):
     import reference
 
     return lambda **kwargs: reference.build(model_id, **kwargs)
+
+
+class Deadline(BaseException):
+    """Raised by deadline() when one model's share of the time is used up; a BaseException,
+    so student code's `except Exception` does not swallow it."""
+
+
+class deadline:
+    """Raise Deadline in this thread after `seconds` (SIGALRM); 0 or None: no deadline."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds or 0
+
+    def _fire(self, signum, frame):
+        raise Deadline(f"did not finish within {self.seconds:g} s")
+
+    def __enter__(self):
+        if self.seconds > 0:
+            self.previous = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        if self.seconds > 0:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous)
+        return False
+
+
+def write_partial(job: dict, models: list[dict]) -> None:
+    """Write result.json with what is known so far (atomic rename), so that a run stopped by
+    a limit still says which models built and where the last one stopped."""
+    try:
+        tmp = os.path.join(OUT, ".result.json.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(dumps({"nonce": job["nonce"], "models": models, "partial": True}))
+        os.replace(tmp, os.path.join(OUT, "result.json"))
+    except (OSError, TypeError, ValueError):
+        pass
 
 
 def finish(job: dict, models: list[dict]) -> None:

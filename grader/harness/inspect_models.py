@@ -19,47 +19,64 @@ from harness import dataflow  # noqa: E402
 import torch  # noqa: E402
 
 
-def probe(entry: dict, job: dict) -> dict:
+def probe(entry: dict, job: dict, done: list[dict]) -> dict:
+    """Build and probe one model. A student model gets job["entry_seconds"] for all of it;
+    after each stage what is known is written out (common.write_partial), so a run the
+    sandbox stops still tells which stage each model reached."""
     key = entry["key"]
     result: dict = {"key": key, "stage": "import", "ok": False}
-    label = entry.get("object") or entry.get("reference")
-    common.stage(f"importing {label}")
+    label = entry.get("label") or entry.get("object") or entry.get("reference")
+    limit = None if entry.get("reference") else job.get("entry_seconds")
+    if limit:
+        result["seconds_limit"] = float(limit)
+
+    def reached(stage: str, text: str) -> None:
+        result["stage"] = stage
+        common.stage(f"{text} {label}")
+        common.write_partial(job, done + [result])
+
+    reached("import", "importing")
     started = time.perf_counter()
     try:
-        if entry.get("reference"):
-            factory = common.reference_factory(entry["reference"])
-        else:
-            factory = common.load_object(entry["module"], entry["object"], {})
-        result["stage"] = "build"
-        common.stage(f"building {label}")
-        model = factory(**entry.get("args", {}))
-        result["build_seconds"] = round(time.perf_counter() - started, 3)
-        if not isinstance(model, torch.nn.Module):
-            result["error"] = {"type": "TypeError", "message":
-                               f"{entry.get('object')}(...) returned {type(model).__name__}, "
-                               "not a torch.nn.Module", "traceback": ""}
-            return result
-        model.eval()
-        result["stage"] = "layers"
-        common.stage(f"running forward passes of {label}")
-        result.update(layer_table(model, job["input_shape"]))
-        result["stage"] = "forward"
-        result["outputs"] = forward_shapes(model, job["input_shape"], job["batch_sizes"])
-        result["stage"] = "flops"
-        result["flops"] = count_flops(model, job["input_shape"])
-        result["stage"] = "export"
-        params = {name: p.detach().cpu().clone()
-                  for name, p in common.named_parameters(model) if p.requires_grad}
-        path = os.path.join(common.OUT, f"params-{key}.pt")
-        common.save(params, path)
-        result["param_file"] = os.path.basename(path)
-        result["stage"] = "done"
-        result["ok"] = True
+        with common.deadline(limit):
+            _probe(entry, job, result, reached, started)
     except BaseException as exc:  # student code may raise anything, SystemExit included
         result["error"] = common.describe_error(exc)
+        if isinstance(exc, common.Deadline):
+            result["error"]["type"] = "Deadline"
     finally:
         result["tampering"] = common.tampering()
     return result
+
+
+def _probe(entry: dict, job: dict, result: dict, reached, started: float) -> None:
+    if entry.get("reference"):
+        factory = common.reference_factory(entry["reference"])
+    else:
+        factory = common.load_object(entry["module"], entry["object"], {})
+    reached("build", "building")
+    model = factory(**entry.get("args", {}))
+    result["build_seconds"] = round(time.perf_counter() - started, 3)
+    if not isinstance(model, torch.nn.Module):
+        result["error"] = {"type": "TypeError", "message":
+                           f"{entry.get('label') or entry.get('object')} returned "
+                           f"{type(model).__name__}, not a torch.nn.Module", "traceback": ""}
+        return
+    model.eval()
+    reached("layers", "running forward passes of")
+    result.update(layer_table(model, job["input_shape"]))
+    reached("forward", "running forward passes of")
+    result["outputs"] = forward_shapes(model, job["input_shape"], job["batch_sizes"])
+    reached("flops", "counting FLOPs of")
+    result["flops"] = count_flops(model, job["input_shape"])
+    result["stage"] = "export"
+    params = {name: p.detach().cpu().clone()
+              for name, p in common.named_parameters(model) if p.requires_grad}
+    path = os.path.join(common.OUT, f"params-{result['key']}.pt")
+    common.save(params, path)
+    result["param_file"] = os.path.basename(path)
+    result["stage"] = "done"
+    result["ok"] = True
 
 
 def layer_table(model, input_shape) -> dict:
@@ -109,6 +126,8 @@ def layer_table(model, input_shape) -> dict:
     try:
         run(recorder)
         ops = recorder.ops
+    except common.Deadline:         # the model's time is up (probe's deadline): stop here
+        raise
     except BaseException as exc:
         error = common.describe_error(exc)
         ops = recorder.ops           # as far as it got: the layers before the error
@@ -145,6 +164,8 @@ def forward_shapes(model, input_shape, batch_sizes) -> list[dict]:
                     entry["dtype"] = str(out.dtype).replace("torch.", "")
                     entry["finite"] = bool(torch.isfinite(out.float()).all()) \
                         if out.is_floating_point() else True
+            except common.Deadline:
+                raise
             except BaseException as exc:
                 entry["error"] = common.describe_error(exc)
             outputs.append(entry)
@@ -159,6 +180,8 @@ def count_flops(model, input_shape) -> int | None:
             model(torch.randn(1, *input_shape))
         total = counter.get_total_flops()
         return int(total) if total is not None and math.isfinite(total) else None
+    except common.Deadline:
+        raise
     except BaseException:
         return None
 
@@ -168,7 +191,9 @@ def main() -> None:
     common.prepare_paths(job)
     torch.manual_seed(job.get("seed", 0))
     torch.set_num_threads(max(1, job.get("threads", 1)))
-    results = [probe(entry, job) for entry in job["models"]]
+    results: list[dict] = []
+    for entry in job["models"]:
+        results.append(probe(entry, job, results))
     common.finish(job, results)
 
 

@@ -1,0 +1,148 @@
+"""Choosing, among the probed candidates, the one each model is graded on, and saying why.
+
+Models are served in the spec's order; a build graded for one model is not graded again for
+another. For each model the candidates compare by, in order:
+
+1. the file: in a file the spec names for this model, else in a file named for no model,
+   else in another model's file;
+2. the name: an accepted name, else a name that points at the model, else none (such a class
+   is taken only when its parameter count fits the spec: a name alone is not enough, and no
+   name is not enough either);
+3. the fit: how many of the spec's checks it passes once built (builds, forward, params,
+   weighted layers, BatchNorm);
+4. an exact file name, then the parameter count's distance from the spec, then file order.
+
+Every candidate is reported with the first of these where it differs from the winner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from grader.candidates import Option
+from grader.probe import Probe, count
+from grader.results import Candidate, CheckResult
+from grader.spec import Assignment, ParamExpectation
+
+FitChecks = Callable[[Probe, Assignment], list[CheckResult]]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """How one probed candidate fares against the model's spec."""
+
+    passed: tuple[str, ...]         # check names passed ("builds", "params", ...)
+    failed: tuple[str, ...]
+    params: int | None
+    distance: float                 # relative distance of its count from the spec; 0 inside
+
+    @property
+    def params_ok(self) -> bool:
+        return "params" in self.passed
+
+
+def distance(expectation: ParamExpectation | None, params: int | None,
+             reference: int | None) -> float:
+    if params is None:
+        return float("inf")
+    if expectation is None:
+        return 0.0
+    if expectation.exact is not None or expectation.reference is not None:
+        target = expectation.exact if expectation.exact is not None else reference
+        return abs(params - target) / max(1, target) if target else 0.0
+    if expectation.min is not None and params < expectation.min:
+        return (expectation.min - params) / max(1, expectation.min)
+    if expectation.max is not None and params > expectation.max:
+        return (params - expectation.max) / max(1, expectation.max)
+    return 0.0
+
+
+def fit(probe: Probe, option: Option, assignment: Assignment, checks: FitChecks) -> Fit:
+    report, shapes = probe.probed.get(option.source.ident, (None, None))
+    trial = Probe(probe.spec, source=option.source, report=report, shapes=shapes,
+                  reference_report=probe.reference_report,
+                  reference_shapes=probe.reference_shapes)
+    results = [r for r in checks(trial, assignment) if r.id.split(".", 1)[1] != "found"]
+    names = [r.id.split(".", 1)[1] for r in results]
+    return Fit(passed=tuple(n for n, r in zip(names, results) if r.passed),
+               failed=tuple(n for n, r in zip(names, results) if not r.passed),
+               params=count(shapes),
+               distance=distance(probe.spec.params, count(shapes), probe.reference_params))
+
+
+def _key(option: Option, f: Fit) -> tuple:
+    return (option.file_rank, option.name_tier, len(f.passed), option.file_exact,
+            -f.distance, -option.order)
+
+
+def _why_lost(option: Option, f: Fit, winner: Option, wf: Fit) -> str:
+    if option.file_rank != winner.file_rank:
+        return f"{option.file_note}; {winner.source.qualname} is {winner.file_note}"
+    if option.name_tier != winner.name_tier:
+        return f"{option.name_note}; {winner.source.qualname} has {winner.name_note}"
+    if len(f.passed) != len(wf.passed):
+        failed = ", ".join(f.failed) or "none"
+        return (f"fits the spec less well: passes {len(f.passed)} of "
+                f"{len(f.passed) + len(f.failed)} checks (fails {failed}); "
+                f"{winner.source.qualname} passes {len(wf.passed)}")
+    if option.file_exact != winner.file_exact:
+        return f"its file name matches the assignment's less exactly than {winner.source.where}"
+    if f.distance != wf.distance:
+        return "its parameter count is further from the expected one"
+    return f"a tie; {winner.source.qualname} comes first in the files"
+
+
+def _why_chosen(option: Option, f: Fit, rivals: int) -> str:
+    total = len(f.passed) + len(f.failed)
+    fits = f"passes {len(f.passed)} of {total} checks" + (
+        f" (fails {', '.join(f.failed)})" if f.failed else "")
+    why = f"{option.name_note}, {option.file_note}, {fits}"
+    return f"chosen among {rivals + 1} candidates: {why}" if rivals else f"the only candidate: {why}"
+
+
+def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> None:
+    """Set each probe's source, report and shapes to its best candidate, and its
+    `considered` list to every candidate with the reason it won or lost."""
+    graded: dict[str, str] = {}          # option ident -> title of the model graded on it
+    for probe in probes:
+        fits = {o.source.ident: fit(probe, o, assignment, checks) for o in probe.options}
+        considered, eligible = [], []
+        for o in probe.options:
+            f = fits[o.source.ident]
+            if o.source.ident in graded:
+                considered.append(_candidate(o, f, "lost",
+                                             f"already graded as {graded[o.source.ident]}"))
+            elif o.name_tier == 0 and not f.params_ok:
+                considered.append(_candidate(o, f, "lost", f"{o.name_note} and its parameter "
+                                             "count does not fit the spec"))
+            else:
+                eligible.append(o)
+        winner = max(eligible, key=lambda o: _key(o, fits[o.source.ident]), default=None)
+        if winner is None:
+            probe.source, probe.report, probe.shapes = None, None, None
+            if probe.options:
+                probe.not_found = (f"no class or factory function named "
+                                   f"{' or '.join(probe.spec.names)} is left: "
+                                   + "; ".join(f"{c.name}: {c.reason}" for c in considered))
+        else:
+            wf = fits[winner.source.ident]
+            graded[winner.source.ident] = probe.spec.title
+            probe.source = winner.source
+            probe.report, probe.shapes = probe.probed.get(winner.source.ident, (None, None))
+            considered.insert(0, _candidate(winner, wf, "chosen",
+                                            _why_chosen(winner, wf, len(eligible) - 1)))
+            for o in eligible:
+                if o is not winner:
+                    f = fits[o.source.ident]
+                    considered.append(_candidate(o, f, "lost", _why_lost(o, f, winner, wf)))
+        considered += [Candidate(name=e.name, source=e.where, line=e.line, status="excluded",
+                                 reason=e.reason) for e in probe.excluded
+                       if not e.reason.startswith(("a building block", "defined inside"))]
+        probe.considered = considered
+
+
+def _candidate(option: Option, f: Fit, status: str, reason: str) -> Candidate:
+    s = option.source
+    return Candidate(name=s.qualname, source=s.where, line=s.line, call=s.call, params=f.params,
+                     chosen=status == "chosen", status=status, reason=reason)
