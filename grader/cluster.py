@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.errors import SpecError
+from grader.errors import InputError, SpecError
 
 try:
     import tomllib
@@ -43,17 +43,13 @@ class ClusterSettings:
     mem_gb: int | None = None       # memory per array task; None: the partition's default
     students_per_task: int = 4      # students per array task: one task per chunk, not hundreds
     #                                 of tiny jobs that each pay the queue and torch's start-up
-    per_gpu: int = 1                # students graded at once per GPU in a task (CPU: per task)
+    per_gpu: int = 1                # with --gpu: students graded at once per GPU in a task
+    #                                 (on CPUs a task grades one student per core it has)
     array_parallelism: int = 32     # array tasks running at once (sbatch --array=...%N)
     sbatch: tuple[str, ...] = ()    # extra sbatch flags ("--qos=high", "--exclusive")
     setup: tuple[str, ...] = ()     # shell lines run before each task (module load, venv)
     poll_seconds: float = 5.0       # how often the submitting side reads the results folder
     #                                 and squeue; a few seconds is cheap for the controller
-
-    def slots(self) -> int:
-        """Students graded at once inside one task."""
-        return max(1, self.per_gpu * self.gpus_per_task) if self.gpus_per_task else \
-            max(1, self.per_gpu)
 
     def sbatch_parameters(self) -> dict[str, Any]:
         """The extra flags as submitit's additional_parameters ({"qos": "high"})."""
@@ -72,7 +68,7 @@ POSITIVE = {"cpus_per_task", "mem_gb", "students_per_task", "per_gpu", "array_pa
             "poll_seconds"}
 
 
-def parse_time(value: str | int, where: str = "time") -> int:
+def parse_time(value: str | int, where: str = "time", path: str | None = None) -> int:
     """Slurm's time formats to whole minutes (rounded up): 90, "90", "30:00", "02:00:00",
     "1-12:00:00"."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -81,7 +77,8 @@ def parse_time(value: str | int, where: str = "time") -> int:
         text = str(value).strip()
         m = re.fullmatch(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?", text)
         if not m:
-            raise SpecError(f"{where}: expected minutes or Slurm's [D-]HH:MM:SS, got {value!r}")
+            raise SpecError(f"{where}: expected minutes or Slurm's [D-]HH:MM:SS, got {value!r}",
+                            path=path)
         days, a, b, c = (int(g) if g else None for g in m.groups())
         if days is not None:     # D-HH[:MM[:SS]]
             seconds = days * 86400 + a * 3600 + (b or 0) * 60 + (c or 0)
@@ -93,7 +90,8 @@ def parse_time(value: str | int, where: str = "time") -> int:
             seconds = a * 60
         minutes = -(-seconds // 60)
     if minutes <= 0:
-        raise SpecError(f"{where}: a time limit of at least one minute, got {value!r}")
+        raise SpecError(f"{where}: a time limit of at least one minute, got {value!r}",
+                        path=path)
     return minutes
 
 
@@ -101,13 +99,13 @@ def format_minutes(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}:00"
 
 
-def from_table(table: dict, source: str,
+def from_table(table: dict, source: str | None,
                base: ClusterSettings = ClusterSettings()) -> ClusterSettings:
     """A `[cluster]` table over `base`; a wrong key or value names the file and key."""
     return dataclasses.replace(base, **_fields(table, source))
 
 
-def _fields(table: dict, source: str) -> dict[str, Any]:
+def _fields(table: dict, source: str | None) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise SpecError("[cluster] must be a table", path=source)
     values: dict[str, Any] = {}
@@ -120,7 +118,7 @@ def _fields(table: dict, source: str) -> dict[str, Any]:
             raise SpecError(f"cluster.{key}: expected {' or '.join(k.__name__ for k in kinds)}, "
                             f"got {value!r}", path=source)
         if key == "time":
-            values["time_minutes"] = parse_time(value, f"cluster.{key}")
+            values["time_minutes"] = parse_time(value, f"cluster.{key}", source)
         elif key in ("sbatch", "setup"):
             if not all(isinstance(v, str) and v.strip() for v in value):
                 raise SpecError(f"cluster.{key}: expected a list of non-empty strings, got "
@@ -155,7 +153,12 @@ def load(path: Path | None = None, spec_path: Path | None = None,
         settings = from_table(table, str(source), settings)
     given = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()
              if v is not None and v != ()}
-    return from_table(given, "command line", settings) if given else settings
+    try:
+        return from_table(given, None, settings) if given else settings
+    except SpecError as exc:    # name the option, not the TOML key: "--students-per-task: ..."
+        key, _, rest = exc.message.partition(":")
+        raise InputError("--" + key.removeprefix("cluster.").replace("_", "-") + ":" + rest) \
+            from None
 
 
 def _read(path: Path) -> dict:

@@ -31,11 +31,11 @@ from typing import Sequence
 
 from grader.cluster import ClusterSettings
 from grader.errors import EnvironmentProblem, InputError, SandboxUnavailable
-from grader.executors import (Event, LocalExecutor, OnEvent, plan_slots, result_event,
-                              usable_cores, visible_gpus)
-from grader.jobs import GradeJob, crashed
+from grader.executors import (Event, LocalExecutor, OnEvent, machine_memory_mb, plan_slots,
+                              result_event, usable_cores, visible_gpus)
+from grader.jobs import GradeJob, crashed, unfinished
 from grader.results import write_atomic, write_json_atomic
-from grader.slurm_state import TaskState, UNFINISHED, query_states
+from grader.slurm_state import TaskState, query_states
 from grader.store import ResultStore
 
 SLURM_DIR = ".slurm"
@@ -56,7 +56,7 @@ class TaskPlan:
     """What an array task needs besides its jobs (small, picklable)."""
 
     results_dir: str                # the shared results folder (absolute)
-    per_gpu: int                    # students at once per GPU (on the CPU: per task)
+    per_gpu: int                    # students at once per GPU (--gpu only)
 
 
 # ------------------------------------------------------------------------- on the compute node
@@ -74,10 +74,14 @@ def run_chunk(jobs: list[GradeJob], plan: TaskPlan) -> int:
         for job in todo:
             record_unfinished(store, job, problem.message)
         raise problem
+    # the task's share of the node, as Slurm granted it: on the CPU one student per core
+    # (fewer when their memory limits do not fit), with GPUs per_gpu students per GPU
     cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or usable_cores()
+    memory = int(os.environ.get("SLURM_MEM_PER_NODE") or 0) or machine_memory_mb()
     gpus = visible_gpus() if todo[0].settings.gpu else []
-    slots = plan_slots(None if gpus else plan.per_gpu, cores=cores, gpus=gpus,
-                       per_gpu=plan.per_gpu)[:len(todo)]
+    slots = plan_slots(None, cores=cores, gpus=gpus, per_gpu=plan.per_gpu,
+                       memory_mb=todo[0].settings.train_limits.memory_mb,
+                       total_memory_mb=memory)[:len(todo)]
     started = Path(plan.results_dir) / SLURM_DIR / "started"
     started.mkdir(parents=True, exist_ok=True)
 
@@ -133,8 +137,8 @@ def _node() -> str:
 
 
 def record_unfinished(store: ResultStore, job: GradeJob, reason: str) -> None:
-    """A crashed result under an unfinished key: `grader report` shows it, a rerun regrades."""
-    store.put(dataclasses.replace(job, key=UNFINISHED + job.key), crashed(job, reason))
+    """A crashed result that `grader report` shows and a rerun replaces (jobs.UNFINISHED)."""
+    store.put(unfinished(job), crashed(job, reason))
 
 
 # -------------------------------------------------------------------- on the submitting side
@@ -211,9 +215,12 @@ class SlurmExecutor:
                 state = states.get(submitted.students[student])
                 if state is not None and state.ended:
                     del waiting[student]
-                    result = crashed(job, killed_reason(state, student in seen_start
-                                                        or self._started(student)))
-                    self.store.put(dataclasses.replace(job, key=UNFINISHED + job.key), result)
+                    # the node may have said why itself (no sandbox there, no shared data)
+                    result = self.store.get(unfinished(job))
+                    if result is None:
+                        result = crashed(job, killed_reason(state, student in seen_start
+                                                            or self._started(student)))
+                        self.store.put(unfinished(job), result)
                     on_event(result_event(result))
             if waiting:
                 time.sleep(self.cluster.poll_seconds)

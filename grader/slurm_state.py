@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-# A result stored under UNFINISHED + key is shown by reports but never reused: a rerun grades
-# the student again (the store reuses a result only when its key equals the job's).
-UNFINISHED = "unfinished:"
+from grader.jobs import UNFINISHED
+
 ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
          "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT", "REVOKED", "SPECIAL_EXIT", "UNKNOWN"}
 

@@ -164,8 +164,9 @@ class SlurmCluster:
         while time.monotonic() < deadline:
             dead = [n for n, p in self.processes.items() if p.poll() is not None]
             if dead:
-                raise RuntimeError(f"{dead[0]} exited with code {self.processes[dead[0]].returncode}"
-                                   f"; see {self.root}/{dead[0]}.stdout and the logs there")
+                code = self.processes[dead[0]].returncode
+                raise RuntimeError(f"{dead[0]} exited with code {code}; see "
+                                   f"{self.root}/{dead[0]}.stdout and the logs there")
             if ready():
                 return
             time.sleep(0.3)
