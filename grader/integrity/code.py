@@ -1,0 +1,299 @@
+"""Copied code: every pair of students (and every student against known public sources) compared
+with copydetect's winnowing over Pygments tokens.
+
+copydetect replaces every variable, function and class name by one letter and every string
+literal by another, and drops comments and whitespace, before it hashes k-grams of what is
+left: renamed variables, changed comments and reformatting do not hide a copy, and winnowing
+keeps the comparison of a 300-student class to seconds. Reordered functions still share their
+k-grams.
+
+What counts as a student's code: the `.py` files and the notebook code cells (outputs never),
+read by grader.sources (IPython magics and `!shell` lines blanked), joined into one document.
+Starter code (the course's template, `--starter`, the spec's `[integrity] starter`) is
+copydetect boilerplate: its k-grams are removed from every document before comparing, so
+filling in the template is never a match. k-grams found in many students' code (more than
+`common_max` of them: the same import block, the usual training loop) are removed as well, as
+MOSS does: code that half the class shares says nothing about any one pair.
+
+copydetect hashes k-grams with Python's `hash()`, whose salt differs between processes: the
+parallel fingerprinting forks (children inherit the salt) and every hash is compared within
+one run only.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grader.sources import read_sources
+
+K = 25                      # copydetect's noise threshold: matches shorter than 25 filtered
+#                             characters (about one line once names are letters) are noise
+WINDOW = 1                  # winnow window (guarantee threshold - noise threshold + 1): every
+#                             k-gram kept, as copydetect's defaults do
+MAX_FILE_BYTES = 400_000    # a .py this large is a vendored library, not homework: skipped
+MIN_MATCH_CHARS = 120       # filtered characters two documents must share before a similarity
+#                             counts at all (about four lines): tiny documents do not flag
+
+
+@dataclass(frozen=True)
+class Part:
+    """Where a stretch of a document came from."""
+
+    start: int                      # offset of its first character in the document
+    where: str                      # "hw2.ipynb cell 4" or "models.py"
+
+
+@dataclass(frozen=True)
+class Document:
+    """One student's (or one public source file's) code, as compared."""
+
+    owner: str                      # the student's folder name, or "source: <file>"
+    text: str                       # code cells and .py files, joined by blank lines
+    parts: tuple[Part, ...]         # where each stretch of text came from
+    notes: tuple[str, ...] = ()     # unreadable notebooks, skipped files
+
+    def locate(self, offset: int) -> tuple[str, int]:
+        """The file (and cell) and the 1-based line in it of a character offset."""
+        part = self.parts[0] if self.parts else Part(0, "?")
+        for candidate in self.parts:
+            if candidate.start > offset:
+                break
+            part = candidate
+        return part.where, self.text.count("\n", part.start, offset) + 1
+
+
+@dataclass(frozen=True)
+class CodeMatch:
+    """How much of two documents matches, after starter and class-common code are removed."""
+
+    a: str
+    b: str
+    similarity_a: float             # share of a's fingerprinted code found in b (0..1)
+    similarity_b: float             # share of b's found in a
+    matched_chars: int              # filtered characters of a in matching regions
+    slices_a: tuple[tuple[int, int], ...] = ()   # matching regions in a's text (offsets)
+    slices_b: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def similarity(self) -> float:
+        return max(self.similarity_a, self.similarity_b)
+
+
+def read_document(root: Path, owner: str) -> Document:
+    """A submission's (or a sources folder's) code as one document. Never runs anything."""
+    if root.is_file():
+        files, warnings = _read_single(root)
+    else:
+        files, warnings = read_sources(root)
+    pieces: list[str] = []
+    parts: list[Part] = []
+    notes = list(warnings)
+    offset = 0
+    for source in files:
+        for unit in source.units:
+            if len(unit.source) > MAX_FILE_BYTES:
+                notes.append(f"{unit.where}: {len(unit.source):,} characters, skipped "
+                             f"(more than {MAX_FILE_BYTES:,}: a library, not homework)")
+                continue
+            if not unit.source.strip():
+                continue
+            parts.append(Part(offset, unit.where))
+            pieces.append(unit.source)
+            offset += len(unit.source) + 2
+    return Document(owner, "\n\n".join(pieces), tuple(parts), tuple(notes))
+
+
+def _read_single(path: Path):
+    from grader.sources import SourceFile, _unit, read_notebook
+
+    if path.suffix == ".ipynb":
+        return [read_notebook(path, path.name)], []
+    if path.suffix == ".py":
+        text = path.read_bytes().decode("utf-8", errors="replace")
+        return [SourceFile(path.name, [_unit(path.name, None, text)])], []
+    return [], [f"{path.name}: not a .py file or notebook; skipped"]
+
+
+def read_folder_documents(folder: Path, prefix: str) -> list[Document]:
+    """One document per .py file or notebook under folder (the --sources folders)."""
+    docs = []
+    paths = [folder] if folder.is_file() else sorted(
+        p for p in folder.rglob("*") if p.suffix in (".py", ".ipynb") and p.is_file())
+    for path in paths:
+        rel = path.name if folder.is_file() else str(path.relative_to(folder))
+        doc = read_document(path, f"{prefix}{rel}")
+        if doc.text.strip():
+            docs.append(doc)
+    return docs
+
+
+# ---------------------------------------------------------------- fingerprints
+
+def _fingerprint(text: str, boilerplate: np.ndarray):
+    from copydetect import CodeFingerprint
+
+    return CodeFingerprint("code.py", K, WINDOW, boilerplate=boilerplate,
+                           fp=io.StringIO(text), language="python")
+
+
+def _fingerprint_many(texts: list[str], boilerplate: np.ndarray, jobs: int) -> list:
+    """Fingerprints in `jobs` forked processes (the same hash salt as this one)."""
+    if jobs <= 1 or len(texts) < 8:
+        return [_fingerprint(t, boilerplate) for t in texts]
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        return list(pool.map(_fingerprint, texts, [boilerplate] * len(texts),
+                             chunksize=max(1, len(texts) // (4 * jobs))))
+
+
+def boilerplate_hashes(docs: list[Document]) -> np.ndarray:
+    """Every k-gram hash of the starter code (no winnowing: all of them must go)."""
+    from copydetect import CodeFingerprint
+
+    hashes: set[int] = set()
+    for doc in docs:
+        hashes |= CodeFingerprint("starter.py", K, 1, fp=io.StringIO(doc.text),
+                                  language="python").hashes
+    return np.unique(np.array(sorted(hashes), dtype=np.int64))
+
+
+def _drop(fp, hashes: set[int]) -> None:
+    """Remove hashes from a fingerprint (class-common code), as copydetect does boilerplate."""
+    from copydetect.utils import get_token_coverage
+
+    gone = fp.hashes & hashes
+    if not gone:
+        return
+    fp.hashes = fp.hashes - gone
+    for h in gone:
+        fp.hash_idx.pop(h, None)
+    fp.token_coverage = get_token_coverage(fp.hash_idx, fp.k, len(fp.filtered_code))
+
+
+@dataclass(frozen=True)
+class CodeComparison:
+    """Everything the code comparison found for a class."""
+
+    students: tuple[str, ...]
+    similarity: np.ndarray          # N x N, max(similarity_a, similarity_b); diagonal 0
+    matches: tuple[CodeMatch, ...]  # pairs (students and sources) sharing >= MIN_MATCH_CHARS
+    common_hashes: int              # k-grams dropped as common to more than common_max students
+    common_max: int
+
+
+def compare_documents(students: list[Document], sources: list[Document],
+                      starter: list[Document], *, common_max: int | None = None,
+                      jobs: int = 1) -> CodeComparison:
+    """Compare every pair of students, and every student with every source document."""
+    from copydetect import compare_files
+
+    n = len(students)
+    if common_max is None:
+        common_max = max(3, n // 10)
+    boilerplate = boilerplate_hashes(starter)
+    fps = _fingerprint_many([d.text for d in students + sources], boilerplate, jobs)
+    student_fps, source_fps = fps[:n], fps[n:]
+
+    counts: dict[int, int] = {}
+    for fp in student_fps:
+        for h in fp.hashes:
+            counts[h] = counts.get(h, 0) + 1
+    common = {h for h, c in counts.items() if c > common_max}
+    for fp in fps:
+        _drop(fp, common)
+
+    similarity = np.zeros((n, n))
+    matches: list[CodeMatch] = []
+
+    def compare(i_doc: Document, i_fp, j_doc: Document, j_fp) -> CodeMatch | None:
+        if not (i_fp.hashes & j_fp.hashes):
+            return None
+        overlap, (sim_a, sim_b), (slices_a, slices_b) = compare_files(i_fp, j_fp)
+        if overlap < MIN_MATCH_CHARS:
+            return None
+        return CodeMatch(i_doc.owner, j_doc.owner, float(min(sim_a, 1.0)),
+                         float(min(sim_b, 1.0)), int(overlap), _pairs(slices_a),
+                         _pairs(slices_b))
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            match = compare(students[i], student_fps[i], students[j], student_fps[j])
+            if match is not None:
+                similarity[i, j] = similarity[j, i] = match.similarity
+                matches.append(match)
+        for doc, fp in zip(sources, source_fps):
+            match = compare(students[i], student_fps[i], doc, fp)
+            if match is not None:
+                matches.append(match)
+    return CodeComparison(tuple(d.owner for d in students), similarity, tuple(matches),
+                          len(common), common_max)
+
+
+def _pairs(slices) -> tuple[tuple[int, int], ...]:
+    slices = np.asarray(slices)
+    if slices.ndim != 2 or slices.shape[1] == 0:
+        return ()
+    return tuple((int(s), int(e)) for s, e in zip(slices[0], slices[1]))
+
+
+# ---------------------------------------------------------------- side-by-side excerpts
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    marked: bool                    # inside a matching region
+
+
+@dataclass(frozen=True)
+class ExcerptLine:
+    where: str                      # "hw2.ipynb cell 4"
+    line: int                       # 1-based within that file or cell
+    segments: tuple[Segment, ...]
+    gap_before: bool = False        # lines were left out just before this one
+    new_part: bool = False          # the first line shown from this file or cell
+
+
+def excerpt(doc: Document, slices: tuple[tuple[int, int], ...], *, context: int = 1,
+            max_lines: int = 60) -> tuple[list[ExcerptLine], int]:
+    """The lines of doc that hold matching regions (plus `context` lines around), split into
+    marked and unmarked segments, at most max_lines of them; and how many were cut."""
+    text = doc.text
+    marked = np.zeros(len(text) + 1, dtype=bool)
+    for start, end in slices:
+        marked[max(0, start):min(len(text), end)] = True
+    starts = [0]
+    for pos, char in enumerate(text):
+        if char == "\n":
+            starts.append(pos + 1)
+    ends = [s - 1 for s in starts[1:]] + [len(text)]
+    hot = [bool(marked[s:e].any()) for s, e in zip(starts, ends)]
+    keep = set()
+    for number, is_hot in enumerate(hot):
+        if is_hot:
+            keep.update(range(max(0, number - context), min(len(hot), number + context + 1)))
+    lines: list[ExcerptLine] = []
+    previous = -2
+    shown = sorted(keep)
+    for number in shown[:max_lines]:
+        s, e = starts[number], ends[number]
+        segments: list[Segment] = []
+        pos = s
+        while pos < e:
+            flag = bool(marked[pos])
+            stop = pos
+            while stop < e and bool(marked[stop]) == flag:
+                stop += 1
+            segments.append(Segment(text[pos:stop], flag))
+            pos = stop
+        where, line = doc.locate(s)
+        lines.append(ExcerptLine(where, line, tuple(segments), gap_before=number != previous + 1
+                                 and bool(lines),
+                                 new_part=not lines or lines[-1].where != where))
+        previous = number
+    return lines, max(0, len(shown) - max_lines)

@@ -1,0 +1,149 @@
+"""Copied models: architecture fingerprints of the free-design models, compared pairwise.
+
+A fingerprint is the model's layer sequence as `grader check` computed it in the sandbox (the
+layer tables in the result files `grader evaluate` writes): per leaf module its type, weight
+shape, output shape and parameter count. Module names are left out, so renaming `conv1` to
+`c1` changes nothing. Student code is never run here.
+
+Only models the spec leaves free are compared (DLStudio's Net3: a parameter range or nothing,
+not an exact count or a reference's): a required architecture that everyone must match is
+identical by design. A design shared by more than `common_max` students (the lecture's
+example) is reported as common rather than flagged.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from grader.errors import InputError
+from grader.results import EvaluationResult, LayerRow, load
+from grader.spec import Assignment, ModelSpec
+
+NEAR = 0.9                  # layer sequences this similar (difflib ratio) are "nearly identical"
+NEAR_PARAMS = 0.02          # ... when their parameter counts also differ by at most 2%
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One student's model as the checks saw it."""
+
+    student: str
+    model: str                      # the spec's model key
+    title: str
+    class_name: str | None
+    params: int | None
+    layers: tuple[LayerRow, ...]
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return tuple(f"{row.type}|{row.weight_shape}|{row.output_shape}|{row.params}"
+                     for row in self.layers)
+
+
+@dataclass(frozen=True)
+class ModelMatch:
+    a: str
+    b: str
+    model: str                      # model key
+    title: str
+    similarity: float               # difflib ratio of the two layer sequences (1.0: same)
+    identical: bool                 # same layers, shapes and parameter counts, in order
+    params_a: int | None
+    params_b: int | None
+    layers_a: tuple[LayerRow, ...]
+    layers_b: tuple[LayerRow, ...]
+    group: int                      # students whose fingerprint is exactly this one
+
+
+def free_models(assignment: Assignment) -> list[ModelSpec]:
+    """The models the spec does not pin: no exact count and no reference's count."""
+    return [m for m in assignment.models
+            if m.params is None or (m.params.exact is None and m.params.reference is None)]
+
+
+def load_architectures(results_dir: Path, students: list[str], assignment: Assignment
+                       ) -> tuple[list[Architecture], list[str]]:
+    """The free-design models of the class's students from their result files, and notes
+    (a result missing, unreadable or for another assignment)."""
+    wanted = {m.key for m in free_models(assignment)}
+    found: list[Architecture] = []
+    notes: list[str] = []
+    if not wanted:
+        return [], []
+    by_student: dict[str, EvaluationResult] = {}
+    for path in sorted(Path(results_dir).glob("*.json")):
+        try:
+            result = load(path)
+        except InputError as exc:
+            notes.append(f"{exc}; not used")
+            continue
+        if result.assignment != assignment.id or result.student not in students:
+            continue
+        by_student[result.student] = result
+    missing = [s for s in students if s not in by_student]
+    if missing:
+        notes.append(f"no result file for {len(missing)} of {len(students)} students in "
+                     f"{results_dir} ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
+                     ": their models were not compared")
+    for student in students:
+        result = by_student.get(student)
+        if result is None or result.check is None:
+            continue
+        for report in result.check.models:
+            if report.key in wanted and report.found and report.layers:
+                found.append(Architecture(student, report.key, report.title, report.class_name,
+                                          report.params, tuple(report.layers)))
+    return found, notes
+
+
+def compare_architectures(archs: list[Architecture], *, common_max: int
+                          ) -> tuple[list[ModelMatch], list[str]]:
+    """Pairs of the same free model that are identical or nearly so, and notes on designs
+    shared too widely to flag."""
+    matches: list[ModelMatch] = []
+    notes: list[str] = []
+    by_model: dict[str, list[Architecture]] = {}
+    for arch in archs:
+        by_model.setdefault(arch.model, []).append(arch)
+    for key, group in by_model.items():
+        tokens = [a.tokens for a in group]
+        sizes: dict[tuple[str, ...], int] = {}
+        for t in tokens:
+            sizes[t] = sizes.get(t, 0) + 1
+        common = {t for t, size in sizes.items() if size > common_max}
+        for t in common:
+            notes.append(f"{group[0].title}: {sizes[t]} students share one design "
+                         f"({len(t)} layers, {_params(group, t)} parameters): common, "
+                         "not flagged")
+        for i in range(len(group)):
+            for j in range(i + 1, len(group)):
+                a, b = group[i], group[j]
+                if tokens[i] in common and tokens[i] == tokens[j]:
+                    continue
+                identical = tokens[i] == tokens[j]
+                if identical:
+                    ratio = 1.0
+                else:
+                    matcher = difflib.SequenceMatcher(None, tokens[i], tokens[j], autojunk=False)
+                    if matcher.real_quick_ratio() < NEAR or matcher.quick_ratio() < NEAR:
+                        continue
+                    ratio = matcher.ratio()
+                    if ratio < NEAR or not _close(a.params, b.params):
+                        continue
+                matches.append(ModelMatch(a.student, b.student, key, a.title, ratio, identical,
+                                          a.params, b.params, a.layers, b.layers,
+                                          sizes[tokens[i]] if identical else 1))
+    return matches, notes
+
+
+def _close(x: int | None, y: int | None) -> bool:
+    if x is None or y is None:
+        return False
+    return abs(x - y) <= NEAR_PARAMS * max(x, y, 1)
+
+
+def _params(group: list[Architecture], tokens: tuple[str, ...]) -> str:
+    arch = next(a for a in group if a.tokens == tokens)
+    return f"{arch.params:,}" if arch.params is not None else "?"

@@ -1,0 +1,268 @@
+"""`grader integrity`: read a whole class and find the pairs worth a human look.
+
+`find_integrity(class_dir, assignment, options)` reads every student's code, models (from the
+result files of `grader evaluate`) and predictions.csv, compares them pairwise, and returns an
+IntegrityReport; grader.integrity.output writes it. Student code is only read, never run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grader import __version__
+from grader.errors import InputError
+from grader.integrity import code as code_mod
+from grader.integrity import findings as F
+from grader.integrity import models as models_mod
+from grader.integrity import predictions as pred_mod
+from grader.predictions import read_labels, validate_predictions
+from grader.sources import SKIP_DIRS, unpack_zip
+from grader.spec import Assignment
+
+SOURCE_PREFIX = "source: "
+
+
+@dataclass(frozen=True)
+class IntegrityOptions:
+    starter: tuple[Path, ...] = ()  # starter code given to everyone (files or folders)
+    sources: tuple[Path, ...] = ()  # known public implementations (files or folders)
+    labels: Path | None = None      # held-out labels (labels.csv from `grader data split`)
+    public_labels: Path | None = None   # the same images' labels in the public order
+    results: Path | None = None     # result files of `grader evaluate` (layer tables, accuracies)
+    thresholds: F.Thresholds = field(default_factory=F.Thresholds)
+    jobs: int = max(1, os.cpu_count() or 1)   # processes for fingerprinting
+
+
+def class_members(class_dir: Path) -> list[Path]:
+    """One subfolder or .zip per student."""
+    class_dir = Path(class_dir)
+    if not class_dir.is_dir():
+        raise InputError("class folder not found; expected one subfolder or .zip per student",
+                         path=str(class_dir))
+    found = sorted(p for p in class_dir.iterdir()
+                   if (p.is_dir() and p.name not in SKIP_DIRS and not p.name.startswith("."))
+                   or p.suffix == ".zip")
+    if len(found) < 2:
+        raise InputError(f"{len(found)} submission(s) found; comparing needs at least two "
+                         "(one subfolder or .zip per student)", path=str(class_dir))
+    return found
+
+
+def find_integrity(class_dir: Path, assignment: Assignment,
+                   options: IntegrityOptions = IntegrityOptions()) -> IntegrityReport:
+    members = class_members(class_dir)
+    for path in (*options.starter, *options.sources):
+        if not Path(path).exists():
+            raise InputError("starter or sources path not found", path=str(path))
+    notes: list[str] = []
+    compared: list[str] = []
+    t = options.thresholds
+    with tempfile.TemporaryDirectory(prefix="grader-integrity-") as tmp:
+        roots: dict[str, Path] = {}
+        for member in members:
+            name = member.stem if member.suffix == ".zip" else member.name
+            if member.suffix == ".zip":
+                try:
+                    roots[name] = unpack_zip(member, Path(tmp) / name)
+                except InputError as exc:
+                    notes.append(f"{name}: {exc}; not compared")
+                    continue
+            else:
+                roots[name] = member
+        students = list(roots)
+        docs = [code_mod.read_document(roots[s], s) for s in students]
+        notes += [f"{d.owner}: {n}" for d in docs for n in d.notes]
+        starter = [d for p in options.starter for d in code_mod.read_folder_documents(Path(p), "")]
+        sources = [d for p in options.sources
+                   for d in code_mod.read_folder_documents(Path(p), SOURCE_PREFIX)]
+        comparison = code_mod.compare_documents(docs, sources, starter, jobs=options.jobs)
+        compared.append(
+            f"Code: {len(students)} students' .py files and notebook code cells, every pair"
+            + (f" and each against {len(sources)} public source files" if sources else "")
+            + f"; copydetect winnowing (k = {code_mod.K} filtered characters, names and literals "
+            f"ignored); {len(starter)} starter files and {comparison.common_hashes:,} k-grams "
+            f"common to more than {comparison.common_max} students removed; flagged from "
+            f"{100 * t.code:.0f}% of either student's code.")
+        predictions = _read_predictions(roots, assignment, notes)
+
+    n_pairs = len(students) * (len(students) - 1) // 2
+    found: dict[tuple[str, str], dict] = {}
+
+    def slot(a: str, b: str) -> dict:
+        return found.setdefault((a, b), {})
+
+    for match in comparison.matches:
+        slot(match.a, match.b)["code"] = match
+
+    archs, model_notes = _architectures(options.results, students, assignment)
+    notes += model_notes
+    if archs is not None:
+        matches, common_notes = models_mod.compare_architectures(
+            archs, common_max=max(3, len(students) // 10))
+        notes += common_notes
+        for match in matches:
+            slot(match.a, match.b).setdefault("models", []).append(match)
+        free = ", ".join(m.title for m in models_mod.free_models(assignment))
+        compared.append(f"Models: the layer sequences of the free-design models ({free}) of "
+                        f"{len({a.student for a in archs})} students, from the result files in "
+                        f"{options.results}; identical or {100 * models_mod.NEAR:.0f}% alike "
+                        "is flagged. Required architectures are not compared.")
+
+    student_findings = _prediction_evidence(predictions, assignment, options, slot,
+                                            notes, compared, n_pairs)
+
+    pairs = []
+    for (a, b), parts in found.items():
+        pair = F.PairFinding(a, b, code=parts.get("code"), models=tuple(parts.get("models", ())),
+                             shared=parts.get("shared"), agreement=parts.get("agreement"))
+        pairs.append(_with_flags(pair, t, n_pairs, comparison.common_max))
+    pairs.sort(key=lambda p: p.rank_key)
+    shown = {name for p in pairs if p.code is not None and p.flags for name in (p.a, p.b)}
+    return F.IntegrityReport(
+        assignment=assignment.id, course=assignment.course, title=assignment.title,
+        created=dt.datetime.now(dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
+        grader_version=__version__, students=tuple(students), compared=tuple(compared),
+        notes=tuple(notes), pairs=tuple(pairs), students_flagged=tuple(student_findings),
+        similarity=tuple(tuple(float(x) for x in row) for row in comparison.similarity),
+        thresholds=t, documents=tuple(d for d in docs + sources if d.owner in shown))
+
+
+def _architectures(results: Path | None, students: list[str], assignment: Assignment):
+    if not models_mod.free_models(assignment):
+        return None, [f"Models: {assignment.id} fixes every model's architecture; none compared"]
+    if results is None:
+        return None, ["Models: no --results folder (the result files of grader evaluate, which "
+                      "hold the layer tables): models not compared"]
+    if not Path(results).is_dir():
+        raise InputError("results folder not found", path=str(results))
+    archs, notes = models_mod.load_architectures(Path(results), students, assignment)
+    return archs, notes
+
+
+def _read_predictions(roots: dict[str, Path], assignment: Assignment, notes: list[str]):
+    """Each student's predictions.csv labels (valid files only), by student."""
+    spec = assignment.predictions
+    if spec is None:
+        return {}
+    names = assignment.dataset.class_names
+    out: dict[str, np.ndarray] = {}
+    for student, root in roots.items():
+        path = root / spec.file
+        if not path.is_file():
+            candidates = sorted(p for p in root.rglob(spec.file) if p.is_file())
+            if not candidates:
+                continue
+            path = candidates[0]
+        report = validate_predictions(path, spec, names)
+        if report.valid and report.labels is not None:
+            out[student] = np.asarray(report.labels, dtype=np.int64)
+        else:
+            first = report.errors[0].message if report.errors else "invalid"
+            notes.append(f"{student}: {spec.file} not compared ({first})")
+    return out
+
+
+def _prediction_evidence(predictions: dict[str, np.ndarray], assignment,
+                         options: IntegrityOptions, slot, notes: list[str],
+                         compared: list[str], n_pairs: int) -> list[F.StudentFinding]:
+    spec = assignment.predictions
+    if spec is None:
+        notes.append("Predictions: the assignment has no predictions.csv")
+        return []
+    names = sorted(predictions)
+    if len(names) < 2:
+        notes.append(f"Predictions: {len(names)} valid {spec.file} file(s); nothing to compare")
+        return []
+    matrix = np.stack([predictions[s] for s in names])
+    classes = assignment.dataset.class_names
+    findings: list[F.StudentFinding] = []
+    if options.labels is not None:
+        labels = read_labels(options.labels, spec, classes)
+        stats = pred_mod.shared_errors(names, matrix, labels, len(classes))
+        for stat in stats:
+            slot(stat.a, stat.b)["shared"] = stat
+        null = stats[0].null if stats else "class"
+        compared.append(
+            f"Predictions: {len(names)} {spec.file} files against the held-out labels; shared "
+            "wrong answers (same wrong label) against independent models of the two students' "
+            + ("accuracies that find the same images hard as the rest of the class"
+               if null == "class" else "accuracies and per-class confusions (too few students "
+               "to estimate each image's hardness)")
+            + f"; binomial p-value, flagged below 10^{options.thresholds.log10_p:g} after "
+            f"multiplying by the {n_pairs:,} pairs.")
+        if options.public_labels is not None:
+            public = read_labels(options.public_labels, spec, classes)
+            if np.array_equal(public, labels):
+                notes.append("Public order: the held-out labels are in the public order (the "
+                             "split was not permuted), so this check says nothing")
+            else:
+                for stat in pred_mod.public_order(names, matrix, labels, public):
+                    flag = F.public_flag(stat, options.thresholds)
+                    if flag is not None:
+                        findings.append(F.StudentFinding(stat.student, stat, (flag,)))
+                compared.append("Public order: each file against the held-out labels in the "
+                                "secret order and in the public order of the same images.")
+        else:
+            notes.append("Public order: no --public-labels (the test labels in the public "
+                         "order), so predictions made on the public test set were not looked for")
+    else:
+        known = _accuracies(options.results, names, assignment)
+        if len(known) >= 3:
+            subset = [s for s in names if s in known]
+            rows = np.stack([predictions[s] for s in subset])
+            for stat in pred_mod.agreement(subset, rows, [known[s] for s in subset]):
+                slot(stat.a, stat.b)["agreement"] = stat
+            compared.append(f"Predictions: {len(subset)} {spec.file} files label by label (no "
+                            "held-out labels), against the disagreement usual in this class "
+                            "for the accuracies in the result files.")
+        else:
+            notes.append("Predictions: no --labels and no accuracies in result files: "
+                         f"{spec.file} files not compared")
+    return findings
+
+
+def _accuracies(results: Path | None, students: list[str], assignment) -> dict[str, float]:
+    from grader.results import load
+
+    if results is None or not Path(results).is_dir():
+        return {}
+    out = {}
+    for path in sorted(Path(results).glob("*.json")):
+        try:
+            result = load(path)
+        except InputError:
+            continue
+        if (result.assignment == assignment.id and result.student in students
+                and result.predictions is not None):
+            out[result.student] = result.predictions.accuracy
+    return out
+
+
+def _with_flags(pair: F.PairFinding, t: F.Thresholds, n_pairs: int,
+                common_max: int) -> F.PairFinding:
+    flags: list[F.Flag] = []
+    if pair.code is not None:
+        flag = F.code_flag(pair.code, t, common_max=common_max,
+                           source=pair.b.startswith(SOURCE_PREFIX))
+        if flag:
+            flags.append(flag)
+    flags += [F.model_flag(m) for m in pair.models]
+    if pair.shared is not None:
+        flag = F.shared_flag(pair.shared, t, n_pairs)
+        if flag:
+            flags.append(flag)
+    if pair.agreement is not None:
+        flag = F.agreement_flag(pair.agreement, t, n_pairs)
+        if flag:
+            flags.append(flag)
+    return F.PairFinding(pair.a, pair.b, pair.code, pair.models, pair.shared, pair.agreement,
+                         tuple(flags))
+
+
+IntegrityReport = F.IntegrityReport
