@@ -174,6 +174,85 @@ def report_cmd(results_dir, out_dir) -> None:
     sys.exit(errors.EXIT_OK if ok else errors.EXIT_FAILED)
 
 
+@main.command("integrity")
+@click.argument("class_dir", type=click.Path(path_type=Path))
+@ASSIGNMENT
+@click.option("--starter", multiple=True, type=click.Path(path_type=Path),
+              help="Starter code given to everyone (file or folder; repeatable): never counts.")
+@click.option("--sources", multiple=True, type=click.Path(path_type=Path),
+              help="Known public implementations (file or folder; repeatable).")
+@click.option("--labels", type=click.Path(path_type=Path), default=None,
+              help="Held-out labels (labels.csv from `grader data split`): shared wrong answers.")
+@click.option("--public-labels", type=click.Path(path_type=Path), default=None,
+              help="The same images' labels in the public order (labels.csv of a split "
+                   "without --permute-seed): predictions made on the public test set.")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path), default=None,
+              help="Result files of `grader evaluate` (layer tables, accuracies): models.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder for integrity.pdf, integrity.json, integrity.csv and the heatmap.")
+@click.option("--json", "as_json", is_flag=True, help="Print integrity.json's content.")
+@handle_errors
+def integrity_cmd(class_dir, assignment, starter, sources, labels, public_labels, results_dir,
+                  out_dir, as_json) -> None:
+    """Find the pairs of hand-ins in CLASS_DIR (one subfolder or .zip per student) worth a
+    human look: copied code, copied free-design models, copied predictions. For the
+    instructor only; never changes a grade. Student code is read, never run.
+
+    Exit code 0 whether or not pairs are flagged; 2: usage or input error."""
+    from grader.integrity import IntegrityOptions, find_integrity, write_outputs
+    from grader.integrity.output import to_json
+
+    task = spec.load(assignment)
+    report = find_integrity(class_dir, task, IntegrityOptions(
+        starter=tuple(starter) + task_starter(task), sources=tuple(sources), labels=labels,
+        public_labels=public_labels, results=results_dir))
+    outputs = write_outputs(report, out_dir)
+    if as_json:
+        click.echo(json.dumps(to_json(report), indent=2))
+    else:
+        click.echo(f"{len(report.flagged)} pair(s) and {len(report.students_flagged)} "
+                   f"student(s) worth a look among {len(report.students)} students")
+        for rank, pair in enumerate(report.flagged, 1):
+            kinds = ", ".join(f"{f.kind} ({f.strength})" for f in pair.flags)
+            click.echo(f"{rank:>4}  {pair.a}  {pair.b}  {kinds}")
+        for finding in report.students_flagged:
+            click.echo(f"      {finding.student}  public-order (strong)")
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
+        click.echo(f"integrity: {outputs.pdf}, {outputs.json.name}, {outputs.csv.name}, "
+                   f"{outputs.heatmap.name} (instructor only)")
+
+
+def task_starter(task) -> tuple[Path, ...]:
+    """The spec's `[integrity] starter` paths, when the spec has them."""
+    integrity = getattr(task, "integrity", None)
+    return tuple(getattr(integrity, "starter", ()) or ())
+
+
+def _submitted(executor, out_dir: Path) -> None:
+    s = executor.submitted
+    if s is None:
+        click.echo(f"nothing to submit: every student already has a result in {out_dir}")
+    else:
+        click.echo(f"submitted Slurm array {s.job_id}: {s.tasks} task(s) for {len(s.students)} "
+                   f"student(s)\nfollow: grader status {out_dir}\nfinish: grader report "
+                   f"{out_dir} --out {out_dir}/reports")
+
+
+@main.command("status")
+@click.argument("results_dir", type=click.Path(path_type=Path))
+@handle_errors
+def status_cmd(results_dir) -> None:
+    """Where a class submitted with `evaluate --executor slurm` stands: graded, running,
+    pending, and students whose Slurm task ended without grading them (those get a crashed
+    result saying why, and a rerun grades them). Exit code 0 when every student is graded."""
+    from grader.slurm_state import class_status, status_text
+
+    state = class_status(results_dir)
+    click.echo(status_text(state))
+    sys.exit(errors.EXIT_OK if state.complete else errors.EXIT_FAILED)
+
+
 @main.group("data")
 def data_group() -> None:
     """Datasets: download CIFAR-10, make the synthetic set, split a test set for students."""
