@@ -10,6 +10,7 @@ a count of None is a cell the student never ran.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from textwrap import dedent
 
@@ -36,7 +37,7 @@ def code(text: str, count: int | None = None, out: str | None = None):
 
 def write(relpath: str, cells: list, metadata: dict = KERNEL) -> Path:
     nb = new_notebook(cells=cells, metadata=metadata)
-    stem = Path(relpath).stem
+    stem = re.sub(r"[^A-Za-z0-9_-]", "_", Path(relpath).stem)   # "simplenn-cifar10 -dev"
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"{stem}-{i:02d}"[-64:]
     nbformat.validate(nb)
@@ -614,6 +615,367 @@ def frank() -> list:
     ]
 
 
+# --- gina and hugo: the course template's three notebooks, as students hand them in -------
+# The template ships simplenn-cifar10.ipynb (Lab 1), simplenn-cifar10-dev.ipynb (Lab 2) and
+# resnet-cifar10.ipynb (Lab 3). Students rename them, keep the class name SimpleNN in both
+# SimpleNN notebooks (Lab 2's has BatchNorm), and build their ResNet with arguments in a later
+# cell. Every notebook starts with the Colab set-up cells; none of the training runs when graded.
+
+COLAB_SETUP = [
+    ("""
+        from google.colab import drive
+        drive.mount('/content/drive')
+    """, "Mounted at /content/drive\n"),
+    ("""
+        %cd /content/drive/MyDrive/ECE661/HW2
+        !pip install -q torchsummary
+        !ls
+    """, "/content/drive/MyDrive/ECE661/HW2\n"
+         "data  resnet-cifar10.ipynb  saved_model  simplenn-cifar10.ipynb  tools\n"),
+]
+
+TEMPLATE_IMPORTS = """
+    # import necessary dependencies
+    import argparse
+    import os, sys
+    import time
+    import datetime
+    from tqdm import tqdm_notebook as tqdm
+
+    import numpy as np
+    import pandas as pd
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+    import torch.optim as optim
+    import torchvision.transforms as transforms
+    from torch.utils.data import DataLoader
+    from torchsummary import summary
+    from tools.dataset import CIFAR10
+"""
+
+TEMPLATE_ARGS = """
+    # a few arguments, do NOT change these
+    DATA_ROOT = "./data"
+    TRAIN_BATCH_SIZE = 128
+    VAL_BATCH_SIZE = 100
+
+    # Specify the device for computation
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    print(device)
+"""
+
+SAVE_PREDICTIONS = """
+    # from save_test_predictions.ipynb: the test split's labels are hidden (-1)
+    test_set = CIFAR10(root=DATA_ROOT, mode='test', download=True, transform=transform_val)
+    test_loader = DataLoader(test_set, batch_size=VAL_BATCH_SIZE, shuffle=False, num_workers=2)
+    net.eval()
+    results = []
+    with torch.no_grad():
+        for inputs, _ in test_loader:
+            results.append(net(inputs.to(device)).argmax(1).cpu().numpy())
+    results = np.concatenate(results)
+    submission = pd.DataFrame({"Id": np.arange(len(results)), "Label": results})
+    submission.to_csv("predictions.csv", index=False)
+"""
+
+
+def template_cells(title: str, model_cell: str, build_cell: str, epochs: int,
+                   optimizer: str, counts: int, out_best: str, extra: list | None = None) -> list:
+    """The course template's cells around a model: Colab set-up, Steps 0 to 5."""
+    n = iter(range(1, 100))
+    cells = [md(title)]
+    cells += [code(src, next(n), out=out) for src, out in COLAB_SETUP]
+    cells += [code("%matplotlib inline", next(n)), code(TEMPLATE_IMPORTS, next(n)),
+              md("## Step 0: Set up the model\n\nWe recommend you to use the model you built "
+                 "in the previous step as a starting point."),
+              code(model_cell, next(n)),
+              md("## Step 1: Set up preprocessing functions"),
+              code(TEMPLATE_ARGS, next(n), out="cuda\n"),
+              md("## Step 2: Set up dataset"),
+              code(DATA_CELL, next(n), out="Files already downloaded and verified\n" * 2),
+              md("## Step 3: Instantiate your model and deploy it to GPU devices"),
+              code(build_cell, next(n), out=f"{counts:,} parameters\n"),
+              md("## Step 4: Set up the loss function and optimizer"),
+              code(f"""
+                  CHECKPOINT_FOLDER = "./saved_model"
+                  EPOCHS = {epochs}
+                  criterion = nn.CrossEntropyLoss()
+                  {optimizer}
+              """, next(n)),
+              md("## Step 5: Start the training process."),
+              code(TRAIN_LOOP, next(n), out=f"""
+                  ==> Training starts!
+                  ==================================================
+                  Epoch 0:
+                  Training loss: 2.0214, Training accuracy: 0.2468
+                  Validation loss: 1.7622, Validation accuracy: 0.3581
+                  ==================================================
+                  ==> Optimization finished! Best validation accuracy: {out_best}
+              """)]
+    return cells + (extra or [])
+
+
+GINA_SIMPLENN = """
+    class SimpleNN(nn.Module):
+        def __init__(self):
+            super(SimpleNN, self).__init__()
+            # <your code here>
+            self.conv1 = nn.Conv2d(3, 8, 5)
+            self.conv2 = nn.Conv2d(8, 16, 3)
+            self.fc1 = nn.Linear(16*6*6, 120)
+            self.fc2 = nn.Linear(120, 84)
+            self.fc3 = nn.Linear(84, 10)
+
+        def forward(self, x):
+            # <your code here>
+            out = F.relu(self.conv1(x))
+            out = F.max_pool2d(out, 2)
+            out = F.relu(self.conv2(out))
+            out = F.max_pool2d(out, 2)
+            out = out.view(out.size(0), -1)
+            out = F.relu(self.fc1(out))
+            out = F.relu(self.fc2(out))
+            out = self.fc3(out)
+            return out
+"""
+
+
+def gina_lab1() -> list:
+    """Lab 1 as the template asks: SimpleNN, plain SGD."""
+    return template_cells(
+        "# ECE 661 HW2 Lab 1: SimpleNN on CIFAR-10\nGina Rossi (gr118)", GINA_SIMPLENN, """
+            # GPU check
+            net = SimpleNN()
+            net = net.to(device)
+            summary(net, (3, 32, 32))
+            print(f"{sum(p.numel() for p in net.parameters()):,} parameters")
+        """, 30, "optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)",
+        82030, "0.6694")
+
+
+def gina_lab2() -> list:
+    """Lab 2 in the template's -dev notebook, class name kept: SimpleNN, now with BatchNorm
+    (conv -> BN -> ReLU), the convolutions declared first and the BatchNorms after them."""
+    model = """
+        class SimpleNN(nn.Module):
+            def __init__(self):
+                super(SimpleNN, self).__init__()
+                self.conv1 = nn.Conv2d(3, 8, 5)
+                self.conv2 = nn.Conv2d(8, 16, 3)
+                # Lab 2 (b): batch normalization after each conv layer
+                self.bn1 = nn.BatchNorm2d(8)
+                self.bn2 = nn.BatchNorm2d(16)
+                self.fc1 = nn.Linear(16*6*6, 120)
+                self.fc2 = nn.Linear(120, 84)
+                self.fc3 = nn.Linear(84, 10)
+
+            def forward(self, x):
+                out = F.relu(self.bn1(self.conv1(x)))
+                out = F.max_pool2d(out, 2)
+                out = F.relu(self.bn2(self.conv2(out)))
+                out = F.max_pool2d(out, 2)
+                out = out.view(out.size(0), -1)
+                out = F.relu(self.fc1(out))
+                out = F.relu(self.fc2(out))
+                out = self.fc3(out)
+                return out
+    """
+    return template_cells(
+        "# ECE 661 HW2 Lab 2: data augmentation, normalization, batch norm\nGina Rossi (gr118)",
+        model, """
+            net = SimpleNN()
+            net = net.to(device)
+            print(f"{sum(p.numel() for p in net.parameters()):,} parameters")
+        """, 30, "optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)",
+        82078, "0.7241", extra=[
+            md("### (c) learning-rate sweep"),
+            code("""
+                for lr in [1.0, 0.1, 0.05, 0.01, 0.005, 0.001]:
+                    net = SimpleNN().to(device)
+                    optimizer = optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
+                    train(net, optimizer, EPOCHS)
+            """)])
+
+
+RESNET_OPTION_A = """
+    class LambdaLayer(nn.Module):
+        def __init__(self, lambd):
+            super(LambdaLayer, self).__init__()
+            self.lambd = lambd
+
+        def forward(self, x):
+            return self.lambd(x)
+
+
+    class BasicBlock(nn.Module):
+        expansion = 1
+
+        def __init__(self, in_planes, planes, stride=1, option='A'):
+            super(BasicBlock, self).__init__()
+            self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+
+            self.shortcut = nn.Sequential()
+            if stride != 1 or in_planes != planes:
+                if option == 'A':
+                    # "identity shortcuts, zero-padding for increasing dimensions" (Sec. 4.2)
+                    self.shortcut = LambdaLayer(lambda x: F.pad(x[:, :, ::2, ::2],
+                                                (0, 0, 0, 0, planes//4, planes//4), "constant", 0))
+                elif option == 'B':
+                    self.shortcut = nn.Sequential(
+                         nn.Conv2d(in_planes, self.expansion * planes, kernel_size=1, stride=stride, bias=False),
+                         nn.BatchNorm2d(self.expansion * planes)
+                    )
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            out += self.shortcut(x)
+            out = F.relu(out)
+            return out
+
+
+    class ResNetCIFAR(nn.Module):
+        def __init__(self, block, num_blocks, num_classes=10):
+            super(ResNetCIFAR, self).__init__()
+            self.in_planes = 16
+            self.conv1 = nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(16)
+            self.layer1 = self._make_layer(block, 16, num_blocks[0], stride=1)
+            self.layer2 = self._make_layer(block, 32, num_blocks[1], stride=2)
+            self.layer3 = self._make_layer(block, 64, num_blocks[2], stride=2)
+            self.linear = nn.Linear(64, num_classes)
+
+        def _make_layer(self, block, planes, num_blocks, stride):
+            strides = [stride] + [1]*(num_blocks-1)
+            layers = []
+            for stride in strides:
+                layers.append(block(self.in_planes, planes, stride))
+                self.in_planes = planes * block.expansion
+            return nn.Sequential(*layers)
+
+        def forward(self, x):
+            out = F.relu(self.bn1(self.conv1(x)))
+            out = self.layer1(out)
+            out = self.layer2(out)
+            out = self.layer3(out)
+            out = F.avg_pool2d(out, out.size()[3])
+            out = out.view(out.size(0), -1)
+            out = self.linear(out)
+            return out
+"""
+
+
+def gina_lab3() -> list:
+    """Lab 3: a general ResNetCIFAR(block, num_blocks), built as ResNet-20 in Step 3."""
+    return template_cells(
+        "# ECE 661 HW2 Lab 3: ResNet-20\nGina Rossi (gr118)", RESNET_OPTION_A, """
+            # ResNet-20: 3 stages of 3 basic blocks (6n+2 with n = 3)
+            net = ResNetCIFAR(BasicBlock, [3, 3, 3])
+            net = net.to(device)
+            print(f"{sum(p.numel() for p in net.parameters()):,} parameters")
+        """, 200, """optimizer = optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+                  scheduler = optim.lr_scheduler.MultiStepLR(optimizer, milestones=[90, 140], gamma=0.1)""",
+        269722, "0.9187", extra=[md("## Save the test predictions"),
+                                 code(SAVE_PREDICTIONS, 12)])
+
+
+def hugo_lab1() -> list:
+    """Lab 1 right; the notebook keeps its debugging print of the feature map."""
+    model = GINA_SIMPLENN.replace("out = out.view(out.size(0), -1)",
+                                  "# print(out.shape)  # torch.Size([128, 16, 6, 6])\n"
+                                  "            out = out.view(out.size(0), -1)")
+    return template_cells(
+        "# HW2 Lab 1\nHugo Lindqvist", model, """
+            net = SimpleNN().to(device)
+            print(f"{sum(p.numel() for p in net.parameters()):,} parameters")
+        """, 30, "optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)", 82030, "0.6562")
+
+
+def hugo_lab2() -> list:
+    """Lab 2: the Lab 1 model kept as SimpleNN_nobn for comparison; SimpleNN gets BatchNorm
+    layers declared at the end of __init__ and applied after the ReLU (conv -> F.relu -> BN)."""
+    models = """
+        class SimpleNN_nobn(nn.Module):
+            # Lab 1 model, kept for the comparison in (b)
+            def __init__(self):
+                super(SimpleNN_nobn, self).__init__()
+                self.conv1 = nn.Conv2d(3, 8, 5)
+                self.conv2 = nn.Conv2d(8, 16, 3)
+                self.fc1 = nn.Linear(16*6*6, 120)
+                self.fc2 = nn.Linear(120, 84)
+                self.fc3 = nn.Linear(84, 10)
+
+            def forward(self, x):
+                out = F.max_pool2d(F.relu(self.conv1(x)), 2)
+                out = F.max_pool2d(F.relu(self.conv2(out)), 2)
+                out = out.view(out.size(0), -1)
+                out = F.relu(self.fc1(out))
+                out = F.relu(self.fc2(out))
+                return self.fc3(out)
+
+
+        class SimpleNN(nn.Module):
+            def __init__(self):
+                super(SimpleNN, self).__init__()
+                self.conv1 = nn.Conv2d(3, 8, 5)
+                self.conv2 = nn.Conv2d(8, 16, 3)
+                self.fc1 = nn.Linear(16*6*6, 120)
+                self.fc2 = nn.Linear(120, 84)
+                self.fc3 = nn.Linear(84, 10)
+                # (b) batch norm
+                self.bn1 = nn.BatchNorm2d(8)
+                self.bn2 = nn.BatchNorm2d(16)
+
+            def forward(self, x):
+                out = F.relu(self.conv1(x))
+                out = self.bn1(out)
+                out = F.max_pool2d(out, 2)
+                out = F.relu(self.conv2(out))
+                out = self.bn2(out)
+                out = F.max_pool2d(out, 2)
+                out = out.view(out.size(0), -1)
+                out = F.relu(self.fc1(out))
+                out = F.relu(self.fc2(out))
+                out = self.fc3(out)
+                return out
+    """
+    return template_cells(
+        "# HW2 Lab 2 (a)-(c)\nHugo Lindqvist", models, """
+            net = SimpleNN().to(device)
+            print(f"{sum(p.numel() for p in net.parameters()):,} parameters")
+        """, 30, "optimizer = optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)",
+        82078, "0.7015")
+
+
+def hugo_lab3() -> list:
+    """Lab 3: option B shortcuts (1x1 conv + BN where the shape changes), each block declaring
+    both convolutions before both BatchNorms; ResNetCIFAR(BasicBlock, [3, 3, 3]) in Step 3."""
+    model = RESNET_OPTION_A.replace(
+        """            self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+""", """            self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+            self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.bn2 = nn.BatchNorm2d(planes)
+""").replace("def __init__(self, in_planes, planes, stride=1, option='A'):",
+             "def __init__(self, in_planes, planes, stride=1, option='B'):")
+    assert model != RESNET_OPTION_A
+    return template_cells(
+        "# HW2 Lab 3: ResNet-20\nHugo Lindqvist", model, """
+            net = ResNetCIFAR(BasicBlock, [3, 3, 3]).to(device)
+            print(f"{sum(p.numel() for p in net.parameters()):,} parameters")
+        """, 200, """optimizer = optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+                  scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=EPOCHS)""",
+        272474, "0.8873", extra=[md("## Save the test predictions"),
+                                 code(SAVE_PREDICTIONS, 12)])
+
+
 # --- small notebooks for tests/ -------------------------------------------------------------
 
 SIMPLENN = """
@@ -756,6 +1118,12 @@ def split_across_cells() -> list:
 NOTEBOOKS = {
     "submissions/ece661-hw2/bob/resnet-cifar10.ipynb": (bob, COLAB),
     "submissions/ece661-hw2/dave/hw2.ipynb": (dave, KERNEL),
+    "submissions/ece661-hw2/gina/simplenn-cifar10.ipynb": (gina_lab1, COLAB),
+    "submissions/ece661-hw2/gina/simplenn-cifar10 -dev.ipynb": (gina_lab2, COLAB),
+    "submissions/ece661-hw2/gina/resnet_cifar10.ipynb": (gina_lab3, COLAB),
+    "submissions/ece661-hw2/hugo/simplenn-cifar10.ipynb": (hugo_lab1, COLAB),
+    "submissions/ece661-hw2/hugo/simplenn-cifar10-dev1.ipynb": (hugo_lab2, COLAB),
+    "submissions/ece661-hw2/hugo/resnet-cifar10.ipynb": (hugo_lab3, COLAB),
     "submissions/ece60146-hw5/frank/hw5.ipynb": (frank, KERNEL),
     "tests/files/notebooks/magics_in_class_cell.ipynb": (magics_in_class_cell, KERNEL),
     "tests/files/notebooks/syntax_error_cell.ipynb": (syntax_error_cell, KERNEL),
