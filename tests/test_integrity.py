@@ -1,0 +1,231 @@
+"""grader integrity: a generated class with every kind of copy planted (tests/integrity_factories.py).
+
+The class is generated and compared once per module (about two seconds), the PDF rendered once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pypdf
+import pypdfium2
+import pytest
+from click.testing import CliRunner
+
+from grader import spec
+from grader.cli import main
+from grader.integrity import IntegrityOptions, find_integrity, write_outputs
+from grader.integrity import predictions as P
+from grader.integrity.code import Document, Part, compare_documents
+from integrity_factories import make_class
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    gen = make_class(tmp_path_factory.mktemp("integrity"), honest=10, seed=3)
+    task = spec.load(str(gen.spec))
+    report = find_integrity(gen.root, task, IntegrityOptions(
+        starter=(gen.starter,), sources=(gen.sources,), labels=gen.labels,
+        public_labels=gen.public_labels, results=gen.results, jobs=2))
+    return gen, task, report
+
+
+@pytest.fixture(scope="module")
+def outputs(generated, tmp_path_factory):
+    _, _, report = generated
+    return write_outputs(report, tmp_path_factory.mktemp("integrity-out"))
+
+
+def _key(a: str, b: str) -> frozenset:
+    return frozenset((a, b))
+
+
+def test_every_planted_pair_is_flagged_with_its_kind(generated):
+    gen, _, report = generated
+    flagged = {_key(p.a, p.b): {f.kind for f in p.flags} for p in report.flagged}
+    for kind, pair in gen.planted.items():
+        assert kind in flagged.get(_key(*pair), set()), (kind, pair, flagged)
+
+
+def test_planted_pairs_rank_above_every_honest_pair(generated):
+    gen, _, report = generated
+    planted = {_key(*pair) for pair in gen.planted.values()}
+    ranks = {_key(p.a, p.b): i for i, p in enumerate(report.pairs)}
+    worst_planted = max(ranks[k] for k in planted)
+    honest = [i for k, i in ranks.items() if k not in planted]
+    assert honest and worst_planted < min(honest)
+    # and no honest pair carries a flag at all
+    assert all(not p.flags for p in report.pairs if _key(p.a, p.b) not in planted)
+
+
+def test_public_order_predictions_are_flagged_and_nobody_else(generated):
+    gen, _, report = generated
+    assert [s.student for s in report.students_flagged] == [gen.public_order_student]
+    finding = report.students_flagged[0]
+    assert finding.public.accuracy_secret < finding.public.chance + 0.03
+    assert finding.public.accuracy_public > 0.8
+    assert "public test set" in finding.flags[0].evidence
+
+
+def test_copied_predictions_statistics(generated):
+    gen, _, report = generated
+    pair = next(p for p in report.pairs if _key(p.a, p.b) == _key(*gen.planted["predictions"]))
+    assert pair.shared.shared > 4 * pair.shared.expected
+    assert pair.shared.log10_p < -100
+    assert pair.shared.null == "class"
+    honest = [p.shared for p in report.pairs if p.shared and not p.flags]
+    # honest pairs share about what the null model expects
+    ratios = [s.shared / s.expected for s in honest]
+    assert 0.7 < float(np.median(ratios)) < 1.3
+
+
+def test_disguised_copy_is_textually_different_but_matches(generated):
+    gen, _, report = generated
+    original, copier = gen.planted["code"]
+    text = (gen.root / copier).rglob("*.ipynb").__next__().read_text()
+    assert "run_code_for_training" not in text and "train_model" in text
+    pair = next(p for p in report.pairs if _key(p.a, p.b) == _key(original, copier))
+    assert pair.code.similarity >= 0.7
+
+
+def test_starter_only_class_and_required_architecture_raise_no_flag(tmp_path):
+    gen = make_class(tmp_path, honest=8, seed=5, planted=False, starter_only=True)
+    task = spec.load(str(gen.spec))
+    report = find_integrity(gen.root, task, IntegrityOptions(
+        starter=(gen.starter,), labels=gen.labels, results=gen.results, jobs=1))
+    assert report.flagged == ()
+    # everyone's DLStudio Net is identical, but it is required, so it is never compared
+    assert all(m.model != "net" for p in report.pairs for m in p.models)
+    # everyone's "Net3 = Net" is one design shared by all: noted as common, not flagged
+    assert any("share one design" in n for n in report.notes)
+
+
+def test_without_starter_the_template_would_match(tmp_path):
+    """The starter removal is what keeps a small template-only class clean (in a larger
+    class the template is also code common to more than common_max students)."""
+    gen = make_class(tmp_path, honest=3, seed=6, planted=False, starter_only=True)
+    task = spec.load(str(gen.spec))
+    with_starter = find_integrity(gen.root, task, IntegrityOptions(starter=(gen.starter,)))
+    without = find_integrity(gen.root, task, IntegrityOptions())
+    assert not with_starter.flagged
+    assert any(f.kind == "code" for p in without.flagged for f in p.flags)
+
+
+def test_code_comparison_ignores_names_and_formatting():
+    original = ("def train(net, loader, epochs):\n    opt = make_optimizer(net)\n"
+                "    for epoch in range(epochs):\n        for x, y in loader:\n"
+                "            opt.zero_grad()\n            loss = criterion(net(x), y)\n"
+                "            loss.backward()\n            opt.step()\n"
+                "            history.append(loss.item())\n    return history\n") * 2
+    renamed = (original.replace("train", "fit").replace("opt", "optimiser")
+               .replace("loss", "l").replace("    ", "  ").replace("(", "( "))
+    other = "import os\nprint(os.listdir('.'))\nfor f in sorted(os.listdir('.')):\n    print(f)\n"
+    docs = [Document(name, text, (Part(0, "hw.py"),)) for name, text in
+            (("a", original), ("b", renamed), ("c", other))]
+    result = compare_documents(docs, [], [], common_max=5)
+    match = {(m.a, m.b): m for m in result.matches}
+    assert match[("a", "b")].similarity > 0.9
+    assert ("a", "c") not in match
+
+
+@pytest.mark.parametrize("k, n, p", [(0, 10, 0.5), (3, 10, 0.5), (7, 10, 0.5), (10, 10, 0.5),
+                                     (2, 50, 0.01), (30, 200, 0.05)])
+def test_binomial_tails_match_exact_sums(k, n, p):
+    sf = sum(math.comb(n, j) * p ** j * (1 - p) ** (n - j) for j in range(k, n + 1))
+    cdf = sum(math.comb(n, j) * p ** j * (1 - p) ** (n - j) for j in range(0, k + 1))
+    assert P.log10_binom_sf(k, n, p) == pytest.approx(math.log10(sf), abs=1e-9)
+    assert P.log10_binom_cdf(k, n, p) == pytest.approx(math.log10(cdf), abs=1e-9)
+
+
+def test_binomial_tail_far_below_float_range():
+    # 950 shared errors where 2% of 10,000 are expected: p is about 1e-332, below any double
+    assert P.log10_binom_sf(950, 10000, 0.02) == pytest.approx(-331.7, abs=0.1)
+
+
+def test_agreement_without_labels_flags_the_copy():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 10, 5000)
+    preds = []
+    for skill in (0.8, 0.85, 0.9, 0.75, 0.82):
+        row = truth.copy()
+        flip = rng.random(5000) > skill
+        row[flip] = rng.integers(0, 10, int(flip.sum()))
+        preds.append(row)
+    copy = preds[0].copy()
+    flip = rng.random(5000) < 0.05
+    copy[flip] = rng.integers(0, 10, int(flip.sum()))
+    preds.append(copy)
+    names = [f"s{i}" for i in range(6)]
+    accuracies = [float((p == truth).mean()) for p in preds]
+    stats = {(s.a, s.b): s for s in P.agreement(names, np.stack(preds), accuracies)}
+    copied = stats[("s0", "s5")]
+    assert copied.log10_p < -50
+    assert all(s.log10_p > -3 for k, s in stats.items() if k != ("s0", "s5"))
+
+
+def test_json_and_csv(generated, outputs):
+    gen, _, report = generated
+    data = json.loads(outputs.json.read_text())
+    assert data["pairs_compared"] == len(gen.students) * (len(gen.students) - 1) // 2
+    pairs = {_key(p["a"], p["b"]) for p in data["flagged_pairs"]}
+    assert pairs == {_key(*pair) for pair in gen.planted.values()}
+    code = next(p for p in data["flagged_pairs"] if p["code"] and p["flags"][0]["kind"] == "code")
+    assert code["code"]["regions_a"][0]["where"].endswith(tuple(f"cell {i}" for i in range(30)))
+    assert all(f["compared"] and "worth a look" in f["evidence"] for p in data["flagged_pairs"]
+               for f in p["flags"])
+    assert data["flagged_students"][0]["student"] == gen.public_order_student
+    with outputs.csv.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows[0]["flags"] and len(rows) == len(report.pairs)
+    assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
+
+
+def test_pdf_text_and_rendering(generated, outputs):
+    gen, _, _ = generated
+    text = "\n".join(page.extract_text() for page in pypdf.PdfReader(outputs.pdf).pages)
+    assert "For the instructor only" in text and "worth a look" in text
+    for pair in gen.planted.values():
+        assert all(name in text for name in pair)
+    assert "Shared errors in predictions.csv" in text and "Binomial tail" in text
+    assert "layer tables" in text and "Matching code" in text
+    pdf = pypdfium2.PdfDocument(str(outputs.pdf))
+    try:
+        image = pdf[0].render(scale=0.5).to_pil().convert("L")
+    finally:
+        pdf.close()
+    histogram = image.histogram()
+    assert 0.01 < sum(histogram[:200]) / sum(histogram) < 0.5
+    svg = outputs.heatmap.read_text()
+    assert svg.startswith("<svg") and gen.planted["code"][1] in svg
+
+
+def test_cli_writes_the_outputs(generated, tmp_path):
+    gen, _, _ = generated
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [
+        "integrity", str(gen.root), "--assignment", str(gen.spec), "--starter", str(gen.starter),
+        "--sources", str(gen.sources), "--labels", str(gen.labels), "--public-labels",
+        str(gen.public_labels), "--results", str(gen.results), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "4 pair(s) and 1 student(s) worth a look" in result.output
+    assert {p.name for p in out.iterdir()} == {"integrity.pdf", "integrity.json",
+                                               "integrity.csv", "integrity-heatmap.svg"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["TMP/missing-class"], "class folder not found"),
+    (["CLASS", "--labels", "TMP/nope.csv"], "held-out labels file not found"),
+    (["CLASS", "--starter", "TMP/no-such-dir"], "starter or sources path not found"),
+    (["CLASS", "--results", "TMP/no-grades"], "results folder not found"),
+])
+def test_cli_bad_input_is_a_clean_error(generated, tmp_path, args, message):
+    gen, _, _ = generated
+    args = [str(gen.root) if a == "CLASS" else a.replace("TMP", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(main, ["integrity", *args, "--assignment", str(gen.spec),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
