@@ -201,11 +201,10 @@ def _unit(file: str, cell: int | None, source: str, *, ipython: bool = True) -> 
     """One unit; IPython lines are blanked in cells, and in .py files that do not parse as
     they are (a Colab export keeps `!pip`, `%matplotlib` and `!wget ... \\` lines)."""
     where = f"{file} cell {cell}" if cell is not None else file
-    if not ipython:
-        try:
-            return Unit(file, cell, source, ast.parse(source))
-        except (SyntaxError, ValueError):
-            pass
+    try:        # what parses as it is has no IPython lines (a `% (a, b)` continuation line
+        return Unit(file, cell, source, ast.parse(source))   # of string formatting is not one)
+    except (SyntaxError, ValueError):
+        pass
     text, tree, problems = _parse_recovering(where, blank_magics(source))
     error = None
     if problems:

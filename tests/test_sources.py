@@ -91,3 +91,14 @@ def test_not_a_zip(tmp_path):
     bad.write_bytes(b"PK\x03\x04 definitely truncated")
     with pytest.raises(InputError, match="not a readable zip"):
         unpack_zip(bad, tmp_path)
+
+
+def test_string_formatting_continuation_is_not_a_magic(tmp_path, make_notebook):
+    """The course template's training cell continues a print on a line starting with `% (`:
+    a cell that parses as Python is read as it is, with no syntax problem reported."""
+    cell = ('for i in range(2):\n    print("loss: %.4f, acc: %.4f"\n'
+            '          % (0.1 * i, 0.2))\n')
+    nb = make_notebook(tmp_path / "simplenn-cifar10.ipynb", ["import torch", cell])
+    source = read_notebook(nb, "simplenn-cifar10.ipynb")
+    assert all(unit.error is None and unit.tree is not None for unit in source.units)
+    assert "% (0.1 * i, 0.2)" in source.units[-1].source
