@@ -124,13 +124,22 @@ def _scope_ids(svg: str, prefix: str) -> str:
 
 
 def training_curves(student: Sequence[EpochStats], reference: Sequence[EpochStats] | None,
-                    *, prefix: str = "curves", fmt: str = "svg") -> str:
+                    *, prefix: str = "curves", fmt: str = "svg",
+                    band: tuple[Sequence[float], Sequence[float]] | None = None,
+                    band_label: str = "", held_out: str = "held-out") -> str:
     """Loss and accuracy per epoch, the student's model and the reference on the same axes
-    (accuracies are fractions 0..1 in EpochStats, drawn as percent)."""
+    (accuracies are fractions 0..1 in EpochStats, drawn as percent). `band` is the reference's
+    per-epoch held-out accuracy (low, high) over its seeds, shaded behind the curves;
+    `held_out` names the split the held-out curves are measured on (legend)."""
     with matplotlib.rc_context(_RC):
         fig = _figure(7.0, 2.5)
         fig.subplots_adjust(left=0.085, right=0.99, bottom=0.17, top=0.9, wspace=0.22)
         loss_ax, acc_ax = fig.subplots(1, 2)
+        if band is not None and len(band[0]) and len(band[0]) == len(band[1]):
+            epochs = list(range(1, len(band[0]) + 1))
+            acc_ax.fill_between(epochs, [100 * v for v in band[0]], [100 * v for v in band[1]],
+                                color=REFERENCE, alpha=0.2, linewidth=0,
+                                label=band_label or "reference band")
         runs = [("your model", student, STUDENT, "o")]
         if reference:
             runs.append(("reference", reference, REFERENCE, "s"))
@@ -139,7 +148,7 @@ def training_curves(student: Sequence[EpochStats], reference: Sequence[EpochStat
             loss_ax.plot(epochs, [h.train_loss for h in hist], color=colour, marker=marker,
                          label=label)
             acc_ax.plot(epochs, [100 * h.val_accuracy for h in hist], color=colour,
-                        marker=marker, label=f"{label}, held-out")
+                        marker=marker, label=f"{label}, {held_out}")
             acc_ax.plot(epochs, [100 * h.train_accuracy for h in hist], color=colour,
                         marker=marker, linestyle="--", markerfacecolor="white",
                         label=f"{label}, training")

@@ -112,6 +112,7 @@ def student_context(result: EvaluationResult, *, chart_format: str = "svg") -> d
         "models": [_model(m, check.checks) for m in check.models] if check else [],
         "training": [_training(result, t, titles.get(t.model, t.model), chart_format)
                      for t in result.training],
+        "held_out_images": held_out_size(result),
         "results": _results(result, titles, chart_format),
         "predictions_report": check.predictions if check else None,
         "output": _output(result),
@@ -128,6 +129,8 @@ def _alerts(result: EvaluationResult) -> list[dict]:
                        "the grader relies on: " + ", ".join(sandbox.tampering)})
     if sandbox and not sandbox.sandboxed:
         alerts.append({"level": "note", "text": "Graded without the sandbox (--no-sandbox)."})
+    alerts += [{"level": "warning", "text": band.note} for band in result.reference_bands
+               if not band.learned]
     return alerts
 
 
@@ -175,17 +178,33 @@ def layer_rows(layers: Sequence[LayerRow]) -> tuple[list[dict], str]:
 
 
 def _training(result: EvaluationResult, run: TrainingResult, title: str, fmt: str) -> dict:
+    """One retrained model: its held-out accuracy (the scored figure, on the whole held-out
+    split, which the curves' last point equals), the reference's (mean and spread over its
+    seeds when it trained under several) and the curves with the reference's band."""
     ref = _reference(result, run.model)
-    final = run.history[-1].val_accuracy if run.history else None
-    ref_final = ref.history[-1].val_accuracy if ref and ref.history else None
+    band = next((b for b in result.reference_bands if b.model == run.model), None)
+    final = run.scores.accuracy if run.ok and run.scores else None
+    ref_final = band.mean if band else (ref.scores.accuracy if ref and ref.scores else None)
     chart = None
     if run.ok and run.history:
+        seeds = len(band.accuracies) if band else 1
         chart = _chart(charts.training_curves(
             run.history, ref.history if ref else None,
-            prefix=_chart_prefix(result.student, f"curves-{run.model}"), fmt=fmt))
+            prefix=_chart_prefix(result.student, f"curves-{run.model}"), fmt=fmt,
+            band=(band.epoch_low, band.epoch_high) if band and seeds > 1 else None,
+            band_label=f"reference, mean ± spread of {seeds} seeds"))
     return {"t": run, "title": title, "reference": ref, "final": final, "ref_final": ref_final,
             "ratio": final / ref_final if final is not None and ref_final else None,
+            "band": band, "seeds": len(band.accuracies) if band else (1 if ref else 0),
             "chart": chart}
+
+
+def held_out_size(result: EvaluationResult) -> int | None:
+    """How many held-out images the retrained models were scored on (None: none scored)."""
+    for run in list(result.training) + list(result.reference):
+        if run.ok and run.scores:
+            return sum(map(sum, run.scores.confusion))
+    return None
 
 
 def _reference(result: EvaluationResult, key: str) -> TrainingResult | None:
@@ -272,6 +291,8 @@ def summary_context(results: Sequence[EvaluationResult], failures: Sequence) -> 
         "checks": _check_rates(results),
         "leaderboard": _leaderboard(results),
         "pairs": _class_pairs([r for r in results if r.assignment == main]),
+        "reference_warnings": list(dict.fromkeys(
+            b.note for r in results for b in r.reference_bands if not b.learned)),
         "problems": [_problem(r) for r in sorted(results, key=lambda r: r.student)
                      if r.status == "crashed" or (r.check and r.check.sandbox.status != "ok")],
     }
@@ -291,9 +312,11 @@ def _item_rates(results: Sequence[EvaluationResult]) -> list[dict]:
         for item in r.rubric:
             row = items.setdefault(item.id, {"id": item.id, "title": item.title,
                                              "possible": item.possible, "earned": 0.0,
-                                             "full": 0, "count": 0})
+                                             "full": 0, "count": 0, "ungradable": 0})
             row["earned"] += item.earned
-            row["full"] += item.earned >= item.possible
+            row["full"] += item.gradable and item.earned >= item.possible
+            row["ungradable"] += not item.gradable
+            row["possible"] = max(row["possible"], item.possible)
             row["count"] += 1
     for row in items.values():
         row["mean"] = row["earned"] / row["count"]

@@ -153,6 +153,27 @@ class TrainingResult:
     seconds: float = 0.0
     images_per_second: float = 0.0
     error: str | None = None
+    seed: int | None = None         # the training seed (references run under several)
+    tampering: list[str] = field(default_factory=list)   # torch functions replaced while training
+
+
+@dataclass(frozen=True)
+class ReferenceBand:
+    """What the reference model reached under the grading budget, over its seeds, and whether
+    that is clearly better than chance (grader.retrain.reference_band decides it)."""
+
+    model: str                      # model key
+    seeds: list[int]                # the training seeds of the reference runs that finished
+    accuracies: list[float]         # held-out accuracy per seed, fractions 0..1
+    mean: float                     # their mean: relative rubric thresholds are fractions of it
+    spread: float                   # their sample standard deviation (0 with one seed): a
+    #                                 student within it of the mean trained as well
+    chance: float                   # accuracy of always guessing the most common held-out class
+    threshold: float                # mean - spread must reach this for "learned" (see retrain)
+    learned: bool                   # False: relative-accuracy items are not gradable
+    epoch_low: list[float] = field(default_factory=list)    # per epoch, held-out accuracy's
+    epoch_high: list[float] = field(default_factory=list)   # mean -/+ spread over the seeds
+    note: str = ""                  # the warning sentence when not learned; empty otherwise
 
 
 @dataclass(frozen=True)
@@ -162,8 +183,10 @@ class ItemScore:
     id: str
     title: str
     earned: float
-    possible: float
+    possible: float                 # 0 when the item was not gradable (left out of the total)
     reasons: list[str] = field(default_factory=list)
+    gradable: bool = True           # False: the reference did not clearly beat chance under the
+    #                                 budget, so the item's points are left out (reasons say so)
 
 
 @dataclass(frozen=True)
@@ -189,6 +212,7 @@ class EvaluationResult:
     dataset: str                    # "synthetic (seed 0)" or the data folder
     device: str                     # "cpu" or the CUDA device name
     schema: int = SCHEMA_VERSION
+    reference_bands: list[ReferenceBand] = field(default_factory=list)   # per trained model
 
 
 def to_dict(result: Any) -> dict:

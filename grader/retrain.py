@@ -1,28 +1,36 @@
 """Retraining in the sandbox and scoring on the trusted side.
 
-The training data (images and labels) and the held-out images (no labels) are written once as
-.npy files and linked read-only into each sandbox. What comes back, per-epoch predicted labels,
-is scored here against the held-out labels. Reference models train the same way, once per
-configuration, and are cached.
+The training data (images and labels) and the held-out images (no labels) are .npy files
+(grader.prepared) linked read-only into each sandbox. What comes back, per-epoch predicted labels
+for every held-out image, is scored here against the held-out labels, so the curves and the
+final figure are on the same split. Reference models train the same way, under each of the
+spec's reference seeds, once per configuration, and are cached; `reference_band` turns their
+runs into the band the rubric compares students with, and says when the reference did not
+clearly beat chance under the budget.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
-from dataclasses import asdict
+import statistics
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from grader import metrics
 from grader.errors import InputError
 from grader.limits import Limits
-from grader.results import EpochStats, Scores, TrainingResult, from_dict, write_json_atomic
+from grader.results import (EpochStats, ReferenceBand, Scores, TrainingResult, from_dict,
+                            write_json_atomic)
 from grader.sandbox import RunOutcome, Sandbox
 from grader.probe import ERROR, Need, fits
 from grader.spec import Assignment
+
+if TYPE_CHECKING:
+    from grader.prepared import PreparedData
 
 # The harness's entry for one trained model; like probe.REPORT, untrusted data: an entry that
 # does not fit counts as no report (the model gets "the process ended before training it").
@@ -33,33 +41,22 @@ TRAIN_REPORT = {
                             "lr": float, "seconds": float, "images_per_second": float}],
                 "diverged": bool, "seconds": float, "images_per_second": float}}
 
-EVAL_SUBSET = 2000      # per-epoch validation curves use the first 2,000 held-out images; the
-#                         final scores use all of them (keeps a 10,000-image split cheap on CPU)
+# "Clearly better than chance": the reference's mean accuracy, less its spread over seeds,
+# must close at least this fraction of the gap between chance and 100% (10 balanced classes:
+# 10% + 0.1 x 90% = 19%; 200 classes: 10.4%). A 1-epoch SimpleNN at 10.6% or a demo SimpleNN
+# at 17% of 10 classes fails it; anything a relative rubric can sensibly divide by passes.
+MIN_LIFT = 0.1
+CACHE_VERSION = 2       # bump when what a cached reference run holds changes (2: per-epoch
+#                         accuracies on the whole held-out split, seeds)
 
 
-class TrainingData:
-    """The dataset as .npy files for the sandbox; held-out labels stay in this process."""
+@dataclass(frozen=True)
+class References:
+    """The reference models under the grading budget."""
 
-    def __init__(self, dataset) -> None:
-        self.dataset = dataset
-        self._dir = tempfile.TemporaryDirectory(prefix="grader-data-")
-        root = Path(self._dir.name)
-        self.files = {}
-        for name, array in (("train_images", dataset.train_images),
-                            ("train_labels", dataset.train_labels),
-                            ("test_images", dataset.test_images)):
-            np.save(root / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
-            self.files[name] = root / f"{name}.npy"
-        self.labels = np.asarray(dataset.test_labels, dtype=np.int64)
-        self.num_classes = len(dataset.class_names)
-        digest = hashlib.sha256()
-        for name in ("train_images", "train_labels", "test_images"):
-            digest.update(self.files[name].read_bytes()[:1 << 20])
-            digest.update(str(self.files[name].stat().st_size).encode())
-        self.fingerprint = digest.hexdigest()[:16]
-
-    def close(self) -> None:
-        self._dir.cleanup()
+    runs: dict[str, TrainingResult]     # per model key, the run under the first reference seed
+    #                                     (the students' seed): curves and per-class tables
+    bands: dict[str, ReferenceBand]     # per model key with at least one finished run
 
 
 def train_config(assignment: Assignment, epochs: int | None) -> dict:
@@ -70,7 +67,18 @@ def train_config(assignment: Assignment, epochs: int | None) -> dict:
             "seed": t.seed}
 
 
-def run_training(entries: list[dict], data: TrainingData, config: dict, limits: Limits, *,
+def reference_seeds(assignment: Assignment, config: dict) -> list[int]:
+    """The seeds the reference trains under: the spec's `[training] reference_seeds` (the
+    parser turns a count n into seed, seed + 1, ..., seed + n - 1), else the one training seed;
+    the students' seed first when it is among them (that run is the one the report draws)."""
+    seeds = list(dict.fromkeys(getattr(assignment.training, "reference_seeds", ()) or ()))
+    seed = int(config["seed"])
+    if not seeds:
+        return [seed]
+    return [seed] + [s for s in seeds if s != seed] if seed in seeds else seeds
+
+
+def run_training(entries: list[dict], data: PreparedData, config: dict, limits: Limits, *,
                  submission: Path | None, sandboxed: bool, gpu: bool, threads: int
                  ) -> tuple[RunOutcome, dict[str, TrainingResult]]:
     with Sandbox(limits, sandboxed=sandboxed, gpu=gpu, threads=threads) as box:
@@ -85,7 +93,7 @@ def run_training(entries: list[dict], data: TrainingData, config: dict, limits: 
                                                    entry.pop("code"))
             job_entries.append(entry)
         outcome = box.run("train_models", {"models": job_entries, "data": paths,
-                                           "config": config, "eval_subset": EVAL_SUBSET,
+                                           "config": config,
                                            "device": "cuda" if gpu else "cpu"})
         models = (outcome.result or {}).get("models")
         reports = {m["key"]: m for m in (models if isinstance(models, list) else [])
@@ -98,39 +106,47 @@ def run_training(entries: list[dict], data: TrainingData, config: dict, limits: 
 
 
 def score_training(key: str, report: dict | None, outcome: RunOutcome,
-                   data: TrainingData) -> TrainingResult:
+                   data: PreparedData) -> TrainingResult:
+    """One model's TrainingResult from the harness's (untrusted) entry and prediction files:
+    every epoch's predictions and the final ones are scored on all held-out images."""
     if report is None:
         why = outcome.reason or "the sandboxed process ended before training this model"
         return TrainingResult(model=key, ok=False, error=why)
+    tampering = sorted({str(t) for t in report.get("tampering") or []})
     if not report.get("ok"):
         err = report.get("error") or {}
         where = {"import": "importing", "build": "building", "train": "training"}.get(
             report.get("stage"), "running")
         return TrainingResult(model=key, ok=False, seconds=float(report.get("seconds") or 0),
                               error=f"{where} failed: {err.get('type', 'Error')}: "
-                                    f"{str(err.get('message', ''))[:500]}")
+                                    f"{str(err.get('message', ''))[:500]}",
+                              tampering=tampering)
     files = report.get("predictions_files") or [None, None]
     history = report.get("history") or {}
     n_epochs = len(history.get("epochs") or [])
-    subset = data.labels[:EVAL_SUBSET]
-    per_epoch = _load_predictions(outcome.out_dir, files[0], (n_epochs, len(subset)),
+    per_epoch = _load_predictions(outcome.out_dir, files[0], (n_epochs, len(data.labels)),
                                   data.num_classes)
     final = _load_predictions(outcome.out_dir, files[-1], (len(data.labels),), data.num_classes)
     epochs = []
     for i, e in enumerate(history.get("epochs") or []):
-        val = metrics.accuracy(per_epoch[i], subset, data.num_classes) \
+        val = metrics.accuracy(per_epoch[i], data.labels, data.num_classes) \
             if per_epoch is not None else 0.0
         epochs.append(EpochStats(epoch=int(e.get("epoch", i + 1)),
                                  train_loss=_finite(e.get("train_loss")),
                                  train_accuracy=_finite(e.get("train_accuracy")),
                                  val_accuracy=val, lr=_finite(e.get("lr"))))
+    failed = dict(model=key, ok=False, history=epochs, tampering=tampering)
+    if tampering:
+        return TrainingResult(**failed, error=(
+            "the model code replaced torch functions while it was retrained ("
+            + ", ".join(tampering) + "), so its training and held-out predictions cannot be "
+            "trusted; it earns no accuracy points"))
     if history.get("diverged"):
-        return TrainingResult(model=key, ok=False, history=epochs,
-                              error="training diverged: the loss became NaN or infinite")
+        return TrainingResult(**failed, error="training diverged: the loss became NaN or "
+                                              "infinite")
     if per_epoch is None or final is None:
-        return TrainingResult(model=key, ok=False, history=epochs,
-                              error="training produced no valid predictions for the held-out "
-                                    "images")
+        return TrainingResult(**failed, error="training produced no valid predictions for the "
+                                              "held-out images")
     scores = metrics.scores(final, data.labels, data.num_classes)
     return TrainingResult(model=key, ok=True, history=epochs, scores=scores,
                           seconds=_finite(history.get("seconds")),
@@ -166,36 +182,97 @@ def _load_predictions(out_dir: Path, name, shape: tuple[int, ...],
     return preds
 
 
-def reference_results(assignment: Assignment, data: TrainingData, config: dict, limits: Limits,
+def reference_results(assignment: Assignment, data: PreparedData, config: dict, limits: Limits,
                       *, cache_dir: Path, sandboxed: bool, gpu: bool, threads: int
-                      ) -> dict[str, TrainingResult]:
-    """Train each model's reference once per configuration; cached as JSON by its inputs."""
-    results, todo = {}, []
-    for model in assignment.models:
-        if not (model.train and model.reference):
+                      ) -> References:
+    """Train each model's reference under every reference seed, once per configuration; each
+    run is cached as JSON by its inputs (threads included: the CPU's summation order depends on
+    them, and the reference trains with the students' per-sandbox thread count so an identical
+    model scores identically). One sandboxed process per seed trains all models of that seed."""
+    seeds = reference_seeds(assignment, config)
+    models = [m for m in assignment.models if m.train and m.reference]
+    runs: dict[tuple[str, int], TrainingResult] = {}
+    for seed in seeds:
+        seeded = {**config, "seed": seed}
+        todo = []
+        for model in models:
+            key = hashlib.sha256(json.dumps([CACHE_VERSION, model.reference,
+                                             assignment.dataset.num_classes, seeded,
+                                             data.fingerprint, gpu, threads],
+                                            sort_keys=True).encode()).hexdigest()[:20]
+            path = cache_dir / f"reference-{model.reference}-{key}.json"
+            if path.is_file():
+                try:
+                    runs[model.key, seed] = from_dict(TrainingResult,
+                                                      json.loads(path.read_text()))
+                    continue
+                except (ValueError, InputError):    # a corrupt cache entry is retrained
+                    pass
+            todo.append((model, path))
+        if not todo:
             continue
-        key = hashlib.sha256(json.dumps([model.reference, assignment.dataset.num_classes,
-                                         config, data.fingerprint, gpu],
-                                        sort_keys=True).encode()).hexdigest()[:20]
-        path = cache_dir / f"reference-{model.reference}-{key}.json"
-        if path.is_file():
-            try:
-                results[model.key] = from_dict(TrainingResult, json.loads(path.read_text()))
-                continue
-            except (ValueError, InputError):    # a corrupt cache entry is retrained
-                pass
-        todo.append((model, path))
-    if todo:
         entries = [{"key": m.key, "reference": m.reference,
                     "args": {"num_classes": assignment.dataset.num_classes}} for m, _ in todo]
-        _, trained = run_training(entries, data, config, limits, submission=None,
+        _, trained = run_training(entries, data, seeded, limits, submission=None,
                                   sandboxed=sandboxed, gpu=gpu, threads=threads)
         for model, path in todo:
-            result = trained[model.key]
-            results[model.key] = result
+            result = replace(trained[model.key], seed=seed)
+            runs[model.key, seed] = result
             if result.ok:
                 write_json_atomic(path, asdict(result))
-    return results
+    chance = chance_accuracy(data.labels, data.num_classes)
+    bands = {}
+    for model in models:
+        band = reference_band(model.key, model.title, [runs[model.key, s] for s in seeds],
+                              chance=chance, epochs=int(config["epochs"]))
+        if band is not None:
+            bands[model.key] = band
+    return References(runs={m.key: runs[m.key, seeds[0]] for m in models}, bands=bands)
+
+
+def chance_accuracy(labels: np.ndarray, num_classes: int) -> float:
+    """What always guessing the most common held-out class scores (1 / classes when the split
+    is balanced): the floor a trained model must clearly beat."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if not labels.size:
+        return 1.0 / max(1, num_classes)
+    return float(np.bincount(labels, minlength=num_classes).max() / labels.size)
+
+
+def reference_band(key: str, title: str, runs: list[TrainingResult], *, chance: float,
+                   epochs: int) -> ReferenceBand | None:
+    """The reference's accuracy over its finished runs (mean and sample standard deviation),
+    its per-epoch band, and whether it clearly beat chance (MIN_LIFT); None when no run
+    finished (the rubric then names the missing reference)."""
+    done = [r for r in runs if r.ok and r.scores]
+    if not done:
+        return None
+    accuracies = [r.scores.accuracy for r in done]
+    mean = statistics.fmean(accuracies)
+    spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+    threshold = chance + MIN_LIFT * (1.0 - chance)
+    learned = mean - spread >= threshold
+    n_epochs = min(len(r.history) for r in done)
+    low, high = [], []
+    for i in range(n_epochs):
+        values = [r.history[i].val_accuracy for r in done]
+        m = statistics.fmean(values)
+        s = statistics.stdev(values) if len(values) > 1 else 0.0
+        low.append(max(0.0, m - s))
+        high.append(min(1.0, m + s))
+    over = f" ± {100 * spread:.1f}% over {len(done)} seeds" if len(done) > 1 else ""
+    note = "" if learned else (
+        f"The reference {title} reached only {100 * mean:.1f}%{over} after {epochs} "
+        f"epoch{'s' if epochs != 1 else ''}, with chance at {100 * chance:.1f}%: under this "
+        f"training budget it does not clearly beat chance (it needs {100 * threshold:.1f}%), "
+        "so its accuracy says nothing about the students' models. Accuracy points relative to "
+        "it are not awarded and are left out of the total; raise [training] epochs (or "
+        "--epochs) and grade again.")
+    return ReferenceBand(model=key, seeds=[r.seed if r.seed is not None else i
+                                           for i, r in enumerate(done)],
+                         accuracies=accuracies, mean=mean, spread=spread, chance=chance,
+                         threshold=threshold, learned=learned, epoch_low=low, epoch_high=high,
+                         note=note)
 
 
 def scores_or_none(result: TrainingResult | None) -> Scores | None:

@@ -3,6 +3,17 @@
 The semantics are RubricItem's (grader/spec.py). Every lost point carries a reason a student
 understands; a rubric glob that matches no check earns nothing ("no check matched ..."), since
 a spec bug must never look like full marks. Points are rounded to 2 decimals.
+
+Accuracy relative to the reference (basis = "reference") compares with the reference's band
+(grader.results.ReferenceBand): the student's accuracy plus the band's spread (the reference's
+standard deviation over its seeds, 0 with one seed) as a fraction of the band's mean, so a model
+that lands within the reference's own seed-to-seed noise counts as training as well as it.
+When the reference did not clearly beat chance under the budget (band.learned is False) such an
+item is NOT GRADABLE: it earns nothing and is left out of the points possible
+(ItemScore.gradable False, possible 0), for every student alike, with the reason. Awarding the
+points neutrally would hand out marks for a comparison that was never made; withholding them
+would fine every student for the grading budget. The instructor raises the budget and grades
+again to get the item back.
 """
 
 from __future__ import annotations
@@ -10,28 +21,29 @@ from __future__ import annotations
 import math
 from fnmatch import fnmatchcase
 
-from grader.results import CheckResult, ItemScore
+from grader.results import CheckResult, ItemScore, ReferenceBand
 from grader.spec import Assignment, RubricItem
 
 TOLERANCE = 1e-9    # 0.479465 / 0.5047 must reach a `full` of 0.95, not fall 2e-16 short
 
 
 def score(assignment: Assignment, *, checks: list[CheckResult],
-          accuracy: dict[str, float | None], reference_accuracy: dict[str, float | None],
+          accuracy: dict[str, float | None], reference: dict[str, ReferenceBand],
           predictions_accuracy: float | None, predictions_problem: str = "") -> list[ItemScore]:
     """One ItemScore per rubric item, in the rubric's order.
 
-    accuracy and reference_accuracy map model keys to retrained held-out accuracy (fractions
-    0..1; None or absent when the model crashed or was not trained). predictions_accuracy is
-    predictions.csv's held-out accuracy, None when it is missing or invalid, in which case
-    predictions_problem says why.
+    accuracy maps model keys to retrained held-out accuracy (fractions 0..1; None or absent
+    when the model crashed or was not trained); reference maps them to the reference's band
+    (absent when no reference run finished). predictions_accuracy is predictions.csv's
+    held-out accuracy, None when it is missing or invalid, in which case predictions_problem
+    says why.
     """
     items = []
     for item in assignment.rubric:
         if item.kind == "check":
             items.append(_check_item(item, checks))
         elif item.kind == "accuracy":
-            items.append(_accuracy_item(item, assignment, accuracy, reference_accuracy))
+            items.append(_accuracy_item(item, assignment, accuracy, reference))
         else:
             items.append(_predictions_item(item, predictions_accuracy, predictions_problem))
     return items
@@ -79,9 +91,15 @@ def _check_item(item: RubricItem, checks: list[CheckResult]) -> ItemScore:
 
 
 def _accuracy_item(item: RubricItem, assignment: Assignment, accuracy: dict[str, float | None],
-                   reference_accuracy: dict[str, float | None]) -> ItemScore:
+                   reference: dict[str, ReferenceBand]) -> ItemScore:
     name = assignment.model(item.model).title
     value = _number(accuracy.get(item.model))
+    band = reference.get(item.model)
+    if item.basis == "reference" and band is not None and not band.learned:
+        return ItemScore(id=item.id, title=item.title, earned=0.0, possible=0.0, gradable=False,
+                         reasons=[f"not gradable under this budget ({round(item.points, 2):g} "
+                                  "points left out of the total, for every student): "
+                                  + band.note])
     if value is None:
         return _item(item, 0.0, [f"{name} has no accuracy after retraining (it crashed, timed "
                                  "out or was not trained), so it earns no accuracy points"])
@@ -89,16 +107,22 @@ def _accuracy_item(item: RubricItem, assignment: Assignment, accuracy: dict[str,
         fraction = curve(value, item.full, item.zero)
         return _item(item, fraction, [f"{name} reached {_pct(value, item.full)} after retraining "
                                       f"({_thresholds(item)})"])
-    reference = _number(reference_accuracy.get(item.model))
-    if reference is None or reference <= 0:
-        got = "no accuracy" if reference is None else f"an accuracy of {_pct(reference)}"
+    if band is None or band.mean <= 0:
+        got = "no accuracy" if band is None else f"an accuracy of {_pct(band.mean)}"
         return _item(item, 0.0, [f"{name} reached {_pct(value)} after retraining, but the "
                                  f"reference model has {got} to compare it with (a grading "
                                  "problem, not yours: tell the instructor)"])
-    ratio = value / reference
+    if len(band.accuracies) < 2:
+        ratio = value / band.mean
+        return _item(item, curve(ratio, item.full, item.zero),
+                     [f"{name} reached {_pct(value)} after retraining, {_pct(ratio, item.full)} "
+                      f"of the reference's {_pct(band.mean)} ({_thresholds(item)})"])
+    ratio = (value + band.spread) / band.mean
     return _item(item, curve(ratio, item.full, item.zero),
-                 [f"{name} reached {_pct(value)} after retraining, {_pct(ratio, item.full)} of the "
-                  f"reference's {_pct(reference)} ({_thresholds(item)})"])
+                 [f"{name} reached {_pct(value)} after retraining; the reference reached "
+                  f"{_pct(band.mean)} ± {_pct(band.spread)} over {len(band.accuracies)} seeds, "
+                  f"so yours counts as {_pct(ratio, item.full)} of its mean (your accuracy plus "
+                  f"its spread; {_thresholds(item)})"])
 
 
 def _predictions_item(item: RubricItem, value: float | None, problem: str) -> ItemScore:

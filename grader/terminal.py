@@ -17,11 +17,15 @@ def check_summary(report: CheckReport, *, verbose: bool = False) -> str:
         head = f"  {model.title}: "
         if not model.found:
             lines.append(head + "not found")
+            lines += _candidate_lines(model)
             continue
         params = f"{model.params:,} params" if model.params is not None else "params unknown"
         shape = f"output {tuple(model.output_shape)}" if model.output_shape else "no output"
         flops = f", {model.flops / 1e6:,.1f} MFLOPs" if model.flops else ""
         lines.append(f"{head}{model.class_name} ({model.source}), {params}, {shape}{flops}")
+        if model.built_from:
+            lines.append(f"      built as {model.call}, as in {model.built_from}")
+        lines += _candidate_lines(model)
         failed = any(c.id == f"{model.key}.params" and not c.passed for c in report.checks)
         if verbose or (failed and any(r.differs for r in model.layers)):
             shown = [row for row in model.layers
@@ -47,6 +51,21 @@ def check_summary(report: CheckReport, *, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+def _candidate_lines(model) -> list[str]:
+    """Every candidate for a model and why it won or lost, when there was a choice."""
+    shown = getattr(model, "considered", None) or []
+    if len(shown) < 2 and (model.found or not shown):
+        return []
+    lines = []
+    for c in shown:
+        mark = {"chosen": "chosen", "excluded": "not considered"}.get(c.status, "not chosen")
+        call = f" as {c.call}" if c.call and c.call != f"{c.name}()" else ""
+        params = f", {c.params:,} params" if c.params is not None else ""
+        lines.append(f"      {mark}: {c.name}{call} ({c.source}, line {c.line}{params}): "
+                     f"{c.reason}")
+    return lines
+
+
 def assignments_table(items: list[Assignment]) -> str:
     width = max(len(a.id) for a in items)
     lines = []
@@ -60,9 +79,15 @@ def assignments_table(items: list[Assignment]) -> str:
 
 
 def evaluation_table(results: list[EvaluationResult]) -> str:
+    """One row per student (points, retrained accuracy per model, predictions.csv), the
+    reference's row (mean ± spread over its seeds), and a loud warning for every model whose
+    reference did not clearly beat chance. Model columns come from every result and the
+    reference, so a first student who crashed does not drop them."""
     if not results:
         return "no submissions graded"
-    keys = [t.model for t in results[0].training] if results[0].training else []
+    keys = list(dict.fromkeys([t.model for r in results for t in r.training]
+                              + [t.model for r in results for t in r.reference]
+                              + [b.model for r in results for b in r.reference_bands]))
     header = f"{'student':<16} {'status':<8} {'points':>12}  " + "  ".join(
         f"{k:>12}" for k in keys) + f"  {'predictions':>11}"
     lines = [header, "-" * len(header)]
@@ -74,8 +99,30 @@ def evaluation_table(results: list[EvaluationResult]) -> str:
                      f"{pred}")
         if r.error:
             lines.append(f"{'':<16} {r.error}")
-    if results and results[0].reference:
-        ref = {t.model: t.scores.accuracy for t in results[0].reference if t.ok and t.scores}
-        cols = "  ".join(f"{ref[k] * 100:>11.1f}%" if k in ref else f"{'-':>12}" for k in keys)
-        lines.append(f"{'(reference)':<16} {'':<8} {'':>12}  {cols}")
+    source = next((r for r in results if r.reference_bands or r.reference), None)
+    if source is not None:
+        bands = {b.model: b for b in source.reference_bands}
+        runs = {t.model: t.scores.accuracy for t in source.reference if t.ok and t.scores}
+        cells, spreads = [], []
+        for k in keys:
+            if k in bands:
+                cells.append(f"{bands[k].mean * 100:>11.1f}%")
+                spreads.append(f"{'±' + format(bands[k].spread * 100, '.1f') + '%':>12}")
+            elif k in runs:
+                cells.append(f"{runs[k] * 100:>11.1f}%")
+                spreads.append(f"{'':>12}")
+            else:
+                cells.append(f"{'-':>12}")
+                spreads.append(f"{'':>12}")
+        seeds = max((len(b.accuracies) for b in bands.values()), default=1)
+        lines.append(f"{'(reference)':<16} {'':<8} {'':>12}  " + "  ".join(cells))
+        if seeds > 1:
+            lines.append(f"{f'  {seeds} seeds':<16} {'':<8} {'':>12}  " + "  ".join(spreads))
+        chance = next(iter(bands.values())).chance if bands else None
+        if chance is not None:
+            lines.append(f"{'(chance)':<16} {'':<8} {'':>12}  {chance * 100:>11.1f}% "
+                         "(always guessing the most common held-out class)")
+        for band in bands.values():
+            if not band.learned:
+                lines += ["", f"WARNING: {band.note}"]
     return "\n".join(lines)

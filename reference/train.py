@@ -36,7 +36,7 @@ class TrainConfig:
     epochs: int = 2                 # passes over the training set; a grading budget, not a paper's
     batch_size: int = 128           # ECE 661 HW2's batch size
     lr: float = 0.01                # base learning rate (onecycle: the peak); HW2 Lab 1 uses 0.01
-    momentum: float = 0.9           # SGD momentum; every course set-up in FACTS.md uses 0.9
+    momentum: float = 0.9           # SGD momentum; every course set-up in reference/README.md uses 0.9
     weight_decay: float = 1e-4      # L2 on all parameters, as torch.optim.SGD applies it (HW2)
     schedule: str = "none"          # none | step (per epoch, x gamma at each milestone) |
                                     # cosine (per step, lr -> 0) | onecycle (per step, as

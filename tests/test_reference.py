@@ -1,4 +1,5 @@
-"""Reference models: parameter counts pinned to FACTS.md, per-layer figures, output shapes."""
+"""Reference models: parameter counts pinned to reference/README.md, per-layer figures, output
+shapes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def trainable(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-PARAMS = {                          # FACTS.md, "Reference architectures"
+PARAMS = {                          # reference/README.md, "Architectures and parameter counts"
     "simplenn": 82_030,
     "simplenn-bn": 82_078,
     "resnet20-a": 269_722,

@@ -4,15 +4,39 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from grader import spec
-from grader.results import CheckResult, ItemScore
+from grader.errors import SpecError
+from grader.results import CheckResult, EpochStats, ItemScore, ReferenceBand, TrainingResult
+from grader.retrain import chance_accuracy, reference_band, reference_seeds
 from grader.rubric import score, total
+from grader.terminal import evaluation_table
 
 HW2 = spec.load("ece661-hw2")
 MODELS = ("simplenn", "simplenn-bn", "resnet20")
 REFERENCE = {"simplenn": 0.695, "simplenn-bn": 0.722, "resnet20": 0.88}
+
+
+def band(model: str, *accuracies: float, chance: float = 0.1) -> ReferenceBand:
+    """The band reference_band makes from finished runs with these final accuracies."""
+    runs = [run_of(model, a, seed) for seed, a in enumerate(accuracies)]
+    return reference_band(model, model, runs, chance=chance, epochs=2)
+
+
+def run_of(model: str, final: float, seed: int = 0, epochs: int = 2) -> TrainingResult:
+    from grader.results import Scores
+    history = [EpochStats(epoch=e, train_loss=2.0 / e, train_accuracy=final * e / epochs,
+                          val_accuracy=final * e / epochs, lr=0.05) for e in
+               range(1, epochs + 1)]
+    return TrainingResult(model=model, ok=True, history=history, seed=seed,
+                          scores=Scores(accuracy=final, per_class=[final] * 10,
+                                        confusion=[[0] * 10 for _ in range(10)]))
+
+
+def bands(accuracies: dict[str, float | None]) -> dict[str, ReferenceBand]:
+    return {k: band(k, v) for k, v in accuracies.items() if v is not None}
 
 
 def all_checks(*failed: tuple[str, str]) -> list[CheckResult]:
@@ -28,7 +52,7 @@ def run(assignment=HW2, *, checks=None, accuracy=None, reference=None,
         predictions=0.93, problem="") -> dict[str, ItemScore]:
     items = score(assignment, checks=all_checks() if checks is None else checks,
                   accuracy=dict(REFERENCE) if accuracy is None else accuracy,
-                  reference_accuracy=dict(REFERENCE) if reference is None else reference,
+                  reference=bands(dict(REFERENCE) if reference is None else reference),
                   predictions_accuracy=predictions, predictions_problem=problem)
     assert [i.id for i in items] == [r.id for r in assignment.rubric]
     return {i.id: i for i in items}
@@ -179,3 +203,215 @@ def test_total_rounds_to_two_decimals():
              ItemScore("c", "C", 0.1, 0.2)]
     assert total(items) == (10.1, 20.2)
     assert total([]) == (0.0, 0.0)
+
+
+# ---- the reference's band: several seeds, and a reference that stays at chance ------------------
+
+def test_multi_seed_reference_uses_mean_and_spread():
+    three = band("simplenn", 0.57, 0.60, 0.63)
+    assert three.mean == pytest.approx(0.60) and three.spread == pytest.approx(0.03)
+    assert three.accuracies == [0.57, 0.60, 0.63] and three.seeds == [0, 1, 2]
+    assert three.learned and three.note == ""
+    # 0.54 alone is 90% of the mean, but 0.54 + the spread 0.03 is 95% of it: full points
+    items = score(HW2, checks=all_checks(), accuracy=dict(REFERENCE, simplenn=0.54),
+                  reference={**bands(REFERENCE), "simplenn": three}, predictions_accuracy=0.93)
+    item = next(i for i in items if i.id == "lab1-accuracy")
+    assert (item.earned, item.possible, item.reasons) == (10.0, 10.0, [])
+    # below the band: (0.48 + 0.03) / 0.60 = 0.85 -> (0.85 - 0.5) / 0.45 * 10 = 7.78 points
+    items = score(HW2, checks=all_checks(), accuracy=dict(REFERENCE, simplenn=0.48),
+                  reference={**bands(REFERENCE), "simplenn": three}, predictions_accuracy=0.93)
+    item = next(i for i in items if i.id == "lab1-accuracy")
+    assert item.earned == 7.78
+    assert item.reasons == ["SimpleNN (Lab 1) reached 48% after retraining; the reference "
+                            "reached 60% ± 3% over 3 seeds, so yours counts as 85% of its mean "
+                            "(your accuracy plus its spread; full points at 95%, none at or "
+                            "below 50%)"]
+    # the same student against one seed at 0.60 gets (0.8 - 0.5) / 0.45 * 10 = 6.67
+    single = run(accuracy=dict(REFERENCE, simplenn=0.48),
+                 reference=dict(REFERENCE, simplenn=0.60))["lab1-accuracy"]
+    assert single.earned == 6.67
+
+
+def test_band_per_epoch_is_mean_plus_minus_spread():
+    b = band("simplenn", 0.50, 0.60, 0.70)
+    # per epoch the runs are at final * epoch / 2: (0.25, 0.30, 0.35), then (0.5, 0.6, 0.7)
+    assert b.epoch_low == pytest.approx([0.25, 0.5])
+    assert b.epoch_high == pytest.approx([0.35, 0.7])
+
+
+@pytest.mark.parametrize("accuracies, learned", [
+    ((0.106,), False),                  # the 1-epoch SimpleNN of a real class
+    ((0.172,), False),                  # the README's old demo: 17.2% against chance 10%
+    ((0.189,), False),                  # just short of chance + 10% of the way to 100% (19%)
+    ((0.19,), True),
+    ((0.15, 0.25, 0.35), False),        # mean 25%, but one spread (10%) below it is 15%
+    ((0.54, 0.55, 0.56), True)])
+def test_reference_clearly_beating_chance(accuracies, learned):
+    b = band("simplenn", *accuracies)
+    assert b.learned is learned and b.chance == 0.1 and b.threshold == pytest.approx(0.19)
+    assert (b.note == "") is learned
+
+
+def test_reference_at_chance_makes_its_items_not_gradable_for_everyone():
+    at_chance = band("simplenn", 0.106)
+    assert at_chance.note == (
+        "The reference simplenn reached only 10.6% after 2 epochs, with chance at 10.0%: under "
+        "this training budget it does not clearly beat chance (it needs 19.0%), so its accuracy "
+        "says nothing about the students' models. Accuracy points relative to it are not "
+        "awarded and are left out of the total; raise [training] epochs (or --epochs) and "
+        "grade again.")
+    reference = {**bands(REFERENCE), "simplenn": at_chance}
+    for accuracy in (0.9, 0.1, None):   # a good model, a model at chance, a crashed one: alike
+        items = {i.id: i for i in score(HW2, checks=all_checks(),
+                                        accuracy=dict(REFERENCE, simplenn=accuracy),
+                                        reference=reference, predictions_accuracy=0.93)}
+        item = items["lab1-accuracy"]
+        assert (item.earned, item.possible, item.gradable) == (0.0, 0.0, False)
+        assert item.reasons == ["not gradable under this budget (10 points left out of the "
+                                "total, for every student): " + at_chance.note]
+        # the other items are untouched, and the total is out of 90
+        assert items["lab2-accuracy"].gradable and items["lab2-accuracy"].possible == 10
+        assert total(list(items.values()))[1] == 90.0
+    # an absolute item does not depend on the reference, so it stays gradable
+    absolute = with_item("lab1-accuracy", basis="absolute", full=0.65, zero=0.45)
+    items = {i.id: i for i in score(absolute, checks=all_checks(),
+                                    accuracy=dict(REFERENCE, simplenn=0.6), reference=reference,
+                                    predictions_accuracy=0.93)}
+    assert items["lab1-accuracy"].gradable and items["lab1-accuracy"].earned == 7.5
+
+
+def test_chance_is_the_most_common_held_out_class():
+    assert chance_accuracy(np.arange(1000) % 10, 10) == 0.1
+    assert chance_accuracy(np.array([0, 0, 0, 1]), 10) == 0.75
+    # 3 of 4 held-out images in one class: 76% is no better than always guessing it
+    b = reference_band("m", "M", [run_of("m", 0.76)], chance=0.75, epochs=1)
+    assert not b.learned and b.threshold == pytest.approx(0.775)
+    assert "with chance at 75.0%" in b.note and "after 1 epoch," in b.note
+    assert reference_band("m", "M", [run_of("m", 0.8)], chance=0.75, epochs=1).learned
+
+
+def test_no_finished_reference_run_gives_no_band():
+    failed = TrainingResult(model="m", ok=False, error="training diverged")
+    assert reference_band("m", "M", [failed], chance=0.1, epochs=2) is None
+    b = reference_band("m", "M", [failed, run_of("m", 0.5, seed=1)], chance=0.1, epochs=2)
+    assert b.accuracies == [0.5] and b.seeds == [1] and b.spread == 0.0
+
+
+def test_terminal_table_warns_and_keeps_columns_when_the_first_student_crashed():
+    from tests.result_factories import crashed_result, good_result
+    at_chance = band("simplenn", 0.106)
+    reference = [at_chance, band("simplenn-bn", 0.55, 0.56, 0.57), band("resnet20", 0.8)]
+    first = dataclasses.replace(crashed_result("aaron"), reference_bands=reference)
+    second = dataclasses.replace(good_result("bea"), reference_bands=reference)
+    table = evaluation_table([first, second])
+    header = table.splitlines()[0]
+    assert all(k in header for k in ("simplenn", "simplenn-bn", "resnet20", "predictions"))
+    bea = next(line for line in table.splitlines() if line.startswith("bea"))
+    assert bea.count("%") == 4                       # three models and predictions.csv
+    assert "(reference)" in table and "3 seeds" in table and "±1.0%" in table
+    assert "(chance)" in table and "10.0%" in table
+    assert "WARNING: " + at_chance.note in table
+
+
+# ---- [training] reference_seeds in the spec ------------------------------------------------------
+
+SPEC = """
+[assignment]
+course = "C"
+title = "T"
+
+[training]
+seed = {seed}
+{line}
+
+[[models]]
+key = "net"
+names = ["Net"]
+reference = "simplenn"
+"""
+
+
+@pytest.mark.parametrize("seed, line, seeds, ordered", [
+    (0, "", (), [0]),
+    (0, "reference_seeds = 3", (0, 1, 2), [0, 1, 2]),
+    (5, "reference_seeds = 2", (5, 6), [5, 6]),
+    (1, "reference_seeds = [4, 1, 9]", (4, 1, 9), [1, 4, 9]),    # the students' seed first
+    (0, "reference_seeds = [7, 8]", (7, 8), [7, 8])])
+def test_reference_seeds_in_the_spec(tmp_path, seed, line, seeds, ordered):
+    path = tmp_path / "hw.toml"
+    path.write_text(SPEC.format(seed=seed, line=line))
+    assignment = spec.load(str(path))
+    assert assignment.training.reference_seeds == (seeds or (seed,))
+    assert reference_seeds(assignment, {"seed": seed}) == ordered
+
+
+@pytest.mark.parametrize("line", ["reference_seeds = 0", "reference_seeds = 21",
+                                  "reference_seeds = [1, 1]", "reference_seeds = []",
+                                  "reference_seeds = 'three'", "reference_seeds = [1.5]"])
+def test_bad_reference_seeds_name_the_key_and_line(tmp_path, line):
+    path = tmp_path / "hw.toml"
+    path.write_text(SPEC.format(seed=0, line=line))
+    with pytest.raises(SpecError) as err:
+        spec.load(str(path))
+    assert "training.reference_seeds" in str(err.value) and ":8:" in str(err.value)
+    assert "a number of seeds (1 to 20) or a list of distinct integer seeds" in str(err.value)
+
+
+def test_hw2_trains_its_reference_under_three_seeds():
+    assert HW2.training.reference_seeds == (0, 1, 2)
+
+
+# ---- what the reports say ------------------------------------------------------------------------
+
+def escape(text: str) -> str:
+    from markupsafe import escape as html_escape
+    return str(html_escape(text))
+
+
+def with_bands(result, bands_):
+    rubric_ = [dataclasses.replace(i, earned=0.0, possible=0.0, gradable=False,
+                                   reasons=["not gradable under this budget: ..."])
+               if i.id == "lab1-accuracy" and not bands_[0].learned else i for i in result.rubric]
+    return dataclasses.replace(result, reference_bands=bands_, rubric=rubric_)
+
+
+def test_student_report_shows_one_figure_per_model_and_the_warning():
+    from grader import report
+    from tests.result_factories import good_result
+    at_chance = band("simplenn", 0.106)
+    three = band("simplenn-bn", 0.55, 0.56, 0.57)
+    result = with_bands(good_result("bea"), [at_chance, three, band("resnet20", 0.66)])
+    html = report.render_student_html(result)
+    # the warning, loudly, at the top and on the model
+    assert "Warning: not gradable under this budget:</strong> " + escape(at_chance.note) in html
+    assert "reference at chance (10.0%): not gradable" in html
+    assert "not gradable</td>" in html                        # the rubric row
+    # one figure per model: the scored accuracy on the whole split (the factory's last epoch
+    # on a subset differs from it), and the split named once
+    simplenn_bn = next(t for t in result.training if t.model == "simplenn-bn")
+    last_epoch = simplenn_bn.history[-1].val_accuracy
+    assert simplenn_bn.scores.accuracy != last_epoch
+    assert f"<strong>{100 * simplenn_bn.scores.accuracy:.1f}%</strong>, reference 56.0% ± 1.0% " \
+           "over 3 seeds" in html
+    assert html.count("every accuracy in this section, per epoch and final, is on all 10,000 "
+                      "held-out images") == 1
+    # the band is drawn on the multi-seed model's curves
+    assert "reference, mean ± spread of 3 seeds" in _decoded_charts(html)
+
+
+def _decoded_charts(html: str) -> str:
+    import base64
+    import re
+    return "".join(base64.b64decode(m).decode() for m in
+                   re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", html))
+
+
+def test_class_summary_shows_the_warning_and_the_item_as_not_gradable():
+    from grader import report
+    from tests.result_factories import failing_result, good_result
+    at_chance = band("simplenn", 0.106)
+    results = [with_bands(make(), [at_chance]) for make in (good_result, failing_result)]
+    html = report.render_summary_html(results, [])
+    assert "Warning: not gradable under this budget:</strong> " + escape(at_chance.note) in html
+    assert html.count(escape(at_chance.note)) == 1                    # once for the class
+    assert "not gradable</span> <span class=\"muted\">(2 of 2: reference at chance)" in html
