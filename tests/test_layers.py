@@ -330,3 +330,68 @@ def test_check_judges_batchnorm_by_forward_order(tmp_path, make_notebook):
         assert not any(r.differs for r in models[key].layers), models[key].layers
     assert [r.name for r in models["ordered"].layers if r.params] == [
         "conv1", "bn1", "conv2", "bn2", "fc1", "fc2", "fc3"]
+
+
+def test_resnet_option_b_declaring_convs_first_against_option_a():
+    """hugo's ResNet-20: option B shortcuts, each block declaring conv1, conv2 before bn1, bn2.
+    Against the option A reference every shared layer pairs up; only the shortcuts are extra."""
+    source = HEADER + """
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes, planes, stride=1):
+        super(BasicBlock, self).__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += self.shortcut(x)
+        return F.relu(out)
+
+
+class ResNetCIFAR(nn.Module):
+    def __init__(self, block, num_blocks, num_classes=10):
+        super(ResNetCIFAR, self).__init__()
+        self.in_planes = 16
+        self.conv1 = nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.layer1 = self._make_layer(block, 16, num_blocks[0], stride=1)
+        self.layer2 = self._make_layer(block, 32, num_blocks[1], stride=2)
+        self.layer3 = self._make_layer(block, 64, num_blocks[2], stride=2)
+        self.linear = nn.Linear(64, num_classes)
+
+    def _make_layer(self, block, planes, num_blocks, stride):
+        layers = []
+        for stride in [stride] + [1] * (num_blocks - 1):
+            layers.append(block(self.in_planes, planes, stride))
+            self.in_planes = planes
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.layer3(self.layer2(self.layer1(out)))
+        out = F.avg_pool2d(out, out.size()[3])
+        return self.linear(out.view(out.size(0), -1))
+"""
+    namespace: dict = {}
+    exec(source, namespace)
+    model = namespace["ResNetCIFAR"](namespace["BasicBlock"], [3, 3, 3]).eval()
+    probe = probe_of(model, "resnet20-a")
+    assert (probe.params, probe.reference_params) == (272474, 269722)
+    table = rows(probe)
+    assert not any(r.differs for r in table)
+    assert [r.name for r in table if r.params and r.expected_params is None] == [
+        "layer2.0.shortcut.0", "layer2.0.shortcut.1", "layer3.0.shortcut.0",
+        "layer3.0.shortcut.1"]
+    assert differences(probe) == [
+        "4 extra layers not in the reference (2 Conv2d 1x1, 2 BatchNorm2d; 2,752 parameters), "
+        "the largest layer3.0.shortcut.0 (2,048)"]
+    assert batchnorm_gaps(report_of(model)[0]) == []
