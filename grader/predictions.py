@@ -2,8 +2,8 @@
 
 Both files have the same format (PredictionsSpec): a header naming the id and label columns
 (ECE 661's `Id,Label`; case, surrounding spaces and the spec's aliases do not matter), then one
-row per held-out image. A file that is too large, binary, or not UTF-8 is refused before it is parsed
-(a too-large file without being read at all). Every fault names its 1-based line (None: the
+row per held-out image. A file that is too large, binary, or not UTF-8 is refused before it is
+parsed (a too-large file without being read at all). Every fault names its 1-based line (None: the
 whole file) and what was expected; the list is capped (MAX_ERRORS, at most MAX_PER_KIND of one
 kind) and ends with one summary line, so a 10,000-row garbage file gives a short report that
 still shows each kind of fault.
