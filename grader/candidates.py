@@ -56,6 +56,7 @@ class Excluded:
     where: str
     line: int
     reason: str
+    close: bool = False     # the name resembles the model's: worth showing why it was left out
 
 
 def _compact(name: str) -> str:
@@ -107,6 +108,13 @@ def says_batchnorm(name: str) -> bool | None:
     return True if _BN.search(compact) else None
 
 
+def resembles(name: str, spec: ModelSpec) -> bool:
+    """The name is close to an accepted name or the key (ratio 0.75, or contains one)."""
+    wanted = [_compact(n) for n in spec.names] + [_compact(spec.key)]
+    score = max(difflib.SequenceMatcher(None, _compact(name), w).ratio() for w in wanted)
+    return score >= 0.75 or any(len(w) >= 5 and w in _compact(name) for w in wanted)
+
+
 def name_tier(name: str, spec: ModelSpec, assignment: Assignment) -> tuple[int | None, str]:
     """(tier, note); tier None means the name says the class is something else."""
     lowered = name.lower()
@@ -125,9 +133,7 @@ def name_tier(name: str, spec: ModelSpec, assignment: Assignment) -> tuple[int |
     if _numbers(name) and wanted_numbers and not _numbers(name) & wanted_numbers:
         return None, (f"the number in its name ({', '.join(sorted(_numbers(name)))}) is not "
                       f"the model's ({', '.join(sorted(wanted_numbers))})")
-    wanted = [_compact(n) for n in spec.names] + [_compact(spec.key)]
-    score = max(difflib.SequenceMatcher(None, _compact(name), w).ratio() for w in wanted)
-    if score >= 0.75 or any(len(w) >= 5 and w in _compact(name) for w in wanted):
+    if resembles(name, spec):
         return 1, "not an accepted name, but close to one"
     if spec.batchnorm_after_conv and bn:
         return 1, "not an accepted name, but it says BatchNorm"
@@ -163,7 +169,8 @@ def options(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
         if tier is not None and tier < 2 and d.in_function:
             tier, note = None, f"defined inside the function {d.in_function}"
         if tier is None:
-            excluded.append(Excluded(d.qualname or name, d.unit.where, d.line, note))
+            excluded.append(Excluded(d.qualname or name, d.unit.where, d.line, note,
+                                     close=resembles(name, spec)))
             continue
         owners = file_owners(d.unit.file, assignment) if any_files else {}
         if spec.key in owners:

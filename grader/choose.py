@@ -105,14 +105,20 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> No
     """Set each probe's source, report and shapes to its best candidate, and its
     `considered` list to every candidate with the reason it won or lost."""
     graded: dict[str, str] = {}          # option ident -> title of the model graded on it
-    for probe in probes:
-        fits = {o.source.ident: fit(probe, o, assignment, checks) for o in probe.options}
+    all_fits = [{o.source.ident: fit(p, o, assignment, checks) for o in p.options}
+                for p in probes]
+    for index, probe in enumerate(probes):
+        fits = all_fits[index]
         considered, eligible = [], []
         for o in probe.options:
             f = fits[o.source.ident]
+            elsewhere = _fits_later_model(o, f, probes[index + 1:], all_fits[index + 1:])
             if o.source.ident in graded:
                 considered.append(_candidate(o, f, "lost",
                                              f"already graded as {graded[o.source.ident]}"))
+            elif elsewhere:
+                considered.append(_candidate(o, f, "lost", f"its parameter count fits "
+                                             f"{elsewhere}, not this model"))
             elif o.name_tier == 0 and not f.params_ok:
                 considered.append(_candidate(o, f, "lost", f"{o.name_note} and its parameter "
                                              "count does not fit the spec"))
@@ -131,15 +137,28 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> No
             probe.source = winner.source
             probe.report, probe.shapes = probe.probed.get(winner.source.ident, (None, None))
             considered.insert(0, _candidate(winner, wf, "chosen",
-                                            _why_chosen(winner, wf, len(eligible) - 1)))
+                                            _why_chosen(winner, wf, len(probe.options) - 1)))
             for o in eligible:
                 if o is not winner:
                     f = fits[o.source.ident]
                     considered.append(_candidate(o, f, "lost", _why_lost(o, f, winner, wf)))
         considered += [Candidate(name=e.name, source=e.where, line=e.line, status="excluded",
                                  reason=e.reason) for e in probe.excluded
-                       if not e.reason.startswith(("a building block", "defined inside"))]
+                       if e.close and not e.reason.startswith("a building block")]
         probe.considered = considered
+
+
+def _fits_later_model(option: Option, f: Fit, later: list[Probe], fits: list[dict]) -> str:
+    """The title of a later model whose count this candidate fits when it does not fit the
+    model at hand (HW4Net(2) is Net2's, even when Net1 comes first and has no other)."""
+    if f.params_ok or f.params is None:
+        return ""
+    for probe, their in zip(later, fits):
+        other = their.get(option.source.ident)
+        if other is not None and other.params_ok and probe.spec.params is not None and (
+                probe.spec.params.exact is not None or probe.spec.params.reference is not None):
+            return probe.spec.title
+    return ""
 
 
 def _candidate(option: Option, f: Fit, status: str, reason: str) -> Candidate:
