@@ -18,6 +18,9 @@ MODELS: dict[str, str] = {
     "dlstudio-net": "reference.dlstudio:net",
     "dlstudio-net2": "reference.dlstudio:net2",
     "resnet18": "reference.resnet18:resnet18",
+    "hw4-net1": "reference.hw4:hw4_net1",
+    "hw4-net2": "reference.hw4:hw4_net2",
+    "hw4-net3": "reference.hw4:hw4_net3",
 }
 
 
