@@ -352,3 +352,59 @@ def test_the_grader_reads_the_written_labels_and_sample(tmp_path, dataset):
     np.testing.assert_array_equal(labels, read_labels(files.labels))
     assert grader_read_labels(files.sample_predictions, spec, dataset.class_names).tolist() == \
         [0] * 400
+
+
+def test_split_uses_the_spec_columns_and_first_id(tmp_path, dataset):
+    """The course's own format (Id,Label, ids from first_id) in both CSV files, and the
+    grader reads them back with the same spec."""
+    from grader.predictions import read_labels as grader_read_labels
+    from grader.spec import PredictionsSpec
+
+    spec = PredictionsSpec(id_column="Id", label_column="Label", first_id=1, rows=400,
+                           labels="index")
+    files = D.split_test_set(dataset, tmp_path, permute_seed=3, predictions=spec)
+    for path in (files.sample_predictions, files.labels):
+        lines = path.read_text().splitlines()
+        assert lines[0] == "Id,Label" and lines[1].startswith("1,") and \
+            lines[400].startswith("400,") and len(lines) == 401
+    labels = grader_read_labels(files.labels, spec, dataset.class_names)
+    order = np.random.default_rng(3).permutation(400)
+    np.testing.assert_array_equal(labels, dataset.test_labels[order])
+
+
+def test_split_refuses_a_spec_whose_row_count_the_split_cannot_meet(tmp_path, dataset):
+    from grader.spec import PredictionsSpec
+
+    with pytest.raises(InputError, match=r"rows = 10,000 but the test split has 400 images"):
+        D.split_test_set(dataset, tmp_path, predictions=PredictionsSpec(rows=10000))
+
+
+def test_data_split_command_follows_the_assignment(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from grader.cli import main
+
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "cache"))
+    spec = tmp_path / "hw.toml"
+    spec.write_text('[assignment]\ncourse = "C"\ntitle = "T"\n\n[dataset]\nsynthetic_train = 20\n'
+                    'synthetic_test = 30\n\n[predictions]\nid_column = "Id"\n'
+                    'label_column = "Label"\nfirst_id = 5\nrows = 30\n\n[[models]]\nkey = "net"\n'
+                    'names = ["Net"]\n')
+    out = tmp_path / "split"
+    result = CliRunner().invoke(main, ["data", "split", "--assignment", str(spec), "--out",
+                                       str(out)])
+    assert result.exit_code == 0, result.output
+    lines = (out / "labels.csv").read_text().splitlines()
+    assert lines[0] == "Id,Label" and lines[1].startswith("5,") and len(lines) == 31
+    assert (out / "sample_predictions.csv").read_text().splitlines()[30] == "34,0"
+
+
+def test_synthetic_colour_leans_towards_the_class_hue(tmp_path):
+    """Version 2: the shape's hue is spread around its class's hue (c / 10 of the wheel), so
+    small networks learn within a demo budget; the most saturated pixels of class 0 images
+    (hue 0, red) are redder than those of class 3 (hue 0.3, green)."""
+    assert D.SYNTHETIC_VERSION == 2
+    ds = D.load_cifar10(D.write_synthetic_cifar10(tmp_path, seed=0, n_train=200, n_test=10))
+    img = ds.train_images.astype(float)
+    red_minus_green = (img[..., 0] - img[..., 1]).reshape(len(img), -1)
+    top = np.sort(red_minus_green, axis=1)[:, -60:].mean(axis=1)    # the shape's pixels
+    assert top[ds.train_labels == 0].mean() > top[ds.train_labels == 3].mean() + 80

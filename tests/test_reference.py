@@ -129,3 +129,19 @@ def test_model_files_import_only_torch():
         imported |= {node.module.split(".")[0] for node in ast.walk(tree)
                      if isinstance(node, ast.ImportFrom) and node.module}
         assert imported <= {"torch", "__future__"}, (name, imported)
+
+
+def test_reference_readme_pins_the_same_counts():
+    """reference/README.md (the pinned facts, in the repository) states every count above."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "reference" / "README.md").read_text(encoding="utf-8")
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        ids = re.findall(r"`([a-z0-9-]+)`", cells[0]) if len(cells) >= 4 else []
+        counts = [int(n.replace(",", "")) for n in re.findall(r"\d{1,3}(?:,\d{3})+", cells[3])] \
+            if ids else []
+        rows.update(zip(ids, counts))
+    assert rows == PARAMS

@@ -218,3 +218,132 @@ def test_cuda_training_uses_channels_last_and_bf16():
     assert history.channels_last and history.bf16 and history.device.startswith("cuda")
     assert history.final_predictions.shape == (100,) and not history.diverged
     assert next(model.parameters()).is_cuda
+
+
+# ---- grading budgets: a reference at chance, several seeds, tampering while training -------------
+
+CHANCE_SPEC = """
+[assignment]
+course = "Test course"
+title = "A budget too small to learn"
+required_files = ["*.py"]
+
+[dataset]
+synthetic_train = 200
+synthetic_test = 300
+
+[training]
+epochs = 1
+batch_size = 50
+lr = 1e-6                 # 4 steps at this rate: the reference stays at chance
+seed = 0
+reference_seeds = 2
+
+[limits]
+wall_seconds = 60
+train_wall_seconds = 120
+memory_mb = 2048
+
+[[models]]
+key = "simplenn"
+title = "SimpleNN"
+names = ["SimpleNN"]
+params = 82030
+reference = "simplenn"
+
+[[rubric]]
+id = "model"
+kind = "check"
+checks = ["simplenn.*"]
+points = 10
+
+[[rubric]]
+id = "accuracy"
+kind = "accuracy"
+model = "simplenn"
+basis = "reference"
+full = 0.9
+zero = 0.5
+points = 20
+"""
+
+# replaces a torch function only while it is trained (not while `check` probes it)
+SNEAKY = '''
+        if self.training and torch.is_grad_enabled():
+            torch.Tensor.numel = lambda self: 1
+'''
+
+
+@pytest.mark.slow
+def test_reference_at_chance_is_reported_loudly_and_not_graded(tmp_path, simplenn_source,
+                                                                monkeypatch):
+    """The whole path, sandbox included: a budget under which the reference (two seeds) stays
+    at chance gives the warning on the terminal and in the JSON result, and the relative item
+    is not gradable for anyone; a student who tampers with torch while retrained is caught."""
+    import json
+
+    from click.testing import CliRunner
+
+    from grader.cli import main
+    from grader.results import load
+
+    spec = tmp_path / "chance.toml"
+    spec.write_text(CHANCE_SPEC)
+    klass = tmp_path / "class"
+    (klass / "honest").mkdir(parents=True)
+    (klass / "honest" / "model.py").write_text(simplenn_source)
+    (klass / "sneaky").mkdir()
+    (klass / "sneaky" / "model.py").write_text(simplenn_source.replace(
+        "    def forward(self, x):\n", "    def forward(self, x):\n" + SNEAKY))
+    out = tmp_path / "grades"
+    monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "cache"))
+    result = CliRunner().invoke(main, ["evaluate", str(klass), "--assignment", str(spec),
+                                       "--out", str(out), "--jobs", "1"])
+    assert result.exit_code == 1, result.output + result.stderr
+    honest, sneaky = load(out / "honest.json"), load(out / "sneaky.json")
+    (band,) = honest.reference_bands
+    assert band.model == "simplenn" and band.seeds == [0, 1] and len(band.accuracies) == 2
+    assert not band.learned and band.mean - band.spread < band.threshold == pytest.approx(0.19)
+    assert "does not clearly beat chance" in band.note
+    # loud: the progress line and the table's warning, and the JSON field
+    assert f"WARNING: {band.note}" in result.stderr          # when the reference is trained
+    assert f"WARNING: {band.note}" in result.stdout          # under the table
+    raw = json.loads((out / "honest.json").read_text())
+    assert raw["reference_bands"][0]["learned"] is False
+    # the rubric decision: the item is left out of the total, for every student
+    for graded in (honest, sneaky):
+        item = next(i for i in graded.rubric if i.id == "accuracy")
+        assert (item.earned, item.possible, item.gradable) == (0.0, 0.0, False)
+        assert item.reasons[0].startswith("not gradable under this budget (20 points left out")
+        assert graded.possible == 10
+    assert honest.total == 10 and honest.training[0].ok
+    # tampering reported by the training harness is read: the run is not trusted
+    (trained,) = sneaky.training
+    assert not trained.ok and trained.tampering == ["torch.Tensor.numel"]
+    assert "replaced torch functions while it was retrained (torch.Tensor.numel)" in \
+        trained.error
+    item = next(i for i in sneaky.rubric if i.id == "model")
+    assert item.earned < 10 and any("simplenn.trains" in r for r in item.reasons)
+    # both seeds' runs are cached by their inputs and reused
+    assert len(list((tmp_path / "cache").glob("reference-simplenn-*.json"))) == 2
+
+
+@pytest.mark.slow
+def test_hw2_demo_budget_lets_every_small_reference_learn(tmp_path):
+    """The README's main job: under ECE 661 HW2's own budget on its built-in synthetic data,
+    SimpleNN and SimpleNN with BatchNorm clearly beat chance (version 1 of the data left
+    SimpleNN at 17%); ResNet-20, slower to train, is measured in reference/README.md."""
+    from grader import spec
+    from grader.data import load_dataset
+    from grader.retrain import MIN_LIFT, train_config
+
+    hw2 = spec.load("ece661-hw2")
+    data = load_dataset(hw2.dataset, cache_dir=tmp_path)
+    config = TrainConfig(**train_config(hw2, None))
+    for model_id in ("simplenn", "simplenn-bn"):
+        torch.manual_seed(0)
+        model = build(model_id)
+        history = train(model, data.train_images, data.train_labels, config)
+        score = accuracy(predict(model, data.test_images[:2000], mean=history.mean,
+                                 std=history.std), data.test_labels[:2000])
+        assert score > 0.1 + MIN_LIFT * 0.9 + 0.2, (model_id, score)     # 19% + a wide margin
