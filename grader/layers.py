@@ -67,25 +67,72 @@ def _sig(row: dict) -> tuple:
     return row["type"], tuple(row.get("weight_shape") or ())
 
 
+def _kind_of(row: dict) -> tuple:
+    """Type and kernel size: a layer can only be paired with one of the same kind."""
+    return row["type"], tuple((row.get("weight_shape") or [])[2:])
+
+
+# Alignment scores: an identical layer is worth three paired ones of the same kind but another
+# shape (fc1 with other in_features), so that alignment never trades an exact match away;
+# equal names only break ties between equally good alignments (BN with bn1, not the previous
+# block's bn2), and cannot add up to one pair.
+_EXACT, _SAME_KIND, _SAME_NAME, _SAME_LEAF = 3000, 1000, 2, 1
+_MAX_CELLS = 4_000_000          # larger tables fall back to difflib (thousands of layers)
+
+
 def _pairs(student: list[dict], reference: list[dict]) -> dict[str, dict]:
-    """Student layer name -> the reference layer it corresponds to, by aligning the layers
-    that hold parameters, in execution order, on (type, weight shape); within a stretch that
-    differs, layers of the same type are paired in order (a Linear with other in_features)."""
+    """Student layer name -> the reference layer it corresponds to: the best alignment of the
+    layers that hold parameters, each list in execution order (a longest common subsequence
+    over (type, weight shape), layers of the same kind paired where shapes differ), so an extra
+    or missing layer (a projection shortcut, say) does not shift every pair after it."""
     s_with = [r for r in student if r["params"]]
     r_with = [r for r in reference if r["params"]]
+    n, m = len(s_with), len(r_with)
+    if n * m > _MAX_CELLS:
+        return _pairs_difflib(s_with, r_with)
+
+    def gain(a: dict, b: dict) -> int:
+        if _sig(a) == _sig(b):
+            score = _EXACT
+        elif _kind_of(a) == _kind_of(b):
+            score = _SAME_KIND
+        else:
+            return 0
+        if a["name"] == b["name"]:
+            score += _SAME_NAME
+        elif a["name"].rsplit(".", 1)[-1] == b["name"].rsplit(".", 1)[-1]:
+            score += _SAME_LEAF
+        return score
+
+    best = [[0] * (m + 1) for _ in range(n + 1)]      # best[i][j]: s_with[i:] against r_with[j:]
+    for i in range(n - 1, -1, -1):
+        row, below = best[i], best[i + 1]
+        for j in range(m - 1, -1, -1):
+            g = gain(s_with[i], r_with[j])
+            row[j] = max(below[j], row[j + 1], g + below[j + 1] if g else 0)
+    pairs, i, j = {}, 0, 0
+    while i < n and j < m:
+        g = gain(s_with[i], r_with[j])
+        if g and best[i][j] == g + best[i + 1][j + 1]:
+            pairs[s_with[i]["name"]] = r_with[j]
+            i, j = i + 1, j + 1
+        elif best[i][j] == best[i + 1][j]:
+            i += 1
+        else:
+            j += 1
+    return pairs
+
+
+def _pairs_difflib(s_with: list[dict], r_with: list[dict]) -> dict[str, dict]:
+    """A faster, greedier alignment for very large models."""
     matcher = difflib.SequenceMatcher(None, [_sig(r) for r in s_with],
                                       [_sig(r) for r in r_with], autojunk=False)
     pairs = {}
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            pairs.update({s["name"]: r for s, r in zip(s_with[i1:i2], r_with[j1:j2])})
-        elif op == "replace":
-            s_part, r_part = s_with[i1:i2], r_with[j1:j2]
-            by_type = difflib.SequenceMatcher(None, [r["type"] for r in s_part],
-                                              [r["type"] for r in r_part], autojunk=False)
-            for block in by_type.get_matching_blocks():
-                for k in range(block.size):
-                    pairs[s_part[block.a + k]["name"]] = r_part[block.b + k]
+        if op == "equal" or (op == "replace" and i2 - i1 == j2 - j1):
+            for a, b in zip(s_with[i1:i2], r_with[j1:j2]):
+                if op == "equal" or _kind_of(a) == _kind_of(b):
+                    pairs[a["name"]] = b
     return pairs
 
 

@@ -396,3 +396,29 @@ class ResNetCIFAR(nn.Module):
         "4 extra layers not in the reference (2 Conv2d 1x1, 2 BatchNorm2d; 2,752 parameters), "
         "the largest layer3.0.shortcut.0 (2,048)"]
     assert batchnorm_gaps(report_of(model)[0]) == []
+
+
+def test_projection_on_every_block_is_extra_layers_not_a_shifted_table():
+    """carol's MyResNet: a 1x1 conv + BN shortcut on all nine blocks (283,962). Every layer of
+    the reference pairs with hers; the table shows the 18 shortcut layers as extra and nothing
+    else, instead of pairing a 1x1 shortcut with a 3x3 convolution."""
+    source = (Path(__file__).parent.parent / "submissions" / "ece661-hw2" / "carol"
+              / "resnet_cifar10.py").read_text()
+    probe = probe_of(build(source, "MyResNet"), "resnet20-a")
+    assert probe.params - probe.reference_params == 283962 - 269722
+    assert differences(probe) == [
+        "18 extra layers not in the reference (9 Conv2d 1x1, 9 BatchNorm2d; 14,240 "
+        "parameters), the largest stage3.1.shortcut.0 (4,096)"]
+    table = rows(probe)
+    assert not any(r.differs for r in table)
+    assert {r.name.split(".", 2)[-1] for r in table
+            if r.params and r.expected_params is None} == {"shortcut.0", "shortcut.1"}
+
+
+def test_very_large_models_fall_back_to_a_greedy_alignment(monkeypatch):
+    import grader.layers
+
+    monkeypatch.setattr(grader.layers, "_MAX_CELLS", 0)
+    probe = probe_of(build(CONVS_FIRST.replace("nn.Linear(120, 84)", "nn.Linear(120, 80)")
+                           .replace("nn.Linear(84, 10)", "nn.Linear(80, 10)")), "simplenn-bn")
+    assert differences(probe) == ["fc2: 9,680 expected 10,164", "fc3: 810 expected 850"]
