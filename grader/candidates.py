@@ -110,9 +110,10 @@ def says_batchnorm(name: str) -> bool | None:
 
 def resembles(name: str, spec: ModelSpec) -> bool:
     """The name is close to an accepted name or the key (ratio 0.75, or contains one)."""
-    wanted = [_compact(n) for n in spec.names] + [_compact(spec.key)]
-    score = max(difflib.SequenceMatcher(None, _compact(name), w).ratio() for w in wanted)
-    return score >= 0.75 or any(len(w) >= 5 and w in _compact(name) for w in wanted)
+    wanted = [w for w in [_compact(n) for n in spec.names] + [_compact(spec.key)]
+              if len(w) >= 5]         # "Net" resembles too much (LeNet, MyNet) to count
+    return any(difflib.SequenceMatcher(None, _compact(name), w).ratio() >= 0.75
+               or w in _compact(name) for w in wanted)
 
 
 def name_tier(name: str, spec: ModelSpec, assignment: Assignment) -> tuple[int | None, str]:

@@ -224,3 +224,46 @@ def test_zip_submission_and_refused_member(tmp_path, one_model_spec, simplenn_so
     assert result.exit_code == 2
     assert "mallory.zip" in result.output and "outside the submission folder" in result.output
     assert not (tmp_path.parent / "outside.py").exists()
+
+
+def test_forward_that_never_ends_is_not_called_a_build_failure(make_submission, tmp_path,
+                                                              simplenn_source):
+    """The hung model gets its share of the time limit; the other model's report survives."""
+    root = make_submission({"good.py": simplenn_source, "slow.py": """
+        import torch.nn as nn
+
+        class Looper(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(3, 10)
+
+            def forward(self, x):
+                while True:
+                    try:
+                        x = x + 0
+                    except Exception:
+                        pass
+    """})
+    spec_path = tmp_path / "two.toml"
+    spec_path.write_text(textwrap.dedent("""
+        [assignment]
+        course = "T"
+        title = "T"
+        [limits]
+        wall_seconds = 30
+        [[models]]
+        key = "looper"
+        names = ["Looper"]
+        [[models]]
+        key = "simplenn"
+        names = ["SimpleNN"]
+        params = 82030
+    """))
+    report = check_submission(root, load(str(spec_path)))
+    checks = {c.id: c for c in report.checks}
+    assert checks["looper.builds"].passed and checks["looper.builds"].message == "Looper() built"
+    forward = checks["looper.forward"]
+    assert not forward.passed
+    assert forward.message == ("Looper() built, but its forward pass on a batch of 3x32x32 "
+                               "images did not finish within 10 s")
+    assert checks["simplenn.params"].passed and checks["simplenn.forward"].passed

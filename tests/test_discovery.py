@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from grader import candidates, discovery
 from grader.sources import read_sources
 from grader.spec import Assignment, DatasetSpec, LimitsSpec, ModelSpec, TrainingSpec
@@ -160,3 +162,166 @@ def test_candidates_include_nested_and_function_local_classes(make_submission):
     src = _find(root, ["Net3"], key="net3")
     assert src.qualname == "Custom.__init__.Net3"
     assert isinstance(_run(src.code)["Net3"](), object)
+
+
+def test_names_used_in_annotations_decorators_defaults_and_keywords_stay_bound(make_submission):
+    root = make_submission({"m.py": """
+        import functools
+        import torch
+        import torch.nn as nn
+        from typing import Optional
+        from abc import ABCMeta
+        WIDTH = 4
+
+        def traced(fn):
+            return fn
+
+        class Meta(ABCMeta):
+            pass
+
+        class Net(nn.Module, metaclass=Meta):
+            scale: Optional[float] = None
+
+            def __init__(self, width: int = WIDTH) -> None:
+                super().__init__()
+                self.fc = nn.Linear(width, 2)
+
+            @traced
+            @functools.wraps(nn.Module.forward)
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return self.fc(x)
+    """})
+    src = _find(root, ["Net"])
+    for needed in ("import torch\n", "from typing import Optional", "def traced",
+                   "import functools", "class Meta", "WIDTH = 4"):
+        assert needed in src.code, needed
+    import torch
+
+    net = _run(src.code)["Net"]()
+    assert net(torch.zeros(1, 4)).shape == (1, 2)
+
+
+def _constructions(root, name):
+    from grader import construct
+
+    files, _ = read_sources(root)
+    nss = discovery.namespaces(files)
+    d = next(d for ns in nss for d in ns.classes if d.node.name == name)
+    return construct.required_args(nss, d), construct.constructions(nss, d)
+
+
+BLOCKS = """
+    import torch.nn as nn
+    class BasicBlock(nn.Module):
+        def __init__(self, a, b, stride=1):
+            super().__init__()
+    class ResNetCIFAR(nn.Module):
+        def __init__(self, block, num_blocks, num_classes=10):
+            super().__init__()
+            self.blocks = [block(16, 16) for _ in range(sum(num_blocks))]
+"""
+
+
+def test_construction_in_a_later_cell_and_in_another_file(make_submission, make_notebook):
+    root = make_submission({"models.py": BLOCKS, "train.py": """
+        import torch
+        from models import ResNetCIFAR, BasicBlock
+        device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+        def main(args):
+            model = ResNetCIFAR(BasicBlock, [3, 3, 3]).to(device)
+            other = ResNetCIFAR(BasicBlock, args.blocks)      # not known statically
+    """})
+    required, made = _constructions(root, "ResNetCIFAR")
+    assert required == ["block", "num_blocks"]
+    assert [(c.text, c.where) for c in made] == [
+        ("ResNetCIFAR(BasicBlock, [3, 3, 3])", "train.py, line 6")]
+    files, _ = read_sources(root)
+    nss = discovery.namespaces(files)
+    ns, d = next((ns, d) for ns in nss for d in ns.classes if d.node.name == "ResNetCIFAR")
+    src = discovery.model_source(nss, ns, d, False, construction=made[0])
+    assert src.object_name == "__grader_build__" and src.built_from == "train.py, line 6"
+    assert "device" not in src.code and "def main" not in src.code
+    assert len(_run(src.code)["__grader_build__"]().blocks) == 9
+
+
+@pytest.mark.parametrize("code, texts", [
+    ("task = 1\nnet = HW4Net(task)", ["HW4Net(1)"]),
+    ("for task in [1, 2, 3]:\n    net = HW4Net(task)", ["HW4Net(1)", "HW4Net(2)", "HW4Net(3)"]),
+    ("for t in range(1, 3):\n    nets = [HW4Net(task=t)]", ["HW4Net(task=1)", "HW4Net(task=2)"]),
+    ("def go():\n    t = 3\n    return HW4Net(t)", ["HW4Net(3)"]),
+    ("def go(t):\n    return HW4Net(t)", []),
+    ("net = HW4Net(int(input()))", ["HW4Net(int(input()))"]),
+    ("net = HW4Net(unknown_name)", []),
+])
+def test_construction_arguments_resolved_statically(make_submission, code, texts):
+    root = make_submission({"hw4.py": "import torch.nn as nn\nclass HW4Net(nn.Module):\n"
+                                      "    def __init__(self, task):\n        super().__init__()\n"
+                                      + code + "\n"})
+    _, made = _constructions(root, "HW4Net")
+    assert [c.text for c in made] == texts
+
+
+def test_hostile_construction_is_only_text(make_submission, tmp_path):
+    marker = tmp_path / "pwned"
+    root = make_submission({"hw.py": f"""
+        import os
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self, x):
+                super().__init__()
+        net = Net(os.system("touch {marker}"))
+    """})
+    _, made = _constructions(root, "Net")
+    assert made[0].text == f"Net(os.system('touch {marker}'))"
+    assert not marker.exists()           # evaluated only by the sandbox, never here
+
+
+@pytest.mark.parametrize("file, owner", [
+    ("simplenn-cifar10.ipynb", "simplenn"),
+    ("simplenn-cifar10-dev.ipynb", "simplenn-bn"),
+    ("simplenn-cifar10 -dev.ipynb", "simplenn-bn"),
+    ("simplenn-cifar10-dev1.ipynb", "simplenn-bn"),
+    ("SimpleNN_CIFAR10_Dev.py", "simplenn-bn"),
+    ("simplenn-cifar10-enhanced.ipynb", "simplenn"),
+    ("simplenn-cifar10 (1).ipynb", "simplenn"),
+    ("resnet_cifar10.ipynb", "resnet20"),
+    ("netid_resnet-cifar10.ipynb", "resnet20"),
+    ("hw2.ipynb", None),
+    ("simplenn.py", None),
+])
+def test_file_names_matched_tolerantly_most_specific_wins(file, owner):
+    from grader.spec import load
+
+    owners = candidates.file_owners(file, load("ece661-hw2"))
+    assert list(owners) == ([owner] if owner else [])
+
+
+@pytest.mark.parametrize("name, key, tier, reason", [
+    ("SimpleNN_nobn", "simplenn-bn", None, "its name says it has no BatchNorm"),
+    ("SimpleNN_without_BN", "simplenn-bn", None, "its name says it has no BatchNorm"),
+    ("BatchNormNN", "simplenn-bn", 1, "not an accepted name, but it says BatchNorm"),
+    ("SimpleNN_BN", "simplenn", None, "its name is accepted for SimpleNN with BatchNorm"),
+    ("MySimpleNN_bn2", "simplenn", None, "its name says it has BatchNorm"),
+    ("SimpleNN_nobn", "simplenn", 1, "not an accepted name, but close to one"),
+    ("ResNet18", "resnet20", None, "the number in its name (18) is not the model's (20)"),
+    ("ResNetCIFAR10", "resnet20", 1, "not an accepted name, but close to one"),
+    ("SimpleNN", "resnet20", None, "its name is accepted for SimpleNN (Lab 1)"),
+    ("LeNet", "simplenn", 0, "nothing in its name points at this model"),
+])
+def test_name_tokens_count(name, key, tier, reason):
+    from grader.spec import load
+
+    a = load("ece661-hw2")
+    got, note = candidates.name_tier(name, a.model(key), a)
+    assert got == tier and note.startswith(reason)
+
+
+@pytest.mark.parametrize("name, key, tier", [
+    ("HW4Net", "net1", 2), ("HW4Net3", "net1", None), ("Net1", "net3", None),
+    ("HW4_Net2", "net2", 2), ("MyNet3", "net3", 0),   # 0: taken only if it fits
+])
+def test_name_numbers_for_hw4(name, key, tier):
+    from grader.spec import load
+
+    a = load("ece60146-hw4")
+    assert candidates.name_tier(name, a.model(key), a)[0] == tier

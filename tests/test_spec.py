@@ -88,3 +88,29 @@ def test_cli_spec_error_is_clean_with_exit_code_2(tmp_path):
 def test_unknown_assignment_id(tmp_path):
     result = CliRunner().invoke(main, ["check", str(tmp_path), "--assignment", "ece999"])
     assert result.exit_code == 2 and "unknown assignment 'ece999'" in result.output
+
+
+def test_fault_in_a_later_model_points_at_its_own_line(tmp_path):
+    text = GOOD + '\n[[models]]\nkey = "net2"\nnames = ["Net2"]\nparams = "many"\n'
+    path = tmp_path / "hw.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        spec.load(str(path))
+    lines = text.splitlines()
+    assert info.value.line == len(lines) and lines[info.value.line - 1] == 'params = "many"'
+    assert "key 'models[1].params'" in str(info.value)
+
+
+def test_model_files_are_read_and_checked(tmp_path):
+    hw2 = spec.load("ece661-hw2")
+    assert hw2.model("simplenn").files == ("simplenn-cifar10.ipynb",)
+    assert hw2.model("simplenn-bn").files == ("simplenn-cifar10-dev.ipynb",)
+    assert "SimpleNN" in hw2.model("simplenn-bn").names       # the template's name in Lab 2
+    path = tmp_path / "hw.toml"
+    path.write_text(GOOD + "files = [1]\n", encoding="utf-8")
+    with pytest.raises(SpecError) as info:
+        spec.load(str(path))
+    assert "key 'models[0].files': expected a list of file names" in str(info.value)
+    text = (GOOD + "files = [1]\n").splitlines()
+    assert text[info.value.line - 1] == "files = [1]"
+    assert "ece60146-hw4" in spec.builtin_ids()
