@@ -23,6 +23,7 @@ import datetime as dt
 import json
 import os
 import pickle
+import signal
 import socket
 import time
 from dataclasses import dataclass
@@ -65,7 +66,8 @@ def run_chunk(jobs: list[GradeJob], plan: TaskPlan) -> int:
     """An array task: grade `jobs` with the LocalExecutor on this node, results into the shared
     store. Refuses (every student gets a result saying why, then the task fails) when the
     sandbox cannot run here or the prepared data is not visible. Returns how many it graded."""
-    store = ResultStore(Path(plan.results_dir))
+    store = _TaskStore(Path(plan.results_dir))
+    _on_slurm_signals(store)
     todo = [j for j in jobs if store.get(j) is None]   # a requeued task skips finished students
     if not todo:
         return 0
@@ -91,6 +93,30 @@ def run_chunk(jobs: list[GradeJob], plan: TaskPlan) -> int:
 
     LocalExecutor(store, slots, mps=todo[0].settings.mps).run(todo, mark)
     return len(todo)
+
+
+class _TaskStore(ResultStore):
+    """The store as a task writes it: nothing more once Slurm has begun to kill the task, so a
+    student whose sandbox died of Slurm's SIGTERM is not stored as a failure of their own."""
+
+    closed = False
+
+    def put(self, job: GradeJob, result):
+        if self.closed:
+            return self.path(job.student)
+        return super().put(job, result)
+
+
+def _on_slurm_signals(store: _TaskStore) -> None:
+    """Slurm ends a task (time limit, scancel, preemption) with SIGTERM to every process of it,
+    then SIGKILL: stop storing and exit at once; the submitting side records why. submitit's
+    SIGUSR2, 90 s before the time limit, would raise inside a student's grading: ignored."""
+    def terminate(signum, _frame):
+        store.closed = True
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
 
 
 def node_problem(job: GradeJob) -> SandboxUnavailable | EnvironmentProblem | None:
@@ -242,8 +268,10 @@ def killed_reason(state: TaskState, started: bool) -> str:
     after = f" after {state.elapsed}" if state.elapsed else ""
     what = ("while this submission was being graded" if started
             else "before it reached this submission")
-    return (f"Slurm killed the task: {state.state}{after}{limit}, {what} ({where}); not "
-            f"graded, a rerun of the same command grades it")
+    fix = {"TIMEOUT": "raise --time (or lower --students-per-task) and rerun the same command",
+           "OUT_OF_MEMORY": "raise mem_gb in [cluster] and rerun the same command"}.get(
+               state.state, "a rerun of the same command grades it")
+    return f"Slurm killed the task: {state.state}{after}{limit}, {what} ({where}); {fix}"
 
 
 # ------------------------------------------------------------------------- manifest and status
