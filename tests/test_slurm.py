@@ -350,3 +350,70 @@ def test_userns_cause_names_the_kernel_setting(tmp_path):
     (tmp_path / "kernel" / "apparmor_restrict_unprivileged_userns").write_text("1\n")
     (tmp_path / "user" / "max_user_namespaces").write_text("63000\n")
     assert "AppArmor" in userns_cause(tmp_path)
+
+
+def _job(tmp_path, student="alice", **settings):
+    from grader.jobs import GradeJob, Settings
+    from grader.limits import Limits
+
+    limits = Limits(wall_seconds=60, memory_mb=2048, processes=64, file_size_mb=64,
+                    cpu_seconds=600)
+    s = Settings(prepared=tmp_path / "prepared", data_key="d", dataset_source="synthetic",
+                 config=(), check_limits=limits, train_limits=limits, **settings)
+    spec_path = tmp_path / "hw.toml"
+    spec_path.write_text(SPEC, encoding="utf-8")
+    return GradeJob(student=student, submission=tmp_path / student, assignment=load(
+        str(spec_path)), settings=s, key="k-" + student)
+
+
+def test_node_without_user_namespaces_refuses_and_says_why(tmp_path, monkeypatch):
+    """A node where bubblewrap cannot run: every student of the task gets a result naming the
+    node, the cause and the fix (never graded unsandboxed), a rerun regrades them, and the
+    task fails."""
+    from grader import sandbox, slurm as slurm_mod
+    from grader.errors import SandboxUnavailable
+
+    monkeypatch.setattr(sandbox, "unavailable_reason", lambda: "bubblewrap cannot create "
+                        "namespaces here: bwrap: No permissions to creating new namespace")
+    monkeypatch.setenv("SLURMD_NODENAME", "gpu-a17")
+    graded = []
+    monkeypatch.setattr(slurm_mod, "LocalExecutor", lambda *a, **k: graded.append(a))
+    jobs = [_job(tmp_path, "alice"), _job(tmp_path, "bob")]
+    out = tmp_path / "grades"
+    with pytest.raises(SandboxUnavailable, match="Slurm node gpu-a17"):
+        slurm_mod.run_chunk(jobs, slurm_mod.TaskPlan(results_dir=str(out), per_gpu=1))
+    assert graded == []
+    for job in jobs:
+        stored = json.loads((out / f"{job.student}.json").read_text())
+        assert stored["status"] == "crashed" and stored["key"] == UNFINISHED + job.key
+        assert "the sandbox cannot run on Slurm node gpu-a17" in stored["error"]
+        assert "Cause:" in stored["error"] and "Fix:" in stored["error"]
+        assert "never run unsandboxed" in stored["error"]
+        assert ResultStore(out).get(job) is None            # so a rerun grades them
+
+
+def test_node_that_cannot_see_the_prepared_data_says_the_cache_must_be_shared(tmp_path,
+                                                                               monkeypatch):
+    from grader import slurm as slurm_mod
+
+    problem = slurm_mod.node_problem(_job(tmp_path, sandboxed=False))
+    assert "cannot see the prepared data" in str(problem) and "GRADER_CACHE" in str(problem)
+
+
+@pytest.mark.parametrize("state, started, expected", [
+    ("TIMEOUT", True, "Slurm killed the task: TIMEOUT after 1:04 (time limit 1:00), while this "
+                      "submission was being graded (job 7_2 on node n1); raise --time"),
+    ("CANCELLED", False, "Slurm killed the task: CANCELLED after 1:04, before it reached this "
+                         "submission (job 7_2 on node n1); a rerun of the same command"),
+    ("OUT_OF_MEMORY", True, "OUT_OF_MEMORY after 1:04, while this submission was being graded"
+                            " (job 7_2 on node n1); raise mem_gb in [cluster]"),
+    ("NODE_FAIL", True, "Slurm killed the task: NODE_FAIL after 1:04, while"),
+    ("PREEMPTED", False, "Slurm killed the task: PREEMPTED after 1:04, before it reached"),
+    ("COMPLETED", False, "is the results folder on a filesystem the compute nodes share?"),
+])
+def test_killed_reason_names_the_slurm_state_and_the_fix(state, started, expected):
+    from grader.slurm import killed_reason
+    from grader.slurm_state import TaskState
+
+    reason = killed_reason(TaskState("7_2", 2, state, "1:04", "1:00", "n1"), started)
+    assert expected in reason
