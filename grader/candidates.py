@@ -142,12 +142,23 @@ def name_tier(name: str, spec: ModelSpec, assignment: Assignment) -> tuple[int |
 
 
 def _components(nss: list[Namespace]) -> dict[str, str]:
-    """Classes other nn.Module classes instantiate (blocks, layers) -> one user."""
+    """Classes other nn.Module classes instantiate (blocks, layers), or that are handed to
+    one as an argument (`ResNetCIFAR(BasicBlock, [3, 3, 3])`) -> one user."""
+    modules = discovery.module_candidates(nss)
+    classes = {d.node.name for _, d in modules}
     used: dict[str, str] = {}
-    for _, d in discovery.module_candidates(nss):
+    for _, d in modules:
         names, _ = discovery.free_names(d.node)
         for n in names - {d.node.name}:
             used.setdefault(n, d.node.name)
+    for ns in nss:
+        for unit in ns.file.units:
+            for call in ast.walk(unit.tree) if unit.tree is not None else ():
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and (
+                        call.func.id in classes):
+                    for arg in call.args + [k.value for k in call.keywords]:
+                        if isinstance(arg, ast.Name) and arg.id in classes - {call.func.id}:
+                            used.setdefault(arg.id, call.func.id)
     return used
 
 
@@ -201,13 +212,28 @@ def _sources(nss, ns, d, spec: ModelSpec, substituted: bool) -> list[ModelSource
 
 
 def prune(per_model: list[list[Option]]) -> list[list[Option]]:
-    """Keep what is worth probing: options whose name points at the model (nameless ones only
-    for a model that has no other), at most MAX_BUILDS distinct builds, best ranked first."""
+    """Keep what is worth probing: options whose name points at the model; nameless ones
+    too when there is none, or when every named one may be graded for another model first
+    (the template's SimpleNN is a Lab 1 and a Lab 2 name); at most MAX_BUILDS distinct
+    builds, the best ranked of each model first."""
+    elsewhere = [{o.source.ident for o in opts} for opts in per_model]
     kept = []
-    for opts in per_model:
+    for index, opts in enumerate(per_model):
         named = [o for o in opts if o.name_tier >= 1]
-        kept.append(named or opts)
-    ranked = sorted({o.source.ident: o for opts in kept for o in opts}.values(),
-                    key=lambda o: (-o.file_rank, -o.name_tier, o.order))
-    allowed = {o.source.ident for o in ranked[:MAX_BUILDS]}
+        others = set().union(*(e for i, e in enumerate(elsewhere) if i != index))
+        shared = named and all(o.source.ident in others for o in named)
+        kept.append(opts if not named or shared else named)
+    allowed = {o.source.ident for o in probe_order(kept)[:MAX_BUILDS]}
     return [[o for o in opts if o.source.ident in allowed] for opts in kept]
+
+
+def probe_order(per_model: list[list[Option]]) -> list[Option]:
+    """Distinct builds, round-robin over the models in rank order: every model's best
+    candidate is probed before any model's second (a hung one then costs the least)."""
+    seen, order = set(), []
+    for rank in range(max((len(o) for o in per_model), default=0)):
+        for opts in per_model:
+            if rank < len(opts) and opts[rank].source.ident not in seen:
+                seen.add(opts[rank].source.ident)
+                order.append(opts[rank])
+    return order

@@ -12,7 +12,9 @@ another. For each model the candidates compare by, in order:
    weighted layers, BatchNorm);
 4. an exact file name, then the parameter count's distance from the spec, then file order.
 
-Every candidate is reported with the first of these where it differs from the winner.
+A candidate that misses this model's count but fits a later model's exact count is left to
+that model (the one HW4Net(task) class built as HW4Net(2) is Net2's even if Net1 has no
+other). Every candidate is reported with the first of these where it differs from the winner.
 """
 
 from __future__ import annotations
@@ -109,23 +111,36 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> No
                 for p in probes]
     for index, probe in enumerate(probes):
         fits = all_fits[index]
-        considered, eligible = [], []
+        considered, eligible, unnamed = [], [], []
+        deferred: dict[str, str] = {}    # ident -> the later model whose count it fits
         for o in probe.options:
             f = fits[o.source.ident]
             elsewhere = _fits_later_model(o, f, probes[index + 1:], all_fits[index + 1:])
             if o.source.ident in graded:
                 considered.append(_candidate(o, f, "lost",
                                              f"already graded as {graded[o.source.ident]}"))
-            elif elsewhere:
-                considered.append(_candidate(o, f, "lost", f"its parameter count fits "
-                                             f"{elsewhere}, not this model"))
             elif o.name_tier == 0 and not f.params_ok:
-                considered.append(_candidate(o, f, "lost", f"{o.name_note} and its parameter "
-                                             "count does not fit the spec"))
+                unnamed.append(_candidate(o, f, "lost", f"{o.name_note} and its parameter "
+                                          "count does not fit the spec"))
             else:
                 eligible.append(o)
-        winner = max(eligible, key=lambda o: _key(o, fits[o.source.ident]), default=None)
+                if elsewhere:
+                    deferred[o.source.ident] = elsewhere
+        key = {o.source.ident: _key(o, fits[o.source.ident]) for o in eligible}
+        winner = max((o for o in eligible if o.source.ident not in deferred),
+                     key=lambda o: key[o.source.ident], default=None)
+        losers = []
+        for o in eligible:
+            if o is winner:
+                continue
+            f, ident = fits[o.source.ident], o.source.ident
+            if ident in deferred and (winner is None or key[ident] > key[winner.source.ident]):
+                why = f"its parameter count fits {deferred[ident]}, not this model"
+            else:
+                why = _why_lost(o, f, winner, fits[winner.source.ident])
+            losers.append(_candidate(o, f, "lost", why))
         if winner is None:
+            considered += losers + unnamed   # the unnamed ones explain why nothing was found
             probe.source, probe.report, probe.shapes = None, None, None
             if probe.options:
                 probe.not_found = (f"no class or factory function named "
@@ -136,15 +151,12 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> No
             graded[winner.source.ident] = probe.spec.title
             probe.source = winner.source
             probe.report, probe.shapes = probe.probed.get(winner.source.ident, (None, None))
-            considered.insert(0, _candidate(winner, wf, "chosen",
-                                            _why_chosen(winner, wf, len(probe.options) - 1)))
-            for o in eligible:
-                if o is not winner:
-                    f = fits[o.source.ident]
-                    considered.append(_candidate(o, f, "lost", _why_lost(o, f, winner, wf)))
+            considered = [_candidate(winner, wf, "chosen", _why_chosen(
+                winner, wf, len(considered) + len(losers)))] + losers + considered
         considered += [Candidate(name=e.name, source=e.where, line=e.line, status="excluded",
                                  reason=e.reason) for e in probe.excluded
-                       if e.close and not e.reason.startswith("a building block")]
+                       if e.close and not e.reason.startswith(("a building block",
+                                                                 "its name is accepted for"))]
         probe.considered = considered
 
 

@@ -143,21 +143,20 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
     wall-clock limit, so one that hangs does not take the others' reports with it."""
     with Sandbox(limits, sandboxed=sandboxed) as box:
         box.add_submission(submission)
-        builds: dict[str, str] = {}          # option ident -> entry key
         entries = []
-        for probe in probes:
-            for option in probe.options:
-                ident = option.source.ident
-                if ident in builds:
-                    continue
-                key = builds[ident] = f"b{len(builds)}"
-                path = box.add_job_file(f"model_{key}.py", option.source.code)
-                entries.append({"key": key, "module": path, "label": option.source.call,
-                                "object": option.source.object_name, "args": probe.spec.args})
+        for probe in probes:                 # references first: trusted and quick
             ref = probe.spec.reference or (probe.spec.params and probe.spec.params.reference)
             if ref:
                 entries.append({"key": f"reference:{probe.spec.key}", "reference": ref,
                                 "args": _reference_args(probe.spec, assignment)})
+        builds: dict[str, str] = {}          # option ident -> entry key
+        args = {o.source.ident: p.spec.args for p in probes for o in p.options}
+        for option in candidates.probe_order([p.options for p in probes]):
+            key = builds[option.source.ident] = f"b{len(builds)}"
+            path = box.add_job_file(f"model_{key}.py", option.source.code)
+            entries.append({"key": key, "module": path, "label": option.source.call,
+                            "object": option.source.object_name,
+                            "args": args[option.source.ident]})
         budget = max(10.0, (limits.wall_seconds - 10) / max(1, len(builds)))
         outcome = box.run("inspect_models", {
             "models": entries, "input_shape": list(assignment.dataset.input_shape),
