@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -183,16 +184,18 @@ def _load_predictions(out_dir: Path, name, shape: tuple[int, ...],
 
 
 def reference_results(assignment: Assignment, data: PreparedData, config: dict, limits: Limits,
-                      *, cache_dir: Path, sandboxed: bool, gpu: bool, threads: int
-                      ) -> References:
+                      *, cache_dir: Path, sandboxed: bool, gpu: bool, threads: int,
+                      parallel: int = 1) -> References:
     """Train each model's reference under every reference seed, once per configuration; each
     run is cached as JSON by its inputs (threads included: the CPU's summation order depends on
     them, and the reference trains with the students' per-sandbox thread count so an identical
-    model scores identically). One sandboxed process per seed trains all models of that seed."""
+    model scores identically). One sandboxed process per seed trains all models of that seed;
+    up to `parallel` of them run at once (the grading slots: each has `threads` threads)."""
     seeds = reference_seeds(assignment, config)
     models = [m for m in assignment.models if m.train and m.reference]
     runs: dict[tuple[str, int], TrainingResult] = {}
-    for seed in seeds:
+
+    def one_seed(seed: int) -> None:
         seeded = {**config, "seed": seed}
         todo = []
         for model in models:
@@ -210,7 +213,7 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
                     pass
             todo.append((model, path))
         if not todo:
-            continue
+            return
         entries = [{"key": m.key, "reference": m.reference,
                     "args": {"num_classes": assignment.dataset.num_classes}} for m, _ in todo]
         _, trained = run_training(entries, data, seeded, limits, submission=None,
@@ -220,6 +223,9 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
             runs[model.key, seed] = result
             if result.ok:
                 write_json_atomic(path, asdict(result))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(seeds)))) as pool:
+        list(pool.map(one_seed, seeds))         # each seed is its own sandboxed process
     chance = chance_accuracy(data.labels, data.num_classes)
     bands = {}
     for model in models:
