@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from grader import candidates, discovery
@@ -325,3 +327,14 @@ def test_name_numbers_for_hw4(name, key, tier):
 
     a = load("ece60146-hw4")
     assert candidates.name_tier(name, a.model(key), a)[0] == tier
+
+
+def test_spec_args_win_over_the_students_construction(make_submission):
+    code = textwrap.dedent(BLOCKS) + "model = ResNetCIFAR(BasicBlock, [3, 3, 3])\n"
+    root = make_submission({"m.py": code})
+    opts, _ = _options(root, ["ResNetCIFAR"], args={"num_classes": 200})
+    assert [(o.source.call, o.source.built_from) for o in opts] == [
+        ("ResNetCIFAR(num_classes=200)", "")]
+    opts, _ = _options(root, ["ResNetCIFAR"])
+    assert [(o.source.call, o.source.built_from) for o in opts] == [
+        ("ResNetCIFAR(BasicBlock, [3, 3, 3])", f"m.py, line {code.count(chr(10))}")]

@@ -194,3 +194,33 @@ def test_syntax_error_inside_the_only_model_is_named_in_found(tmp_path):
             "def __init__(self, block=BasicBlock") in found.message
     assert "BasicBlock: nothing in its name points at this model" in found.message
     assert "Fix the syntax errors" in found.hint
+
+
+def test_student_report_shows_candidates_and_construction(three_notebooks):
+    import dataclasses
+
+    from grader import report
+    from tests.result_factories import good_result
+
+    result = dataclasses.replace(good_result(), check=three_notebooks)
+    html = report.render_student_html(result)
+    assert "<th>Built as</th><td><code>ResNetCIFAR(BasicBlock, [3, 3, 3])</code>, as your code " \
+           "builds it (resnet_cifar10.ipynb cell 5, line 1)" in html
+    assert "<th>Candidates</th>" in html
+    assert "already graded as SimpleNN (Lab 1)" in html
+    assert "the only other nn.Module" not in html
+
+
+def test_syntax_error_reaches_the_student_report(tmp_path):
+    import dataclasses
+
+    from grader import report
+    from tests.result_factories import good_result
+
+    root = tmp_path / "frank"
+    root.mkdir()
+    (root / "resnet_cifar10.py").write_text(BROKEN_RESNET, encoding="utf-8")
+    check = check_submission(root, load("ece661-hw2"))
+    html = report.render_student_html(dataclasses.replace(good_result(), check=check))
+    fix = html.split("What to fix", 1)[1]
+    assert "files.syntax" in fix and "resnet_cifar10.py, line 29: invalid syntax" in fix
