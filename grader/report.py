@@ -163,9 +163,12 @@ def render_student_html(result: EvaluationResult, *, chart_format: str = "svg") 
 
 
 def render_summary_html(results: Sequence[EvaluationResult],
-                        failures: Sequence[Failure] = ()) -> str:
-    """The class summary as one HTML document."""
-    return _render("summary.html.j2", summary_context(list(results), failures))
+                        failures: Sequence[Failure] = (), *,
+                        integrity_pdf: str | None = None) -> str:
+    """The class summary as one HTML document; integrity_pdf: the instructor's integrity
+    report beside it (`grader evaluate --integrity`), named in one instructor-only line."""
+    return _render("summary.html.j2", {**summary_context(list(results), failures),
+                                       "integrity_pdf": integrity_pdf})
 
 
 @lru_cache(maxsize=1)
@@ -196,9 +199,12 @@ def write_student_pdf(result: EvaluationResult, path: Path, *,
 
 def write_summary_pdf(results: Sequence[EvaluationResult], failures: Sequence[Failure],
                       path: Path) -> Path:
-    """The class summary as a PDF."""
+    """The class summary as a PDF (naming integrity.pdf when one is beside it)."""
+    integrity = Path(path).parent / "integrity.pdf"
     with _one_collection():
-        return html_to_pdf(render_summary_html(results, failures), path)
+        return html_to_pdf(render_summary_html(
+            results, failures, integrity_pdf=integrity.name if integrity.is_file() else None),
+            path)
 
 
 # ------------------------------------------------------------------ the batch

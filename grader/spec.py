@@ -145,6 +145,14 @@ class RubricItem:
 
 
 @dataclass(frozen=True)
+class IntegritySpec:
+    """`grader integrity`'s settings in the spec."""
+
+    starter: tuple[str, ...] = ()   # starter code given to everyone (files or folders, relative
+    #                                 to the spec file): boilerplate, never counted as copying
+
+
+@dataclass(frozen=True)
 class Assignment:
     id: str
     course: str
@@ -157,6 +165,7 @@ class Assignment:
     limits: LimitsSpec
     predictions: PredictionsSpec | None
     rubric: tuple[RubricItem, ...]
+    integrity: IntegritySpec = IntegritySpec()
 
     def model(self, key: str) -> ModelSpec:
         return next(m for m in self.models if m.key == key)
@@ -274,7 +283,7 @@ class _Parser:
 
     def assignment(self, data: dict) -> Assignment:
         known = {"assignment", "dataset", "training", "limits", "predictions", "models", "rubric",
-                 "cluster"}   # [cluster] is read by grader.cluster, not here
+                 "cluster", "integrity"}   # [cluster] is read by grader.cluster, not here
         for unknown in sorted(set(data) - known):
             self.fail(unknown, f"one of the sections [{'], ['.join(sorted(known))}]", unknown)
         head = self.table(data, "assignment", {"course", "title", "required_files"}, "assignment")
@@ -297,7 +306,16 @@ class _Parser:
             path=str(self.path),
             required_files=tuple(str(f) for f in files),
             models=parsed, dataset=dataset, training=self.training(data),
-            limits=self.limits(data), predictions=predictions, rubric=rubric)
+            limits=self.limits(data), predictions=predictions, rubric=rubric,
+            integrity=self.integrity(data))
+
+    def integrity(self, data: dict) -> IntegritySpec:
+        t = self.table(data, "integrity", {"starter"}, "integrity")
+        starter = self.get(t, "starter", "integrity", list, [])
+        if not all(isinstance(p, str) and p for p in starter):
+            self.fail("integrity.starter", "a list of paths (files or folders)", starter)
+        base = self.path.parent
+        return IntegritySpec(starter=tuple(str(base / p) for p in starter))
 
     def dataset(self, data: dict) -> DatasetSpec:
         d = DatasetSpec()

@@ -205,7 +205,7 @@ def _pick(rng: random.Random, options: list[str]) -> str:
 
 @dataclass(frozen=True)
 class Design:
-    """A Net3: conv channels (3x3, padding 1, each stage followed by max pooling) and a head."""
+    """A Net3: conv channels (3x3, padding 1, max pooling after every second) and a head."""
 
     channels: tuple[int, ...]
     hidden: int
@@ -235,10 +235,9 @@ class Design:
 
 
 def random_design(rng: random.Random) -> Design:
-    depth = rng.choice([3, 4, 5, 6])
-    base = rng.choice([16, 24, 32, 48, 64])
-    channels = tuple(base * rng.choice([1, 2, 2, 4]) if k else base for k in range(depth))
-    return Design(channels, rng.choice([64, 100, 128, 200, 256, 512]), rng.random() < 0.5)
+    depth = rng.choice([3, 4, 5, 6, 7])
+    channels = tuple(rng.choice([16, 24, 32, 48, 64, 96, 128, 192, 256]) for _ in range(depth))
+    return Design(channels, rng.choice(range(64, 1025, 32)), rng.random() < 0.5)
 
 
 def net3_code(design: Design, rng: random.Random, name: str = "Net3") -> str:

@@ -229,3 +229,57 @@ def test_cli_bad_input_is_a_clean_error(generated, tmp_path, args, message):
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_spec_integrity_starter_is_used_by_the_cli(tmp_path):
+    gen = make_class(tmp_path, honest=3, seed=7, planted=False, starter_only=True)
+    text = gen.spec.read_text()
+    gen.spec.write_text(text + '\n[integrity]\nstarter = ["starter"]\n')
+    task = spec.load(str(gen.spec))
+    assert task.integrity.starter == (str(gen.starter),)
+    result = CliRunner().invoke(main, ["integrity", str(gen.root), "--assignment", str(gen.spec),
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "0 pair(s) and 0 student(s) worth a look" in result.output
+    gen.spec.write_text(text)          # without it the template matches (3 students)
+    result = CliRunner().invoke(main, ["integrity", str(gen.root), "--assignment", str(gen.spec),
+                                       "--out", str(tmp_path / "out2")])
+    assert "0 pair(s)" not in result.output
+
+
+def test_spec_integrity_starter_must_be_a_list(tmp_path):
+    path = tmp_path / "hw.toml"
+    from integrity_factories import SPEC
+    path.write_text(SPEC + '\n[integrity]\nstarter = "starter"\n')
+    with pytest.raises(spec.SpecError, match="integrity.starter"):
+        spec.load(str(path))
+
+
+def test_only_the_class_summary_names_the_integrity_report():
+    from grader.report import render_student_html, render_summary_html
+    from result_factories import class_of, good_result
+
+    results = class_of(3)
+    assert "integrity" not in render_summary_html(results).lower()
+    assert "integrity.pdf" in render_summary_html(results, integrity_pdf="integrity.pdf")
+    assert "integrity" not in render_student_html(good_result()).lower()
+
+
+def test_excerpt_marks_matching_lines_with_their_file_and_line():
+    from grader.integrity.code import excerpt
+
+    cell1 = "import torch\nx = 1\n"
+    cell2 = "def f(a):\n    return a + 1\n\ny = f(2)\nprint(y)\nz = 3\nw = 4"
+    text = cell1 + "\n\n" + cell2
+    doc = Document("s", text, (Part(0, "hw.ipynb cell 1"), Part(len(cell1) + 2,
+                                                               "hw.ipynb cell 2")))
+    start = text.index("def f")
+    end = text.index("return a + 1") + len("return a + 1")
+    lines, cut = excerpt(doc, ((start, end),))
+    shown = [(ln.where, ln.line, "".join(s.text for s in ln.segments),
+              any(s.marked for s in ln.segments)) for ln in lines]
+    assert ("hw.ipynb cell 2", 1, "def f(a):", True) in shown
+    assert ("hw.ipynb cell 2", 2, "    return a + 1", True) in shown
+    assert ("hw.ipynb cell 2", 3, "", False) in shown           # one line of context
+    assert all(where != "hw.ipynb cell 2" or line <= 3 for where, line, _, _ in shown)
+    assert cut == 0 and lines[0].new_part

@@ -12,8 +12,9 @@ read by grader.sources (IPython magics and `!shell` lines blanked), joined into 
 Starter code (the course's template, `--starter`, the spec's `[integrity] starter`) is
 copydetect boilerplate: its k-grams are removed from every document before comparing, so
 filling in the template is never a match. k-grams found in many students' code (more than
-`common_max` of them: the same import block, the usual training loop) are removed as well, as
-MOSS does: code that half the class shares says nothing about any one pair.
+`common_max` of them, a tenth of the class between 3 and 10: the same import block, the usual
+training loop) are removed as well, as MOSS does with passages in more than 10 files (its -m
+default): code that many students share says nothing about any one pair.
 
 copydetect hashes k-grams with Python's `hash()`, whose salt differs between processes: the
 parallel fingerprinting forks (children inherit the salt) and every hash is compared within
@@ -23,13 +24,12 @@ one run only.
 from __future__ import annotations
 
 import io
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from grader.integrity.parallel import parallel_map
 from grader.sources import read_sources
 
 K = 25                      # copydetect's noise threshold: matches shorter than 25 filtered
@@ -142,14 +142,9 @@ def _fingerprint(text: str, boilerplate: np.ndarray):
                            fp=io.StringIO(text), language="python")
 
 
-def _fingerprint_many(texts: list[str], boilerplate: np.ndarray, jobs: int) -> list:
-    """Fingerprints in `jobs` forked processes (the same hash salt as this one)."""
-    if jobs <= 1 or len(texts) < 8:
-        return [_fingerprint(t, boilerplate) for t in texts]
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        return list(pool.map(_fingerprint, texts, [boilerplate] * len(texts),
-                             chunksize=max(1, len(texts) // (4 * jobs))))
+def _read_and_fingerprint(root: Path, owner: str, boilerplate: np.ndarray):
+    doc = read_document(root, owner)
+    return doc, _fingerprint(doc.text, boilerplate)
 
 
 def boilerplate_hashes(docs: list[Document]) -> np.ndarray:
@@ -187,18 +182,31 @@ class CodeComparison:
     common_max: int
 
 
+def read_class(roots: dict[str, Path], starter: list[Document], *, jobs: int = 1):
+    """Each student's document and fingerprint (starter k-grams removed), read in parallel."""
+    boilerplate = boilerplate_hashes(starter)
+    pairs = parallel_map(_read_and_fingerprint, roots.values(), roots.keys(),
+                         [boilerplate] * len(roots), jobs=jobs)
+    return [d for d, _ in pairs], [f for _, f in pairs], boilerplate
+
+
 def compare_documents(students: list[Document], sources: list[Document],
                       starter: list[Document], *, common_max: int | None = None,
-                      jobs: int = 1) -> CodeComparison:
-    """Compare every pair of students, and every student with every source document."""
+                      jobs: int = 1, fingerprints: list | None = None) -> CodeComparison:
+    """Compare every pair of students, and every student with every source document.
+    fingerprints: the students' (from read_class), else they are made here."""
     from copydetect import compare_files
 
     n = len(students)
     if common_max is None:
-        common_max = max(3, n // 10)
+        common_max = max(3, min(10, n // 10))   # MOSS ignores passages in > 10 files
     boilerplate = boilerplate_hashes(starter)
-    fps = _fingerprint_many([d.text for d in students + sources], boilerplate, jobs)
-    student_fps, source_fps = fps[:n], fps[n:]
+    if fingerprints is None:
+        fingerprints = parallel_map(_fingerprint, [d.text for d in students],
+                                    [boilerplate] * n, jobs=jobs)
+    student_fps = list(fingerprints)
+    source_fps = [_fingerprint(d.text, boilerplate) for d in sources]
+    fps = student_fps + source_fps
 
     counts: dict[int, int] = {}
     for fp in student_fps:
@@ -259,10 +267,23 @@ class ExcerptLine:
     new_part: bool = False          # the first line shown from this file or cell
 
 
+def _line_segments(line: str, marked: np.ndarray) -> tuple[Segment, ...]:
+    """A line as one unmarked indentation and one marked or unmarked rest. copydetect maps
+    matches back to the original text only approximately (a few characters off at the ends),
+    so a line counts as matching when most of its visible characters are in a match."""
+    body = line.lstrip()
+    indent = line[:len(line) - len(body)]
+    visible = [not ch.isspace() for ch in line]
+    hits = int(np.sum(marked[:len(line)] & np.array(visible, dtype=bool))) if line else 0
+    hot = bool(body) and hits >= 0.5 * sum(visible)
+    return tuple(seg for seg in (Segment(indent, False), Segment(body, hot)) if seg.text)
+
+
 def excerpt(doc: Document, slices: tuple[tuple[int, int], ...], *, context: int = 1,
             max_lines: int = 60) -> tuple[list[ExcerptLine], int]:
-    """The lines of doc that hold matching regions (plus `context` lines around), split into
-    marked and unmarked segments, at most max_lines of them; and how many were cut."""
+    """The lines of doc that match (plus `context` lines around), each split into its
+    indentation and its (marked or unmarked) code, at most max_lines of them; and how many
+    were cut."""
     text = doc.text
     marked = np.zeros(len(text) + 1, dtype=bool)
     for start, end in slices:
@@ -272,7 +293,8 @@ def excerpt(doc: Document, slices: tuple[tuple[int, int], ...], *, context: int 
         if char == "\n":
             starts.append(pos + 1)
     ends = [s - 1 for s in starts[1:]] + [len(text)]
-    hot = [bool(marked[s:e].any()) for s, e in zip(starts, ends)]
+    hot = [any(seg.marked for seg in _line_segments(text[s:e], marked[s:e]))
+           for s, e in zip(starts, ends)]
     keep = set()
     for number, is_hot in enumerate(hot):
         if is_hot:
@@ -282,15 +304,7 @@ def excerpt(doc: Document, slices: tuple[tuple[int, int], ...], *, context: int 
     shown = sorted(keep)
     for number in shown[:max_lines]:
         s, e = starts[number], ends[number]
-        segments: list[Segment] = []
-        pos = s
-        while pos < e:
-            flag = bool(marked[pos])
-            stop = pos
-            while stop < e and bool(marked[stop]) == flag:
-                stop += 1
-            segments.append(Segment(text[pos:stop], flag))
-            pos = stop
+        segments = _line_segments(text[s:e], marked[s:e])
         where, line = doc.locate(s)
         lines.append(ExcerptLine(where, line, tuple(segments), gap_before=number != previous + 1
                                  and bool(lines),

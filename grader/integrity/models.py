@@ -63,39 +63,55 @@ def free_models(assignment: Assignment) -> list[ModelSpec]:
             if m.params is None or (m.params.exact is None and m.params.reference is None)]
 
 
-def load_architectures(results_dir: Path, students: list[str], assignment: Assignment
-                       ) -> tuple[list[Architecture], list[str]]:
-    """The free-design models of the class's students from their result files, and notes
-    (a result missing, unreadable or for another assignment)."""
-    wanted = {m.key for m in free_models(assignment)}
-    found: list[Architecture] = []
+@dataclass(frozen=True)
+class ResultSummary:
+    """What integrity needs from one result file of `grader evaluate`."""
+
+    student: str
+    assignment: str
+    models: tuple[Architecture, ...]        # every model found with a layer table
+    accuracy: float | None                  # predictions.csv's held-out accuracy, if scored
+
+
+def _summarise(path: Path) -> ResultSummary | str:
+    try:
+        result: EvaluationResult = load(path)
+    except InputError as exc:
+        return f"{exc}; not used"
+    models = ()
+    if result.check is not None:
+        models = tuple(Architecture(result.student, r.key, r.title, r.class_name, r.params,
+                                    tuple(r.layers))
+                       for r in result.check.models if r.found and r.layers)
+    accuracy = result.predictions.accuracy if result.predictions is not None else None
+    return ResultSummary(result.student, result.assignment, models, accuracy)
+
+
+def read_results(results_dir: Path, students: list[str], assignment: Assignment, *,
+                 jobs: int = 1) -> tuple[dict[str, ResultSummary], list[str]]:
+    """The class's result files (this assignment's, these students'), and notes on the rest."""
+    from grader.integrity.parallel import parallel_map
+
+    paths = sorted(Path(results_dir).glob("*.json"))
     notes: list[str] = []
-    if not wanted:
-        return [], []
-    by_student: dict[str, EvaluationResult] = {}
-    for path in sorted(Path(results_dir).glob("*.json")):
-        try:
-            result = load(path)
-        except InputError as exc:
-            notes.append(f"{exc}; not used")
-            continue
-        if result.assignment != assignment.id or result.student not in students:
-            continue
-        by_student[result.student] = result
-    missing = [s for s in students if s not in by_student]
+    found: dict[str, ResultSummary] = {}
+    for item in parallel_map(_summarise, paths, jobs=jobs):
+        if isinstance(item, str):
+            notes.append(item)
+        elif item.assignment == assignment.id and item.student in students:
+            found[item.student] = item
+    missing = [s for s in students if s not in found]
     if missing:
         notes.append(f"no result file for {len(missing)} of {len(students)} students in "
                      f"{results_dir} ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})"
                      ": their models were not compared")
-    for student in students:
-        result = by_student.get(student)
-        if result is None or result.check is None:
-            continue
-        for report in result.check.models:
-            if report.key in wanted and report.found and report.layers:
-                found.append(Architecture(student, report.key, report.title, report.class_name,
-                                          report.params, tuple(report.layers)))
     return found, notes
+
+
+def free_architectures(results: dict[str, ResultSummary], assignment: Assignment
+                       ) -> list[Architecture]:
+    wanted = {m.key for m in free_models(assignment)}
+    return [a for summary in results.values() for a in summary.models if a.model in wanted]
 
 
 def compare_architectures(archs: list[Architecture], *, common_max: int

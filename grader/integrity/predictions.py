@@ -138,24 +138,30 @@ class PublicOrder:
     log10_p_secret: float           # the same for the secret order
 
 
-def error_probabilities(wrong: np.ndarray, iterations: int = 40) -> np.ndarray:
+def error_probabilities(wrong: np.ndarray, iterations: int = 30) -> np.ndarray:
     """P[s, i]: how likely student s is to get image i wrong, from a Rasch model fitted to
     the class (logit P = hardness_i - skill_s): hard images are hard for everyone, and a strong
-    student's few errors sit on the hardest images. Fitted by alternating Newton steps that
+    student's few errors sit on the hardest images. Fitted by alternating Newton steps (at most
+    one logit each, so a student who gets nearly everything wrong cannot make it diverge) that
     match each student's error count and each image's count of students wrong."""
     n_students, images = wrong.shape
-    per_student = np.clip(wrong.sum(axis=1), 0.5, images - 0.5)
-    per_image = np.clip(wrong.sum(axis=0), 0.5, n_students - 0.5)
-    hardness = np.log(per_image / (n_students - per_image))
-    skill = np.zeros(n_students)
+    per_student = np.clip(wrong.sum(axis=1), 0.5, images - 0.5).astype(np.float32)
+    per_image = np.clip(wrong.sum(axis=0), 0.5, n_students - 0.5).astype(np.float32)
+    hardness = np.log(per_image / (n_students - per_image)).astype(np.float32)
+    skill = np.log((images - per_student) / per_student).astype(np.float32) + float(
+        np.mean(hardness))
+
+    def fitted() -> np.ndarray:
+        return 1 / (1 + np.exp(np.clip(skill[:, None] - hardness[None, :], -40, 40)))
+
     for _ in range(iterations):
-        p = 1 / (1 + np.exp(skill[:, None] - hardness[None, :]))
-        skill += (p.sum(axis=1) - per_student) / np.maximum((p * (1 - p)).sum(axis=1), 1e-9)
-        skill = np.clip(skill, -30, 30)
-        p = 1 / (1 + np.exp(skill[:, None] - hardness[None, :]))
-        hardness -= (p.sum(axis=0) - per_image) / np.maximum((p * (1 - p)).sum(axis=0), 1e-9)
-        hardness = np.clip(hardness, -30, 30)
-    return 1 / (1 + np.exp(skill[:, None] - hardness[None, :]))
+        p = fitted()
+        step = (p.sum(axis=1) - per_student) / np.maximum((p * (1 - p)).sum(axis=1), 1e-6)
+        skill += np.clip(step, -1, 1)
+        p = fitted()
+        step = (p.sum(axis=0) - per_image) / np.maximum((p * (1 - p)).sum(axis=0), 1e-6)
+        hardness -= np.clip(step, -1, 1)
+    return fitted().astype(np.float64)
 
 
 def shared_errors(names: list[str], preds: np.ndarray, labels: np.ndarray,
@@ -182,9 +188,10 @@ def shared_errors(names: list[str], preds: np.ndarray, labels: np.ndarray,
         per_class = np.bincount(labels, minlength=num_classes).astype(np.float64)
     out: list[SharedErrors] = []
     for i in range(n_students):
-        same = preds[i][None, :] == preds[i + 1:]
-        shared_all = (same & wrong[i][None, :] & wrong[i + 1:]).sum(axis=1)
-        agree_all = same.sum(axis=1)
+        agree_all = (preds[i][None, :] == preds[i + 1:]).sum(axis=1)
+        mine = np.nonzero(wrong[i])[0]          # only where i is wrong can an error be shared
+        shared_all = ((preds[i + 1:, mine] == preds[i, mine][None, :])
+                      & wrong[i + 1:, mine]).sum(axis=1)
         for offset, j in enumerate(range(i + 1, n_students)):
             shared = int(shared_all[offset])
             if use_class:

@@ -21,6 +21,7 @@ from grader.integrity import code as code_mod
 from grader.integrity import findings as F
 from grader.integrity import models as models_mod
 from grader.integrity import predictions as pred_mod
+from grader.integrity.parallel import parallel_map
 from grader.predictions import read_labels, validate_predictions
 from grader.sources import SKIP_DIRS, unpack_zip
 from grader.spec import Assignment
@@ -76,12 +77,13 @@ def find_integrity(class_dir: Path, assignment: Assignment,
             else:
                 roots[name] = member
         students = list(roots)
-        docs = [code_mod.read_document(roots[s], s) for s in students]
-        notes += [f"{d.owner}: {n}" for d in docs for n in d.notes]
         starter = [d for p in options.starter for d in code_mod.read_folder_documents(Path(p), "")]
         sources = [d for p in options.sources
                    for d in code_mod.read_folder_documents(Path(p), SOURCE_PREFIX)]
-        comparison = code_mod.compare_documents(docs, sources, starter, jobs=options.jobs)
+        docs, fingerprints, _ = code_mod.read_class(roots, starter, jobs=options.jobs)
+        notes += [f"{d.owner}: {n}" for d in docs for n in d.notes]
+        comparison = code_mod.compare_documents(docs, sources, starter, jobs=options.jobs,
+                                                fingerprints=fingerprints)
         compared.append(
             f"Code: {len(students)} students' .py files and notebook code cells, every pair"
             + (f" and each against {len(sources)} public source files" if sources else "")
@@ -89,7 +91,7 @@ def find_integrity(class_dir: Path, assignment: Assignment,
             f"ignored); {len(starter)} starter files and {comparison.common_hashes:,} k-grams "
             f"common to more than {comparison.common_max} students removed; flagged from "
             f"{100 * t.code:.0f}% of either student's code.")
-        predictions = _read_predictions(roots, assignment, notes)
+        predictions = _read_predictions(roots, assignment, notes, options.jobs)
 
     n_pairs = len(students) * (len(students) - 1) // 2
     found: dict[tuple[str, str], dict] = {}
@@ -100,7 +102,9 @@ def find_integrity(class_dir: Path, assignment: Assignment,
     for match in comparison.matches:
         slot(match.a, match.b)["code"] = match
 
-    archs, model_notes = _architectures(options.results, students, assignment)
+    results, result_notes = _results(options.results, students, assignment, options.jobs)
+    notes += result_notes
+    archs, model_notes = _architectures(results, assignment)
     notes += model_notes
     if archs is not None:
         matches, common_notes = models_mod.compare_architectures(
@@ -114,7 +118,8 @@ def find_integrity(class_dir: Path, assignment: Assignment,
                         f"{options.results}; identical or {100 * models_mod.NEAR:.0f}% alike "
                         "is flagged. Required architectures are not compared.")
 
-    student_findings = _prediction_evidence(predictions, assignment, options, slot,
+    accuracies = {s: r.accuracy for s, r in (results or {}).items() if r.accuracy is not None}
+    student_findings = _prediction_evidence(predictions, accuracies, assignment, options, slot,
                                             notes, compared, n_pairs)
 
     pairs = []
@@ -133,42 +138,54 @@ def find_integrity(class_dir: Path, assignment: Assignment,
         thresholds=t, documents=tuple(d for d in docs + sources if d.owner in shown))
 
 
-def _architectures(results: Path | None, students: list[str], assignment: Assignment):
+def _results(results: Path | None, students: list[str], assignment: Assignment, jobs: int):
+    if results is None:
+        return None, []
+    if not Path(results).is_dir():
+        raise InputError("results folder not found", path=str(results))
+    return models_mod.read_results(Path(results), students, assignment, jobs=jobs)
+
+
+def _architectures(results, assignment: Assignment):
     if not models_mod.free_models(assignment):
         return None, [f"Models: {assignment.id} fixes every model's architecture; none compared"]
     if results is None:
         return None, ["Models: no --results folder (the result files of grader evaluate, which "
                       "hold the layer tables): models not compared"]
-    if not Path(results).is_dir():
-        raise InputError("results folder not found", path=str(results))
-    archs, notes = models_mod.load_architectures(Path(results), students, assignment)
-    return archs, notes
+    return models_mod.free_architectures(results, assignment), []
 
 
-def _read_predictions(roots: dict[str, Path], assignment: Assignment, notes: list[str]):
-    """Each student's predictions.csv labels (valid files only), by student."""
+def _one_predictions(root: Path, assignment: Assignment) -> np.ndarray | str | None:
+    """A student's predictions.csv labels, the first fault's message, or None (no file)."""
     spec = assignment.predictions
-    if spec is None:
+    path = root / spec.file
+    if not path.is_file():
+        candidates = sorted(p for p in root.rglob(spec.file) if p.is_file())
+        if not candidates:
+            return None
+        path = candidates[0]
+    report = validate_predictions(path, spec, assignment.dataset.class_names)
+    if report.valid and report.labels is not None:
+        return np.asarray(report.labels, dtype=np.int64)
+    return report.errors[0].message if report.errors else "invalid"
+
+
+def _read_predictions(roots: dict[str, Path], assignment: Assignment, notes: list[str],
+                      jobs: int) -> dict[str, np.ndarray]:
+    """Each student's predictions.csv labels (valid files only), by student."""
+    if assignment.predictions is None:
         return {}
-    names = assignment.dataset.class_names
+    read = parallel_map(_one_predictions, roots.values(), [assignment] * len(roots), jobs=jobs)
     out: dict[str, np.ndarray] = {}
-    for student, root in roots.items():
-        path = root / spec.file
-        if not path.is_file():
-            candidates = sorted(p for p in root.rglob(spec.file) if p.is_file())
-            if not candidates:
-                continue
-            path = candidates[0]
-        report = validate_predictions(path, spec, names)
-        if report.valid and report.labels is not None:
-            out[student] = np.asarray(report.labels, dtype=np.int64)
-        else:
-            first = report.errors[0].message if report.errors else "invalid"
-            notes.append(f"{student}: {spec.file} not compared ({first})")
+    for student, value in zip(roots, read):
+        if isinstance(value, np.ndarray):
+            out[student] = value
+        elif value is not None:
+            notes.append(f"{student}: {assignment.predictions.file} not compared ({value})")
     return out
 
 
-def _prediction_evidence(predictions: dict[str, np.ndarray], assignment,
+def _prediction_evidence(predictions: dict[str, np.ndarray], known: dict[str, float], assignment,
                          options: IntegrityOptions, slot, notes: list[str],
                          compared: list[str], n_pairs: int) -> list[F.StudentFinding]:
     spec = assignment.predictions
@@ -212,8 +229,7 @@ def _prediction_evidence(predictions: dict[str, np.ndarray], assignment,
             notes.append("Public order: no --public-labels (the test labels in the public "
                          "order), so predictions made on the public test set were not looked for")
     else:
-        known = _accuracies(options.results, names, assignment)
-        if len(known) >= 3:
+        if len([s for s in names if s in known]) >= 3:
             subset = [s for s in names if s in known]
             rows = np.stack([predictions[s] for s in subset])
             for stat in pred_mod.agreement(subset, rows, [known[s] for s in subset]):
@@ -225,23 +241,6 @@ def _prediction_evidence(predictions: dict[str, np.ndarray], assignment,
             notes.append("Predictions: no --labels and no accuracies in result files: "
                          f"{spec.file} files not compared")
     return findings
-
-
-def _accuracies(results: Path | None, students: list[str], assignment) -> dict[str, float]:
-    from grader.results import load
-
-    if results is None or not Path(results).is_dir():
-        return {}
-    out = {}
-    for path in sorted(Path(results).glob("*.json")):
-        try:
-            result = load(path)
-        except InputError:
-            continue
-        if (result.assignment == assignment.id and result.student in students
-                and result.predictions is not None):
-            out[result.student] = result.predictions.accuracy
-    return out
 
 
 def _with_flags(pair: F.PairFinding, t: F.Thresholds, n_pairs: int,
