@@ -223,10 +223,22 @@ def integrity_cmd(class_dir, assignment, starter, sources, labels, public_labels
                    f"{outputs.heatmap.name} (instructor only)")
 
 
+def _write_integrity(class_dir: Path, task, labels: Path | None, results_dir: Path,
+                     out_dir: Path) -> None:
+    """`grader evaluate --integrity`: the integrity report beside the class summary (which
+    then names it), from the class folder and the result files just written."""
+    from grader.integrity import IntegrityOptions, find_integrity, write_outputs
+
+    report = find_integrity(class_dir, task, IntegrityOptions(
+        starter=task_starter(task), labels=labels, results=results_dir))
+    outputs = write_outputs(report, out_dir)
+    click.echo(f"integrity: {len(report.flagged)} pair(s) and {len(report.students_flagged)} "
+               f"student(s) worth a look; {outputs.pdf} (instructor only)")
+
+
 def task_starter(task) -> tuple[Path, ...]:
-    """The spec's `[integrity] starter` paths, when the spec has them."""
-    integrity = getattr(task, "integrity", None)
-    return tuple(getattr(integrity, "starter", ()) or ())
+    """The spec's `[integrity] starter` paths (resolved against the spec file's folder)."""
+    return tuple(Path(p) for p in task.integrity.starter)
 
 
 def _submitted(executor, out_dir: Path) -> None:
