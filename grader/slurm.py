@@ -28,10 +28,11 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from grader.cluster import ClusterSettings
-from grader.errors import EnvironmentProblem, InputError, SandboxUnavailable
+from grader.errors import (EXIT_FAILED, EnvironmentProblem, GraderError, InputError,
+                           SandboxUnavailable)
 from grader.executors import (Event, LocalExecutor, OnEvent, machine_memory_mb, plan_slots,
                               result_event, usable_cores, visible_gpus)
 from grader.jobs import GradeJob, crashed, unfinished
@@ -40,6 +41,12 @@ from grader.slurm_state import TaskState, query_states
 from grader.store import ResultStore
 
 SLURM_DIR = ".slurm"
+
+
+class StoppedWaiting(GraderError):
+    """Ctrl-C while waiting for the array: it keeps running; nothing is lost."""
+
+    exit_code = EXIT_FAILED
 
 
 @dataclass(frozen=True)
@@ -172,8 +179,9 @@ def record_unfinished(store: ResultStore, job: GradeJob, reason: str) -> None:
 class SlurmExecutor:
     """Executor protocol over a Slurm job array (see the module docstring)."""
 
-    def __init__(self, store: ResultStore, cluster: ClusterSettings, *, wait: bool = True) -> None:
-        self.store, self.cluster, self.wait = store, cluster, wait
+    def __init__(self, store: ResultStore, cluster: ClusterSettings, *, wait: bool = True,
+                 notice: Callable[[str], None] = lambda _: None) -> None:
+        self.store, self.cluster, self.wait, self.notice = store, cluster, wait, notice
         self.folder = store.dir.resolve() / SLURM_DIR
         self.submitted: Submitted | None = None
 
@@ -181,9 +189,17 @@ class SlurmExecutor:
         jobs = list(jobs)
         if not jobs:
             return
-        self.submitted = self.submit(jobs)
-        if self.wait:
-            self.follow(jobs, self.submitted, on_event)
+        self.submitted = s = self.submit(jobs)
+        if not self.wait:
+            return
+        self.notice(f"submitted Slurm array {s.job_id}: {s.tasks} task(s) for {len(jobs)} "
+                    f"student(s); waiting (Ctrl-C stops waiting, not the array)")
+        try:
+            self.follow(jobs, s, on_event)
+        except KeyboardInterrupt:
+            raise StoppedWaiting(f"stopped waiting; Slurm array {s.job_id} keeps running: "
+                                 f"follow it with `grader status {self.store.dir}`, cancel it "
+                                 f"with `scancel {s.job_id}`") from None
 
     def submit(self, jobs: list[GradeJob]) -> Submitted:
         import submitit
@@ -261,6 +277,9 @@ def killed_reason(state: TaskState, started: bool) -> str:
     if state.state == "COMPLETED":
         return (f"the Slurm task completed but stored no result for this student ({where}): is "
                 f"the results folder on a filesystem the compute nodes share?")
+    if state.state == "UNKNOWN":
+        return (f"the Slurm task ended without a result for this student and Slurm no longer "
+                f"knows how ({where}; no accounting); a rerun of the same command grades it")
     if state.state == "FAILED":
         return (f"the Slurm task failed ({where}, exit code {state.exit_code or '?'}) before "
                 f"grading this student; see the task's log in the results folder's .slurm/")

@@ -60,19 +60,25 @@ def query_states(job_id: str, tasks: int) -> dict[int, TaskState]:
         if len(parts) == 5 and (i := _index(parts[0])) is not None:
             states[i] = TaskState(parts[0], i, parts[1], parts[2], parts[3], parts[4])
     if len(states) < tasks:
-        out = _run(["sacct", "-n", "-P", "-X", "-j", job_id,
-                    "--format=JobID,State,Elapsed,Timelimit,NodeList,ExitCode"])
-        for line in (out or "").splitlines():
+        acct = _run(["sacct", "-n", "-P", "-X", "-j", job_id,
+                     "--format=JobID,State,Elapsed,Timelimit,NodeList,ExitCode"])
+        for line in (acct or "").splitlines():
             parts = line.strip().split("|")
             if len(parts) == 6 and (i := _index(parts[0])) is not None and i not in states:
                 state = parts[1].split()[0] if parts[1] else "UNKNOWN"   # "CANCELLED by 0"
                 states[i] = TaskState(parts[0], i, state, parts[2], parts[3], parts[4], parts[5])
+    if out is not None:
+        # squeue answered and lists no such task, and there is no accounting that does: it
+        # ended more than MinJobAge ago, how is no longer known
+        for i in range(tasks):
+            if i not in states:
+                states[i] = TaskState(f"{job_id}_{i}" if tasks > 1 else job_id, i, "UNKNOWN")
     return states
 
 
 # ------------------------------------------------------------------------------ grader status
 
-StudentState = Literal["done", "unfinished", "running", "pending", "lost", "missing"]
+StudentState = Literal["done", "unfinished", "running", "pending", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,8 @@ class StudentStatus:
     student: str
     state: StudentState             # done: a result for the submitted inputs | unfinished: its
     #                                 task ended without grading it (a rerun grades it) |
-    #                                 running/pending: its task is | lost: its task is gone and
-    #                                 Slurm no longer knows how it ended | missing: no task
+    #                                 running/pending: its task is | unknown: Slurm could not
+    #                                 be asked (squeue failed)
     status: str | None = None       # the result's status (ok/failed/crashed) when done
     points: float | None = None
     possible: float | None = None
@@ -129,14 +135,16 @@ def class_status(results_dir: Path, *, record: bool = True) -> ClassStatus:
             continue
         state = states.get(entry["job"], {}).get(entry["task"])
         if state is None:
-            rows.append(StudentStatus(student, "lost", detail=f"task {entry['job']}_"
-                                      f"{entry['task']}: Slurm no longer knows it and there "
-                                      f"is no result; rerun to grade"))
+            rows.append(StudentStatus(student, "unknown", detail=f"task {entry['job']}_"
+                                      f"{entry['task']}: squeue did not answer"))
         elif not state.ended:
-            row = "running" if state.state in ("RUNNING", "COMPLETING") else "pending"
-            rows.append(StudentStatus(student, row, detail=f"task {state.task_id} "
-                                      f"{state.state}" + (f" on {state.node}" if state.node
-                                                         else "")))
+            started = (results_dir / ".slurm" / "started" / student).exists()
+            running = state.state in ("RUNNING", "COMPLETING")
+            detail = f"task {state.task_id} {state.state}" + (f" on {state.node}" if state.node
+                                                              else "")
+            rows.append(StudentStatus(student, "running" if running and started else "pending",
+                                      detail=detail + (", not started yet" if running and not
+                                                       started else "")))
         else:
             started = (results_dir / ".slurm" / "started" / student).exists()
             reason = killed_reason(state, started)
@@ -169,13 +177,13 @@ def status_text(status: ClassStatus) -> str:
     lines = [f"{status.results_dir}: {len(done)}/{n} students graded "
              f"(ok {by_status['ok']}, failed {by_status['failed']}, crashed "
              f"{by_status['crashed']}); Slurm array(s) {', '.join(status.arrays) or '-'}"]
-    for state in ("running", "pending", "unfinished", "lost"):
+    for state in ("running", "pending", "unfinished", "unknown"):
         if count := status.count(state):
             lines.append(f"  {state:<10} {count}")
     for s in status.students:
         if s.state != "done":
             lines.append(f"  {s.student:<16} {s.state:<10} {s.detail}")
-    if status.count("unfinished") or status.count("lost"):
+    if status.count("unfinished"):
         lines.append("rerun the same `grader evaluate ... --executor slurm` command to grade the "
                      "unfinished students (finished ones are kept)")
     elif status.complete:
