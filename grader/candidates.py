@@ -180,6 +180,11 @@ def options(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
             tier, note = None, f"a building block used by {components[name]}"
         if tier is not None and tier < 2 and d.in_function:
             tier, note = None, f"defined inside the function {d.in_function}"
+        if tier is not None and tier < 2 and not spec.args and (
+                required := construct.required_args(nss, d)) and not (
+                construct.constructions(nss, d)):
+            tier, note = None, (f"it needs arguments ({', '.join(required)}) and the code "
+                                "never builds it")
         if tier is None:
             excluded.append(Excluded(d.qualname or name, d.unit.where, d.line, note,
                                      close=resembles(name, spec)))

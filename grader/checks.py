@@ -57,12 +57,10 @@ def found(probe: Probe, assignment: Assignment) -> CheckResult:
     if probe.source.built_from:
         how = (f"; built as the student builds it: {probe.source.call} "
                f"({probe.source.built_from})")
-    rivals = [c for c in probe.considered if c.status == "lost"]
     chosen = next((c for c in probe.considered if c.chosen), None)
-    why = ""
-    if rivals and chosen is not None:
-        lost = "; ".join(f"{c.name} ({c.source}) lost: {c.reason}" for c in rivals[:4])
-        why = f". {chosen.reason[0].upper()}{chosen.reason[1:]}. {lost}"
+    why = ""          # the losers and their reasons are in the model's `considered` list
+    if chosen is not None and any(c.status == "lost" for c in probe.considered):
+        why = f"; {chosen.reason}"
     if probe.source.substituted:
         return _result(probe, "found", True,
                        f"no class named {' or '.join(probe.spec.names)}; used "
@@ -105,6 +103,9 @@ def builds(probe: Probe, assignment: Assignment) -> CheckResult | None:
                            "with weights=None (no pretrained weights) and download nothing in "
                            "__init__.")
         hint = f"Make sure {call} works in a fresh Python session with only the model's code"
+        if error.get("type") == "NameError" and probe.syntax:
+            hint += (f" (a definition it needs may be in code that does not parse: "
+                     f"{probe.syntax[0]})")
         if "required positional argument" in error.get("message", "") and (
                 not probe.source.built_from):
             hint += (" (the grader found no call of it with literal arguments in your files: "

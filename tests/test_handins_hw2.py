@@ -50,7 +50,10 @@ def test_same_class_name_in_lab1_and_lab2_notebooks(three_notebooks):
     assert lab1[1].params == 82078
     lab2 = models["simplenn-bn"].considered
     assert lab2[0].chosen and lab2[1].reason == "already graded as SimpleNN (Lab 1)"
-    assert "lost: in simplenn-cifar10 -dev.ipynb" in checks["simplenn.found"].message
+    assert checks["simplenn.found"].message == (
+        "SimpleNN (simplenn-cifar10.ipynb cell 3, line 2); chosen among 2 candidates: an "
+        "accepted name, in simplenn-cifar10.ipynb, the file the assignment names for it, "
+        "passes 4 of 4 checks")
 
 
 def test_class_with_required_args_is_built_as_the_student_builds_it(three_notebooks):
@@ -192,7 +195,9 @@ def test_syntax_error_inside_the_only_model_is_named_in_found(tmp_path):
     assert not found.passed
     assert ("Code that does not parse (skipped): resnet_cifar10.py, line 25: expected ':': "
             "def __init__(self, block=BasicBlock") in found.message
-    assert "BasicBlock: nothing in its name points at this model" in found.message
+    assert found.message.startswith("ResNet-20 (Lab 3): no class or factory function named "
+                                    "ResNet20 or resnet20 or ResNet_20 or ResNet was found. "
+                                    "nn.Module classes found: BasicBlock (resnet_cifar10.py")
     assert "Fix the syntax errors" in found.hint
 
 
