@@ -283,3 +283,24 @@ def test_excerpt_marks_matching_lines_with_their_file_and_line():
     assert ("hw.ipynb cell 2", 3, "", False) in shown           # one line of context
     assert all(where != "hw.ipynb cell 2" or line <= 3 for where, line, _, _ in shown)
     assert cut == 0 and lines[0].new_part
+
+
+def test_evaluate_integrity_writes_beside_the_class_summary(generated, tmp_path):
+    """What `grader evaluate --integrity` runs after grading: the integrity outputs in
+    OUT/reports, then the reports, whose class summary names integrity.pdf."""
+    from grader.cli import _write_integrity
+    from grader.report import build_reports
+
+    gen, task, _ = generated
+    reports = tmp_path / "reports"
+    _write_integrity(gen.root, task, gen.labels, gen.results, reports)
+    assert (reports / "integrity.pdf").is_file()
+    two = tmp_path / "two-results"        # two students' reports are enough (and quick)
+    two.mkdir()
+    for path in sorted(gen.results.glob("*.json"))[:2]:
+        (two / path.name).write_bytes(path.read_bytes())
+    outcome = build_reports(two, reports)
+    summary = "\n".join(p.extract_text() for p in pypdf.PdfReader(outcome.summary).pages)
+    assert "integrity.pdf" in summary and "Instructor only" in summary
+    student = "\n".join(p.extract_text() for p in pypdf.PdfReader(outcome.student_pdfs[0]).pages)
+    assert "integrity" not in student.lower()
