@@ -280,12 +280,17 @@ def batchnorm_gaps(report: dict) -> list[BatchNormGap]:
         return ("batchnorm" if short in BATCHNORM_FUNCTIONS else "activation"
                 if short in ACTIVATIONS else "pass" if short in PASS_THROUGH else "other")
 
-    def next_ops(index: int, depth: int = 0) -> list[int]:
-        """The ops that use index's output, looking through PASS_THROUGH ops."""
-        found = []
-        for c in consumers[index]:
-            if what(c) == "pass" and depth < 8:
-                found += next_ops(c, depth + 1) or [c]
+    def next_ops(index: int) -> list[int]:
+        """The ops that use index's output, looking through PASS_THROUGH ops (each op visited
+        once: the ops come from the sandbox, and a forged graph must not explode here)."""
+        found, todo, seen = [], list(consumers[index]), set()
+        while todo:
+            c = todo.pop(0)
+            if c in seen:
+                continue
+            seen.add(c)
+            if what(c) == "pass" and consumers[c]:
+                todo += consumers[c]
             else:
                 found.append(c)
         return found

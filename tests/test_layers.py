@@ -422,3 +422,18 @@ def test_very_large_models_fall_back_to_a_greedy_alignment(monkeypatch):
     probe = probe_of(build(CONVS_FIRST.replace("nn.Linear(120, 84)", "nn.Linear(120, 80)")
                            .replace("nn.Linear(84, 10)", "nn.Linear(80, 10)")), "simplenn-bn")
     assert differences(probe) == ["fc2: 9,680 expected 10,164", "fc3: 810 expected 850"]
+
+
+def test_a_forged_op_graph_is_read_in_linear_time():
+    """The ops come back from the sandbox: a dense graph of pass-through ops (100^5 paths)
+    must not hang the grader."""
+    layers = [{"name": "conv1", "type": "Conv2d"}]
+    ops = [["module", "conv1", []]]
+    previous = [0]
+    for _ in range(5):
+        start = len(ops)
+        ops += [["function", "Tensor.view", list(previous)] for _ in range(100)]
+        previous = list(range(start, len(ops)))
+    ops.append(["function", "F.relu", previous])
+    gaps = batchnorm_gaps({"layers": layers, "order": ["conv1"], "ops": ops})
+    assert [str(g) for g in gaps] == ["conv1 -> F.relu (no BatchNorm)"]
