@@ -304,3 +304,23 @@ def test_evaluate_integrity_writes_beside_the_class_summary(generated, tmp_path)
     assert "integrity.pdf" in summary and "Instructor only" in summary
     student = "\n".join(p.extract_text() for p in pypdf.PdfReader(outcome.student_pdfs[0]).pages)
     assert "integrity" not in student.lower()
+
+
+def test_zips_broken_notebooks_and_bad_predictions_become_notes(tmp_path):
+    import shutil
+
+    gen = make_class(tmp_path, honest=5, seed=8, planted=False)
+    names = sorted(p.name for p in gen.root.iterdir())
+    zipped, broken, bad_csv = names[:3]
+    shutil.make_archive(str(gen.root / zipped), "zip", gen.root, zipped)   # a Canvas zip
+    shutil.rmtree(gen.root / zipped)
+    next((gen.root / broken).glob("*.ipynb")).write_text('{"cells": [', encoding="utf-8")
+    (gen.root / bad_csv / "predictions.csv").write_text("Id;Label\n0;cat\n", encoding="utf-8")
+    task = spec.load(str(gen.spec))
+    report = find_integrity(gen.root, task, IntegrityOptions(starter=(gen.starter,),
+                                                             labels=gen.labels))
+    assert zipped in report.students and len(report.students) == 5
+    notes = "\n".join(report.notes)
+    assert f"{broken}: " in notes and "not a readable Jupyter notebook" in notes
+    assert f"{bad_csv}: predictions.csv not compared" in notes
+    assert not report.flagged

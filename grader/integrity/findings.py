@@ -157,11 +157,12 @@ def model_flag(match: ModelMatch) -> Flag:
 
 def shared_flag(stat: SharedErrors, t: Thresholds, pairs: int) -> Flag | None:
     adjusted = stat.log10_p + math.log10(max(pairs, 1))
+    if stat.null != "class":    # too few files to know which images are hard: honest models
+        return None             # share their hard images, and this null would call it copying
     if adjusted > t.log10_p or stat.shared < t.ratio * stat.expected or stat.shared < 10:
         return None
     null = ("independent models of their accuracy that find the same images hard as the rest "
-            "of the class" if stat.null == "class" else
-            "independent models of their accuracy with their own per-class confusions")
+            "of the class")
     compared = f"wrong answers in predictions.csv against the held-out labels ({stat.images:,} images)"
     evidence = (f"{stat.shared:,} images wrong with the same wrong label, {stat.expected:,.0f} "
                 f"expected for {null} ({stat.errors_a:,} and {stat.errors_b:,} errors; "

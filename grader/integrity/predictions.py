@@ -14,7 +14,8 @@ variance is at most the binomial's with the same mean, so this p-value is conser
 models share their hard images, which a model of independent errors would call significant for
 every pair: independent ~90% CIFAR-10 models agree on 89-92% of the labels. With fewer than
 MIN_OTHERS other students the hardness of single images cannot be estimated and each student's
-own confusion matrix stands in (independent given the true class); the finding says which.
+own confusion matrix stands in (independent given the true class): its counts are reported but
+never flagged, since honest models sharing hard images would look like copies under it.
 
 Agreement (no labels, accuracies known from the result files): D counts images where A and B
 differ. Honest pairs differ on a roughly fixed share rho of their combined error rate; rho is

@@ -209,8 +209,9 @@ def _prediction_evidence(predictions: dict[str, np.ndarray], known: dict[str, fl
             f"Predictions: {len(names)} {spec.file} files against the held-out labels; shared "
             "wrong answers (same wrong label) against independent models of the two students' "
             + ("accuracies that find the same images hard as the rest of the class"
-               if null == "class" else "accuracies and per-class confusions (too few students "
-               "to estimate each image's hardness)")
+               if null == "class" else "accuracies and per-class confusions, shown but never "
+               f"flagged: fewer than {pred_mod.MIN_OTHERS + 2} files, too few to know which "
+               "images are hard for everyone")
             + f"; binomial p-value, flagged below 10^{options.thresholds.log10_p:g} after "
             f"multiplying by the {n_pairs:,} pairs.")
         if options.public_labels is not None:
