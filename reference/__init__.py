@@ -20,7 +20,6 @@ MODELS: dict[str, str] = {
     "resnet18": "reference.resnet18:resnet18",
     "hw4-net1": "reference.hw4:hw4_net1",
     "hw4-net2": "reference.hw4:hw4_net2",
-    "hw4-net3": "reference.hw4:hw4_net3",
 }
 
 
