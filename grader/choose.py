@@ -10,7 +10,8 @@ another. For each model the candidates compare by, in order:
    name is not enough either);
 3. the fit: how many of the spec's checks it passes once built (builds, forward, params,
    weighted layers, BatchNorm);
-4. an exact file name, then the parameter count's distance from the spec, then file order.
+4. an exact file name, then the parameter count's distance from the spec, then the later
+   definition (a notebook that defines SimpleNN twice runs the second).
 
 A candidate that misses this model's count but fits a later model's exact count is left to
 that model (the one HW4Net(task) class built as HW4Net(2) is Net2's even if Net1 has no
@@ -75,7 +76,7 @@ def fit(probe: Probe, option: Option, assignment: Assignment, checks: FitChecks)
 
 def _key(option: Option, f: Fit) -> tuple:
     return (option.file_rank, option.name_tier, len(f.passed), option.file_exact,
-            -f.distance, -option.order)
+            -f.distance, option.order)     # last: a later definition replaces an earlier one
 
 
 def _why_lost(option: Option, f: Fit, winner: Option, wf: Fit) -> str:
@@ -92,7 +93,8 @@ def _why_lost(option: Option, f: Fit, winner: Option, wf: Fit) -> str:
         return f"its file name matches the assignment's less exactly than {winner.source.where}"
     if f.distance != wf.distance:
         return "its parameter count is further from the expected one"
-    return f"a tie; {winner.source.qualname} comes first in the files"
+    return (f"a tie; {winner.source.qualname} ({winner.source.where}, line "
+            f"{winner.source.line}) is defined later, as a rerun cell or file would replace it")
 
 
 def _why_chosen(option: Option, f: Fit, rivals: int) -> str:
@@ -151,8 +153,11 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> No
             graded[winner.source.ident] = probe.spec.title
             probe.source = winner.source
             probe.report, probe.shapes = probe.probed.get(winner.source.ident, (None, None))
-            considered = [_candidate(winner, wf, "chosen", _why_chosen(
-                winner, wf, len(considered) + len(losers)))] + losers + considered
+            why = _why_chosen(winner, wf, len(considered) + len(losers))
+            if unnamed:
+                why += (f"; {len(unnamed)} other nn.Module class(es) neither named for it nor "
+                        "of its size")
+            considered = [_candidate(winner, wf, "chosen", why)] + losers + considered
         considered += [Candidate(name=e.name, source=e.where, line=e.line, status="excluded",
                                  reason=e.reason) for e in probe.excluded
                        if e.close and not e.reason.startswith(("a building block",

@@ -1,0 +1,75 @@
+"""grader.choose without a sandbox: real candidates from real-looking notebooks, with the
+probe results stood in by parameter shapes, so each rule of the choice is tested on its own."""
+
+from __future__ import annotations
+
+from grader.choose import choose
+from grader.probe import locate
+from grader.results import CheckResult
+from grader.sources import read_sources
+from grader.spec import load
+
+PLAIN = {"fc.weight": [10, 8203]}                   # 82,030 parameters
+WITH_BN = {"fc.weight": [10, 8203], "bn.weight": [24], "bn.bias": [24]}   # 82,078
+
+
+def _checks(probe, assignment):
+    """Stands in for the sandbox-backed checks: builds when shapes exist, params by count."""
+    key = probe.spec.key
+    built = probe.shapes is not None
+    results = [CheckResult(f"{key}.builds", built, "")]
+    if probe.spec.params is not None and built:
+        ok = probe.spec.params.accepts(probe.params or 0, probe.reference_params)
+        results.append(CheckResult(f"{key}.params", ok, ""))
+    return results
+
+
+def _choose(root, spec, shapes_by_line):
+    files, _ = read_sources(root)
+    probes = locate(files, spec)
+    for probe in probes:
+        for option in probe.options:
+            shapes = shapes_by_line.get((option.source.where, option.source.line),
+                                        shapes_by_line.get(option.source.call))
+            probe.probed[option.source.ident] = ({"key": "x", "ok": True}, shapes)
+    choose(probes, spec, _checks)
+    return {p.spec.key: p for p in probes}
+
+
+def test_a_notebook_that_defines_simplenn_twice_is_graded_on_the_later_one(tmp_path,
+                                                                           make_notebook):
+    cell = "import torch.nn as nn\nclass SimpleNN(nn.Module):\n    pass\n"
+    make_notebook(tmp_path / "s" / "simplenn-cifar10.ipynb", [cell, "net = SimpleNN()", cell])
+    probes = _choose(tmp_path / "s", load("ece661-hw2"), {
+        ("simplenn-cifar10.ipynb cell 1", 2): PLAIN, ("simplenn-cifar10.ipynb cell 3", 2): PLAIN})
+    lab1 = probes["simplenn"]
+    assert lab1.source.where == "simplenn-cifar10.ipynb cell 3"
+    lost = lab1.considered[1]
+    assert lost.source == "simplenn-cifar10.ipynb cell 1"
+    assert lost.reason == ("a tie; SimpleNN (simplenn-cifar10.ipynb cell 3, line 2) is defined "
+                           "later, as a rerun cell or file would replace it")
+
+
+def test_a_build_that_fits_a_later_model_is_left_to_it(tmp_path, make_notebook):
+    """Lab 1 comes first; its only candidate has Lab 2's count, so Lab 1 is not found."""
+    make_notebook(tmp_path / "s" / "hw2.ipynb", [
+        "import torch.nn as nn\nclass SimpleNN(nn.Module):\n    pass\n"])
+    probes = _choose(tmp_path / "s", load("ece661-hw2"), {("hw2.ipynb cell 1", 2): WITH_BN})
+    assert probes["simplenn"].source is None
+    assert "its parameter count fits SimpleNN with BatchNorm (Lab 2), not this model" in (
+        probes["simplenn"].not_found)
+    assert probes["simplenn-bn"].source.where == "hw2.ipynb cell 1"
+
+
+def test_an_unnamed_class_is_used_only_when_its_count_fits(tmp_path, make_notebook):
+    make_notebook(tmp_path / "s" / "hw2.ipynb", [
+        "import torch.nn as nn\nclass LeNet(nn.Module):\n    pass\n"
+        "class Other(nn.Module):\n    pass\n"])
+    probes = _choose(tmp_path / "s", load("ece661-hw2"), {
+        ("hw2.ipynb cell 1", 2): {"w": [5]}, ("hw2.ipynb cell 1", 4): PLAIN})
+    lab1 = probes["simplenn"]
+    assert lab1.source.qualname == "Other" and lab1.source.substituted
+    assert lab1.considered[0].reason == (
+        "the only candidate: nothing in its name points at this model, in hw2.ipynb, passes 2 "
+        "of 2 checks; 1 other nn.Module class(es) neither named for it nor of its size")
+    assert [c.name for c in lab1.considered] == ["Other"]
