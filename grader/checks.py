@@ -329,7 +329,8 @@ def check_folder(root: Path, label: str, assignment: Assignment, limits: Limits,
     if assignment.predictions is not None:
         predictions, more = prediction_checks(root, files, assignment)
         checks += more
-    tampering = sorted({t for p in probes for t in ((p.report or {}).get("tampering") or [])})
+    tampering = sorted({t for p in probes for report, _ in p.probed.values()  # every build
+                        for t in ((report or {}).get("tampering") or [])})
     if tampering:
         checks.append(CheckResult("sandbox.tampering", False, "student code replaced "
                                   + ", ".join(tampering) + "; the grader used the originals",
