@@ -9,7 +9,6 @@ instructor only: nothing here is linked from a student's report.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -147,7 +146,3 @@ def write_outputs(report: IntegrityReport, out_dir: Path) -> IntegrityOutputs:
     pdf = html_to_pdf(render_integrity_html(report, svg), out_dir / PDF_NAME)
     return IntegrityOutputs(pdf, write_json(report, out_dir / JSON_NAME),
                             write_csv(report, out_dir / CSV_NAME), heatmap)
-
-
-def log10_label(value: float) -> str:
-    return "-inf" if value == -math.inf else f"{value:.1f}"
