@@ -201,7 +201,7 @@ def test_layers_no_reference_layer_matches_are_marked_extra():
                      "layer3.0.shortcut.1"]
     assert model["extra"] == 4 and model["extra_params"] == 512 + 64 + 2048 + 128
     html = report.render_student_html(_option_b_resnet(params_ok=False))
-    assert "(4 not in it, 2,752 parameters)" in html
+    assert "(4 layers not in the reference, 2,752 parameters)" in html
     assert html.count("not in the reference</td>") == 4
     assert html.count('<tr class="differs">') == 4
 
@@ -210,7 +210,8 @@ def test_accepted_variant_is_shown_but_not_in_red():
     """Option B passes the count (272,474 is in range): its extra layers are listed, and the
     table does not contradict the verdict with red rows."""
     html = report.render_student_html(_option_b_resnet(params_ok=True))
-    assert "(4 not in it, 2,752 parameters; within the accepted count)" in html
+    assert ("(4 layers not in the reference, 2,752 parameters; the count is within the "
+            "accepted range)") in html
     assert html.count("not in the reference</td>") == 4
     assert 'class="differs"' not in html.split('id="models"')[1].split("</article>")[2]
 
