@@ -61,10 +61,13 @@ class SourceFile:
 
     path: str
     units: list[Unit] = field(default_factory=list)
+    module: str | None = None       # a module a notebook cell writes (`%%writefile models.py`)
 
     @property
     def module_name(self) -> str | None:
         """The name `import X` would find this file under, for .py files at any depth."""
+        if self.module:
+            return self.module
         p = PurePosixPath(self.path)
         return p.stem if p.suffix == ".py" else None
 
@@ -213,7 +216,16 @@ def _unit(file: str, cell: int | None, source: str, *, ipython: bool = True) -> 
     return Unit(file, cell, text, tree, error, problems)
 
 
+_WRITEFILE = re.compile(r"\s*%%writefile\s+(?:-a\s+)?['\"]?([\w./-]+\.py)['\"]?\s*$")
+
+
 def read_notebook(path: Path, rel: str) -> SourceFile:
+    return _read_notebook(path, rel)[0]
+
+
+def _read_notebook(path: Path, rel: str) -> tuple[SourceFile, list[SourceFile]]:
+    """The notebook (one unit per code cell) and the modules its cells write with
+    `%%writefile models.py`, which later cells import (`from models import Net`)."""
     import nbformat
 
     try:
@@ -221,13 +233,19 @@ def read_notebook(path: Path, rel: str) -> SourceFile:
     except Exception as exc:  # nbformat raises several unrelated types for bad files
         raise InputError(f"not a readable Jupyter notebook: {str(exc).splitlines()[0][:200]} "
                          "(expected the JSON notebook format, nbformat 4)", path=rel) from None
-    units, number = [], 0
+    units, written, number = [], [], 0
     for cell in nb.cells:
         if cell.get("cell_type") != "code":
             continue
         number += 1
-        units.append(_unit(rel, number, cell.get("source", "")))
-    return SourceFile(rel, units)
+        source = cell.get("source", "")
+        units.append(_unit(rel, number, source))
+        first, _, body = source.partition("\n")
+        if match := _WRITEFILE.match(first):
+            module = PurePosixPath(match[1]).stem
+            written.append(SourceFile(rel, [_unit(rel, number, "\n" + body, ipython=False)],
+                                      module=module))
+    return SourceFile(rel, units), written
 
 
 def read_sources(root: Path) -> tuple[list[SourceFile], list[str]]:
@@ -240,10 +258,13 @@ def read_sources(root: Path) -> tuple[list[SourceFile], list[str]]:
             files.append(SourceFile(rel, [_unit(rel, None, text, ipython=False)]))
         elif rel.endswith(".ipynb"):
             try:
-                files.append(read_notebook(path, rel))
+                notebook, written = _read_notebook(path, rel)
             except InputError as exc:
                 warnings.append(str(exc))
                 continue
+            real = {PurePosixPath(f).stem for f in list_files(root) if f.endswith(".py")}
+            files += [w for w in written if w.module not in real]   # a real file wins
+            files.append(notebook)
         else:
             continue
         for unit in files[-1].units:

@@ -136,3 +136,18 @@ def test_syntax_error_skips_only_its_statement_and_is_recorded(tmp_path):
     assert str(problem) == "model.py, line 7: '(' was never closed: print('epoch', epoch"
     assert warnings == ["model.py, line 7: '(' was never closed: print('epoch', epoch: does not "
                         "parse; that part was skipped"]
+
+
+def test_module_written_by_a_notebook_cell_is_importable(tmp_path, make_notebook):
+    from grader import discovery
+
+    make_notebook(tmp_path / "s" / "hw2.ipynb", [
+        "%%writefile models.py\nimport torch.nn as nn\nclass SimpleNN(nn.Module):\n    pass\n",
+        "from models import SimpleNN\nnet = SimpleNN()",
+    ])
+    files, warnings = read_sources(tmp_path / "s")
+    assert [(f.path, f.module_name) for f in files] == [("hw2.ipynb", "models"),
+                                                        ("hw2.ipynb", None)]
+    nss = discovery.namespaces(files)
+    (found,) = [(d.qualname, d.unit.where, d.line) for _, d in discovery.module_candidates(nss)]
+    assert found == ("SimpleNN", "hw2.ipynb cell 1", 3) and warnings == []
