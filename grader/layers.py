@@ -243,8 +243,8 @@ class BatchNormGap:
     def __str__(self) -> str:
         text = " -> ".join((self.conv,) + (self.path or ("nothing",)))
         if self.batchnorm_later:
-            return text + " (BatchNorm after the activation)"
-        return text + " (no BatchNorm)"
+            return text + ", BatchNorm after the activation"
+        return text + ", no BatchNorm"
 
 
 def _short(name: str) -> str:

@@ -206,7 +206,7 @@ def good_result(student: str = "alice_good") -> EvaluationResult:
 
 # grader check's verdict on a Lab 2 model whose forward runs conv2 -> F.relu -> bn2
 BN_LATE = ("BatchNorm does not directly follow every convolution in forward: conv2 -> F.relu "
-           "-> bn2 (BatchNorm2d) (BatchNorm after the activation)")
+           "-> bn2 (BatchNorm2d), BatchNorm after the activation")
 
 
 def failing_result(student: str = "bob_failing") -> EvaluationResult:

@@ -132,8 +132,8 @@ def test_relu_between_conv_and_batchnorm_is_a_gap():
     report, _ = report_of(build(RELU_BEFORE_BN))
     gaps = batchnorm_gaps(report)
     assert [str(g) for g in gaps] == [
-        "conv1 -> F.relu -> bn1 (BatchNorm2d) (BatchNorm after the activation)",
-        "conv2 -> F.relu -> bn2 (BatchNorm2d) (BatchNorm after the activation)"]
+        "conv1 -> F.relu -> bn1 (BatchNorm2d), BatchNorm after the activation",
+        "conv2 -> F.relu -> bn2 (BatchNorm2d), BatchNorm after the activation"]
     assert all(g.activation and g.batchnorm_later for g in gaps)
 
 
@@ -169,7 +169,7 @@ def test_pooling_instead_of_batchnorm_is_named():
     source = CONVS_FIRST.replace("self.pool(F.relu(self.bn2(self.conv2(x))))",
                                  "F.relu(self.pool(self.conv2(x)))")
     gaps = batchnorm_gaps(report_of(build(source))[0])
-    assert [str(g) for g in gaps] == ["conv2 -> pool (MaxPool2d) (no BatchNorm)"]
+    assert [str(g) for g in gaps] == ["conv2 -> pool (MaxPool2d), no BatchNorm"]
     assert not gaps[0].activation
 
 
@@ -188,8 +188,8 @@ class SimpleNN(nn.Module):
 """
     gaps = batchnorm_gaps(report_of(build(source))[0])
     assert [str(g) for g in gaps] == [
-        "features.0 -> features.1 (ReLU) -> features.2 (BatchNorm2d) "
-        "(BatchNorm after the activation)"]
+        "features.0 -> features.1 (ReLU) -> features.2 (BatchNorm2d), "
+        "BatchNorm after the activation"]
 
 
 def test_without_recorded_ops_the_module_order_is_used():
@@ -317,9 +317,9 @@ def test_check_judges_batchnorm_by_forward_order(tmp_path, make_notebook):
     late = checks["late.batchnorm"]
     assert not late.passed
     assert late.message == ("BatchNorm does not directly follow every convolution in forward: "
-                            "conv1 -> F.relu -> bn1 (BatchNorm2d) (BatchNorm after the "
-                            "activation); conv2 -> F.relu -> bn2 (BatchNorm2d) (BatchNorm after "
-                            "the activation)")
+                            "conv1 -> F.relu -> bn1 (BatchNorm2d), BatchNorm after the "
+                            "activation; conv2 -> F.relu -> bn2 (BatchNorm2d), BatchNorm after "
+                            "the activation")
     assert "before the activation" in late.hint and "F.relu(self.bn1(self.conv1(x)))" in late.hint
     assert checks["late.params"].passed          # same parameters: only the order is wrong
     ordered = checks["ordered.batchnorm"]
@@ -436,4 +436,4 @@ def test_a_forged_op_graph_is_read_in_linear_time():
         previous = list(range(start, len(ops)))
     ops.append(["function", "F.relu", previous])
     gaps = batchnorm_gaps({"layers": layers, "order": ["conv1"], "ops": ops})
-    assert [str(g) for g in gaps] == ["conv1 -> F.relu (no BatchNorm)"]
+    assert [str(g) for g in gaps] == ["conv1 -> F.relu, no BatchNorm"]

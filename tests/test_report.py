@@ -287,7 +287,7 @@ def test_failing_pdf_gives_hints_and_expected_figures(pdfs):
     assert "bob_failing" in text
     assert "21 / 100" in text
     assert "Use nn.Conv2d(8, 16, 3) and nn.Linear(16 * 6 * 6, 120)." in text     # a hint
-    assert "conv2 -> F.relu -> bn2 (BatchNorm2d) (BatchNorm after the activation)" in text
+    assert "conv2 -> F.relu -> bn2 (BatchNorm2d), BatchNorm after the activation" in text
     assert "before the activation: x = F.relu(self.bn1(self.conv1(x)))" in text
     assert "expected 1,168" in text and "expected 69,240" in text   # highlighted layers
     assert "substitute" in text.lower()
