@@ -187,7 +187,8 @@ def report_cmd(results_dir, out_dir) -> None:
               help="The same images' labels in the public order (labels.csv of a split "
                    "without --permute-seed): predictions made on the public test set.")
 @click.option("--results", "results_dir", type=click.Path(path_type=Path), default=None,
-              help="Result files of `grader evaluate` (layer tables, accuracies): models.")
+              help="Result files of `grader evaluate` (layer tables, accuracies): models. "
+                   "Default: ./grades, evaluate's default --out, when it exists.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Folder for integrity.pdf, integrity.json, integrity.csv and the heatmap.")
 @click.option("--json", "as_json", is_flag=True, help="Print integrity.json's content.")
