@@ -324,3 +324,15 @@ def test_zips_broken_notebooks_and_bad_predictions_become_notes(tmp_path):
     assert f"{broken}: " in notes and "not a readable Jupyter notebook" in notes
     assert f"{bad_csv}: predictions.csv not compared" in notes
     assert not report.flagged
+
+
+def test_without_labels_results_in_grades_give_models_and_agreement(generated, monkeypatch):
+    """No --results: ./grades (evaluate's default --out) is used; no --labels: predictions are
+    compared by agreement, against the accuracies in those result files."""
+    gen, task, _ = generated
+    monkeypatch.chdir(gen.results.parent)
+    report = find_integrity(gen.root, task, IntegrityOptions(starter=(gen.starter,), jobs=1))
+    kinds = {_key(p.a, p.b): {f.kind for f in p.flags} for p in report.flagged}
+    assert "model" in kinds[_key(*gen.planted["model"])]
+    assert "agreement" in kinds[_key(*gen.planted["predictions"])]
+    assert any("using the result files in grades/" in n for n in report.notes)

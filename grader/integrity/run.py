@@ -35,7 +35,9 @@ class IntegrityOptions:
     sources: tuple[Path, ...] = ()  # known public implementations (files or folders)
     labels: Path | None = None      # held-out labels (labels.csv from `grader data split`)
     public_labels: Path | None = None   # the same images' labels in the public order
-    results: Path | None = None     # result files of `grader evaluate` (layer tables, accuracies)
+    results: Path | None = None     # result files of `grader evaluate` (layer tables,
+    #                                 accuracies); None: ./grades, evaluate's default --out,
+    #                                 when it exists (only this class's results are used)
     thresholds: F.Thresholds = field(default_factory=F.Thresholds)
     jobs: int = max(1, os.cpu_count() or 1)   # processes for fingerprinting
 
@@ -115,7 +117,8 @@ def find_integrity(class_dir: Path, assignment: Assignment,
         free = ", ".join(m.title for m in models_mod.free_models(assignment))
         compared.append(f"Models: the layer sequences of the free-design models ({free}) of "
                         f"{len({a.student for a in archs})} students, from the result files in "
-                        f"{options.results}; identical or {100 * models_mod.NEAR:.0f}% alike "
+                        f"{options.results or DEFAULT_RESULTS}; identical or "
+                        f"{100 * models_mod.NEAR:.0f}% alike "
                         "is flagged. Required architectures are not compared.")
 
     accuracies = {s: r.accuracy for s, r in (results or {}).items() if r.accuracy is not None}
@@ -138,9 +141,19 @@ def find_integrity(class_dir: Path, assignment: Assignment,
         thresholds=t, documents=tuple(d for d in docs + sources if d.owner in shown))
 
 
+DEFAULT_RESULTS = Path("grades")    # where `grader evaluate` writes results by default
+
+
 def _results(results: Path | None, students: list[str], assignment: Assignment, jobs: int):
     if results is None:
-        return None, []
+        if not DEFAULT_RESULTS.is_dir():
+            return None, []
+        found, notes = models_mod.read_results(DEFAULT_RESULTS, students, assignment, jobs=jobs)
+        if not found:
+            return None, [f"no --results given and {DEFAULT_RESULTS}/ holds no result files for "
+                          "this class and assignment"]
+        return found, [f"no --results given: using the result files in {DEFAULT_RESULTS}/ "
+                       "(grader evaluate's default --out)"] + notes
     if not Path(results).is_dir():
         raise InputError("results folder not found", path=str(results))
     return models_mod.read_results(Path(results), students, assignment, jobs=jobs)
@@ -150,8 +163,8 @@ def _architectures(results, assignment: Assignment):
     if not models_mod.free_models(assignment):
         return None, [f"Models: {assignment.id} fixes every model's architecture; none compared"]
     if results is None:
-        return None, ["Models: no --results folder (the result files of grader evaluate, which "
-                      "hold the layer tables): models not compared"]
+        return None, ["Models: no result files of grader evaluate (--results; they hold the "
+                      "layer tables): models not compared"]
     return models_mod.free_architectures(results, assignment), []
 
 
