@@ -186,19 +186,35 @@ def _shapes(out_dir: Path, report: dict | None) -> dict[str, list[int]] | None:
     try:
         if path.is_symlink() or path.stat().st_size > MAX_PARAM_FILE or not _stored_zip(path):
             return None
-        import torch
-
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        return _npz_shapes(path)
     except Exception:  # a malformed or malicious file is simply not trusted
         return None
-    if not isinstance(data, dict):
-        return None
-    return {str(k): list(v.shape) for k, v in data.items() if hasattr(v, "shape")}
+
+
+def _npz_shapes(path: Path) -> dict[str, list[int]] | None:
+    import numpy as np
+
+    shapes = {}
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                return None
+            with zf.open(info) as fh:
+                version = np.lib.format.read_magic(fh)
+                read = {(1, 0): np.lib.format.read_array_header_1_0,
+                        (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                if read is None:
+                    return None
+                shape = read(fh)[0]
+            if not all(isinstance(n, int) and n >= 0 for n in shape):
+                return None
+            shapes[info.filename[:-len(".npy")]] = list(shape)
+    return shapes
 
 
 def _stored_zip(path: Path) -> bool:
-    """Whether path is a zip as torch.save writes one, every member stored uncompressed:
-    torch.load inflates deflated members too, and 1 MB of them can become 1 GB here."""
+    """Whether path is a zip with every member stored uncompressed (np.savez writes them so):
+    a deflated member of 1 MB could inflate to 1 GB here."""
     try:
         with zipfile.ZipFile(path) as zf:
             return all(i.compress_type == zipfile.ZIP_STORED and i.compress_size == i.file_size

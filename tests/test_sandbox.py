@@ -543,16 +543,33 @@ def test_trusted_side_refuses_a_malicious_pickle(tmp_path):
 
 
 def test_trusted_side_refuses_a_compressed_params_file(tmp_path):
-    import torch
+    import numpy as np
 
-    torch.save({"w": torch.zeros(4_000_000)}, tmp_path / "plain.pt")   # 16 MB stored
-    with zipfile.ZipFile(tmp_path / "plain.pt") as zin, \
-            zipfile.ZipFile(tmp_path / "bomb.pt", "w", zipfile.ZIP_DEFLATED) as zout:
+    np.savez(tmp_path / "plain.npz", w=np.zeros(4_000_000, np.float32))   # 16 MB stored
+    with zipfile.ZipFile(tmp_path / "plain.npz") as zin, \
+            zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as zout:
         for info in zin.infolist():
             zout.writestr(info.filename, zin.read(info.filename))
-    assert (tmp_path / "bomb.pt").stat().st_size < 1_000_000     # inflates 16-fold and more
-    assert _shapes(tmp_path, {"ok": True, "param_file": "plain.pt"}) == {"w": [4_000_000]}
-    assert _shapes(tmp_path, {"ok": True, "param_file": "bomb.pt"}) is None
+    assert (tmp_path / "bomb.npz").stat().st_size < 1_000_000     # inflates 16-fold and more
+    assert _shapes(tmp_path, {"ok": True, "param_file": "plain.npz"}) == {"w": [4_000_000]}
+    assert _shapes(tmp_path, {"ok": True, "param_file": "bomb.npz"}) is None
+
+
+def test_trusted_side_reads_shapes_without_loading_arrays_or_pickles(tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "objects.npz", w=np.array([{"a": 1}], dtype=object))   # a pickle inside
+    assert _shapes(tmp_path, {"ok": True, "param_file": "objects.npz"}) == {"w": [1]}
+    np.save(tmp_path / "lone.npy", np.zeros(3))                   # not an archive
+    assert _shapes(tmp_path, {"ok": True, "param_file": "lone.npy"}) is None
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from grader.probe import _shapes; "
+            f"_shapes(Path({str(tmp_path)!r}), {{'ok': True, 'param_file': 'objects.npz'}}); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr
 
 
 def test_exported_params_overwritten_with_a_pickle_run_nothing_here(host, tmp_path):

@@ -16,7 +16,10 @@ import time
 from harness import common  # noqa: E402  (records the original torch functions first)
 from harness import dataflow  # noqa: E402
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
+
+SAVEZ = np.savez            # taken before any student code is imported
 
 
 def probe(entry: dict, job: dict, done: list[dict]) -> dict:
@@ -70,10 +73,12 @@ def _probe(entry: dict, job: dict, result: dict, reached, started: float) -> Non
     reached("flops", "counting FLOPs of")
     result["flops"] = count_flops(model, job["input_shape"])
     result["stage"] = "export"
-    params = {name: p.detach().cpu().clone()
+    # numpy's .npz (stored .npy members, no pickle): the trusted side reads the shapes from
+    # the members' headers without importing torch (2-3 s saved per `grader check`)
+    params = {name: p.detach().to("cpu", torch.float32).numpy()
               for name, p in common.named_parameters(model) if p.requires_grad}
-    path = os.path.join(common.OUT, f"params-{result['key']}.pt")
-    common.save(params, path)
+    path = os.path.join(common.OUT, f"params-{result['key']}.npz")
+    SAVEZ(path, **params)
     result["param_file"] = os.path.basename(path)
     result["stage"] = "done"
     result["ok"] = True
