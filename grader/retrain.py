@@ -2,8 +2,8 @@
 
 The training data (images and labels) and the held-out images (no labels) are .npy files
 (grader.prepared) linked read-only into each sandbox. What comes back, per-epoch predicted labels
-for every held-out image, is scored here against the held-out labels, so the curves and the
-final figure are on the same split. Reference models train the same way, under each of the
+for the held-out images (all, or the first `[training] eval_images`), is scored here against
+their labels, so the curves and the final figure are on the same images. Reference models train the same way, under each of the
 spec's reference seeds, once per configuration, and are cached; `reference_band` turns their
 runs into the band the rubric compares students with, and says when the reference did not
 clearly beat chance under the budget.
@@ -65,7 +65,14 @@ def train_config(assignment: Assignment, epochs: int | None) -> dict:
     return {"epochs": epochs or t.epochs, "batch_size": t.batch_size, "lr": t.lr,
             "momentum": t.momentum, "weight_decay": t.weight_decay, "schedule": t.schedule,
             "milestones": list(t.milestones), "gamma": t.gamma, "augment": t.augment,
-            "seed": t.seed}
+            "seed": t.seed, "eval_images": getattr(t, "eval_images", 0)}
+
+
+def scored_labels(data: PreparedData, config: dict) -> np.ndarray:
+    """The held-out labels the retrained models are scored against: the first
+    `eval_images` of them (0 or absent: all)."""
+    n = int(config.get("eval_images") or 0)
+    return data.labels[:n] if 0 < n < len(data.labels) else data.labels
 
 
 def reference_seeds(assignment: Assignment, config: dict) -> list[int]:
@@ -82,6 +89,8 @@ def reference_seeds(assignment: Assignment, config: dict) -> list[int]:
 def run_training(entries: list[dict], data: PreparedData, config: dict, limits: Limits, *,
                  submission: Path | None, sandboxed: bool, gpu: bool, threads: int
                  ) -> tuple[RunOutcome, dict[str, TrainingResult]]:
+    labels = scored_labels(data, config)
+    config = {k: v for k, v in config.items() if k != "eval_images"}   # not a TrainConfig field
     with Sandbox(limits, sandboxed=sandboxed, gpu=gpu, threads=threads) as box:
         if submission is not None:
             box.add_submission(submission)
@@ -94,7 +103,7 @@ def run_training(entries: list[dict], data: PreparedData, config: dict, limits: 
                                                    entry.pop("code"))
             job_entries.append(entry)
         outcome = box.run("train_models", {"models": job_entries, "data": paths,
-                                           "config": config,
+                                           "config": config, "eval_subset": len(labels),
                                            "device": "cuda" if gpu else "cpu"})
         models = (outcome.result or {}).get("models")
         reports = {m["key"]: m for m in (models if isinstance(models, list) else [])
@@ -102,14 +111,16 @@ def run_training(entries: list[dict], data: PreparedData, config: dict, limits: 
         results = {}
         for entry in entries:
             report = reports.get(entry["key"])
-            results[entry["key"]] = score_training(entry["key"], report, outcome, data)
+            results[entry["key"]] = score_training(entry["key"], report, outcome, labels,
+                                                   data.num_classes)
         return outcome, results
 
 
-def score_training(key: str, report: dict | None, outcome: RunOutcome,
-                   data: PreparedData) -> TrainingResult:
+def score_training(key: str, report: dict | None, outcome: RunOutcome, labels: np.ndarray,
+                   num_classes: int) -> TrainingResult:
     """One model's TrainingResult from the harness's (untrusted) entry and prediction files:
-    every epoch's predictions and the final ones are scored on all held-out images."""
+    every epoch's predictions and the final ones are scored against the same held-out
+    labels (scored_labels), so the last point of the curves is the model's figure."""
     if report is None:
         why = outcome.reason or "the sandboxed process ended before training this model"
         return TrainingResult(model=key, ok=False, error=why)
@@ -125,12 +136,12 @@ def score_training(key: str, report: dict | None, outcome: RunOutcome,
     files = report.get("predictions_files") or [None, None]
     history = report.get("history") or {}
     n_epochs = len(history.get("epochs") or [])
-    per_epoch = _load_predictions(outcome.out_dir, files[0], (n_epochs, len(data.labels)),
-                                  data.num_classes)
-    final = _load_predictions(outcome.out_dir, files[-1], (len(data.labels),), data.num_classes)
+    per_epoch = _load_predictions(outcome.out_dir, files[0], (n_epochs, len(labels)),
+                                  num_classes)
+    final = _load_predictions(outcome.out_dir, files[-1], (len(labels),), num_classes)
     epochs = []
     for i, e in enumerate(history.get("epochs") or []):
-        val = metrics.accuracy(per_epoch[i], data.labels, data.num_classes) \
+        val = metrics.accuracy(per_epoch[i], labels, num_classes) \
             if per_epoch is not None else 0.0
         epochs.append(EpochStats(epoch=int(e.get("epoch", i + 1)),
                                  train_loss=_finite(e.get("train_loss")),
@@ -148,7 +159,7 @@ def score_training(key: str, report: dict | None, outcome: RunOutcome,
     if per_epoch is None or final is None:
         return TrainingResult(**failed, error="training produced no valid predictions for the "
                                               "held-out images")
-    scores = metrics.scores(final, data.labels, data.num_classes)
+    scores = metrics.scores(final, labels, num_classes)
     return TrainingResult(model=key, ok=True, history=epochs, scores=scores,
                           seconds=_finite(history.get("seconds")),
                           images_per_second=_finite(history.get("images_per_second")))
@@ -226,7 +237,7 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
 
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(seeds)))) as pool:
         list(pool.map(one_seed, seeds))         # each seed is its own sandboxed process
-    chance = chance_accuracy(data.labels, data.num_classes)
+    chance = chance_accuracy(scored_labels(data, config), data.num_classes)
     bands = {}
     for model in models:
         band = reference_band(model.key, model.title, [runs[model.key, s] for s in seeds],

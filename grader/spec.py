@@ -98,6 +98,9 @@ class TrainingSpec:
     reference_seeds: tuple[int, ...] = ()   # seeds the reference trains under (TOML: a count n,
     #                                 meaning seed .. seed + n - 1, or a list); relative rubric
     #                                 items then use their mean and spread. Empty: (seed,)
+    eval_images: int = 0            # held-out images every retrained model is scored on, per
+    #                                 epoch and final (the first N); 0: all of them. Part of the
+    #                                 budget: a CPU demo need not predict 10,000 images per epoch
 
 
 @dataclass(frozen=True)
@@ -392,7 +395,7 @@ class _Parser:
         w = "training"
         t = self.table(data, w, {"epochs", "batch_size", "lr", "momentum", "weight_decay",
                                  "schedule", "milestones", "gamma", "augment", "seed",
-                                 "reference_seeds"}, w)
+                                 "reference_seeds", "eval_images"}, w)
         schedule = self.get(t, "schedule", w, str, d.schedule)
         if schedule not in ("none", "step", "cosine", "onecycle"):
             self.fail("training.schedule", "none, step, cosine or onecycle", schedule)
@@ -409,7 +412,15 @@ class _Parser:
             gamma=self.positive(t, "gamma", w, d.gamma),
             augment=self.get(t, "augment", w, bool, d.augment),
             seed=self.get(t, "seed", w, int, d.seed),
-            reference_seeds=self.reference_seeds(t, self.get(t, "seed", w, int, d.seed)))
+            reference_seeds=self.reference_seeds(t, self.get(t, "seed", w, int, d.seed)),
+            eval_images=self.eval_images(t))
+
+    def eval_images(self, t: dict) -> int:
+        value = self.get(t, "eval_images", "training", int, 0)
+        if value < 0:
+            self.fail("training.eval_images", "0 (all held-out images) or a number of images",
+                      value)
+        return value
 
     def reference_seeds(self, t: dict, seed: int) -> tuple[int, ...]:
         expected = "a number of seeds (1 to 20) or a list of distinct integer seeds"

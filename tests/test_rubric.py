@@ -359,6 +359,19 @@ def test_bad_reference_seeds_name_the_key_and_line(tmp_path, line):
 
 def test_hw2_trains_its_reference_under_three_seeds():
     assert HW2.training.reference_seeds == (0, 1, 2)
+    assert HW2.training.eval_images == 2000
+
+
+def test_eval_images_in_the_spec(tmp_path):
+    from grader.retrain import train_config
+    path = tmp_path / "hw.toml"
+    path.write_text(SPEC.format(seed=0, line="eval_images = 500"))
+    assert train_config(spec.load(str(path)), None)["eval_images"] == 500
+    path.write_text(SPEC.format(seed=0, line=""))
+    assert spec.load(str(path)).training.eval_images == 0                 # all of them
+    path.write_text(SPEC.format(seed=0, line="eval_images = -1"))
+    with pytest.raises(SpecError, match=r":8: key 'training.eval_images': expected 0 \(all"):
+        spec.load(str(path))
 
 
 # ---- what the reports say ------------------------------------------------------------------------
@@ -393,8 +406,8 @@ def test_student_report_shows_one_figure_per_model_and_the_warning():
     assert simplenn_bn.scores.accuracy != last_epoch
     assert f"<strong>{100 * simplenn_bn.scores.accuracy:.1f}%</strong>, reference 56.0% ± 1.0% " \
            "over 3 seeds" in html
-    assert html.count("every accuracy in this section, per epoch and final, is on all 10,000 "
-                      "held-out images") == 1
+    assert html.count("every accuracy in this section, per epoch and final, is on the same "
+                      "10,000 held-out images") == 1
     # the band is drawn on the multi-seed model's curves
     assert "reference, mean ± spread of 3 seeds" in _decoded_charts(html)
 

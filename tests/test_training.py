@@ -238,6 +238,7 @@ batch_size = 50
 lr = 1e-6                 # 4 steps at this rate: the reference stays at chance
 seed = 0
 reference_seeds = 2
+eval_images = 200         # of the 300 held-out images
 
 [limits]
 wall_seconds = 60
@@ -303,7 +304,11 @@ def test_reference_at_chance_is_reported_loudly_and_not_graded(tmp_path, simplen
     honest, sneaky = load(out / "honest.json"), load(out / "sneaky.json")
     (band,) = honest.reference_bands
     assert band.model == "simplenn" and band.seeds == [0, 1] and len(band.accuracies) == 2
-    assert not band.learned and band.mean - band.spread < band.threshold == pytest.approx(0.19)
+    # chance: the most common class's share of the 200 scored labels (10 classes, not
+    # exactly balanced in the first 200 of 300)
+    assert 0.1 <= band.chance < 0.15
+    assert band.threshold == pytest.approx(band.chance + 0.1 * (1 - band.chance))
+    assert not band.learned and band.mean - band.spread < band.threshold
     assert "does not clearly beat chance" in band.note
     # loud: the progress line and the table's warning, and the JSON field
     assert f"WARNING: {band.note}" in result.stderr          # when the reference is trained
@@ -317,6 +322,10 @@ def test_reference_at_chance_is_reported_loudly_and_not_graded(tmp_path, simplen
         assert item.reasons[0].startswith("not gradable under this budget (20 points left out")
         assert graded.possible == 10
     assert honest.total == 10 and honest.training[0].ok
+    # curves and figure on the same first 200 held-out images
+    (run,) = honest.training
+    assert sum(map(sum, run.scores.confusion)) == 200 and len(run.history) == 1
+    assert run.history[-1].val_accuracy == run.scores.accuracy
     # tampering reported by the training harness is read: the run is not trusted
     (trained,) = sneaky.training
     assert not trained.ok and trained.tampering == ["torch.Tensor.numel"]

@@ -1,12 +1,11 @@
 """Sandboxed: retrain each model of one submission (or a reference model) with the canonical
 routine (python -m harness.train_models job.json).
 
-The held-out images come in without labels. After every epoch the predicted labels for all of
-them (or, when the job gives `eval_subset`, for the first S) go to out/epochs-<key>.npy
-(epochs x S, int16, no pickle), and the last epoch's labels for all of them to
-out/final-<key>.npy (the same predictions when no subset is given, so no extra pass); the
-grader scores both on its side against labels the sandbox never sees. The per-epoch history
-goes into result.json.
+The held-out images come in without labels. After every epoch the predicted labels for the
+first `eval_subset` of them (all when the job gives none) go to out/epochs-<key>.npy
+(epochs x S, int16, no pickle), and the last epoch's to out/final-<key>.npy: the model's figure
+is the last point of its curve, on the same images. The grader scores both on its side against
+labels the sandbox never sees. The per-epoch history goes into result.json.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import torch  # noqa: E402
 
 
 def train_one(entry: dict, job: dict, data: dict) -> dict:
-    from reference.train import TrainConfig, predict, train
+    from reference.train import TrainConfig, train
 
     key = entry["key"]
     label = entry.get("object") or entry.get("reference")
@@ -49,9 +48,6 @@ def train_one(entry: dict, job: dict, data: dict) -> dict:
         preds = [e.eval_predictions for e in history.epochs]
         if preds and all(p is not None for p in preds) and not history.diverged:
             final = preds[-1]
-            if len(subset) != len(test):
-                common.stage(f"predicting the held-out images with {label}")
-                final = predict(model, test, device=device, mean=history.mean, std=history.std)
             np.save(os.path.join(common.OUT, f"epochs-{key}.npy"),
                     torch.stack(preds).numpy().astype(np.int16), allow_pickle=False)
             np.save(os.path.join(common.OUT, f"final-{key}.npy"),
