@@ -22,6 +22,7 @@ from grader.spec import Assignment, ModelSpec
 
 BATCH_SIZES = (1, 2, 7)
 MAX_PARAM_FILE = 1024 * 1024 * 1024
+MAX_PARTIAL_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
     """Dynamic part: one sandboxed process builds and probes every candidate build (each
     distinct build once, whichever models it is a candidate for) and the reference models;
     the parameter tensors are then recounted here. Each student build gets its share of the
-    wall-clock limit, so one that hangs does not take the others' reports with it."""
+    wall-clock limit when there are several, so one that hangs does not take the others'
+    reports with it."""
     with Sandbox(limits, sandboxed=sandboxed) as box:
         box.add_submission(submission)
         entries = []
@@ -154,15 +156,20 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
         for option in candidates.probe_order([p.options for p in probes]):
             key = builds[option.source.ident] = f"b{len(builds)}"
             path = box.add_job_file(f"model_{key}.py", option.source.code)
-            entries.append({"key": key, "module": path, "label": option.source.call,
+            label = option.source.qualname if option.source.call.endswith("()") else (
+                option.source.call)
+            entries.append({"key": key, "module": path, "label": label,
                             "object": option.source.object_name,
                             "args": args[option.source.ident]})
-        budget = max(10.0, (limits.wall_seconds - 10) / max(1, len(builds)))
+        # several candidates share the wall clock: each gets its share, so one that hangs
+        # does not take the others' reports with it; a single one gets the sandbox's limit
+        budget = max(10.0, (limits.wall_seconds - 10) / len(builds)) if len(builds) > 1 else 0
         outcome = box.run("inspect_models", {
             "models": entries, "input_shape": list(assignment.dataset.input_shape),
             "batch_sizes": list(BATCH_SIZES), "seed": assignment.training.seed,
             "entry_seconds": round(budget, 1)})
-        reports = model_reports(outcome.result)
+        reports = model_reports(outcome.result if outcome.result is not None
+                                else _partial(outcome.out_dir))
         for probe in probes:
             for option in probe.options:
                 report = reports.get(builds[option.source.ident])
@@ -174,12 +181,29 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
         return outcome
 
 
+def _partial(out_dir: Path) -> dict | None:
+    """What the harness wrote before a limit stopped it (partial.json): untrusted like
+    result.json, and only read when there is no result.json."""
+    import json
+
+    path = out_dir / "partial.json"
+    try:
+        if path.is_symlink() or path.stat().st_size > MAX_PARTIAL_BYTES:
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def _reference_args(spec: ModelSpec, assignment: Assignment) -> dict:
     return {"num_classes": assignment.dataset.num_classes}
 
 
 def _shapes(out_dir: Path, report: dict | None) -> dict[str, list[int]] | None:
-    """Load the exported parameters with weights_only=True; anything odd counts as none."""
+    """The exported parameters' shapes, read from the headers of the .npz's stored .npy
+    members: no array data, no pickle and no torch are ever loaded here; anything odd counts
+    as none."""
     if not report or not report.get("ok") or not isinstance(report.get("param_file"), str):
         return None
     path = out_dir / Path(report["param_file"]).name

@@ -267,3 +267,43 @@ def test_forward_that_never_ends_is_not_called_a_build_failure(make_submission, 
     assert forward.message == ("Looper() built, but its forward pass on a batch of 3x32x32 "
                                "images did not finish within 10 s")
     assert checks["simplenn.params"].passed and checks["simplenn.forward"].passed
+
+
+def test_a_run_stopped_by_the_wall_clock_keeps_the_reports_it_has(make_submission, tmp_path,
+                                                                  simplenn_source):
+    """Student code blocks the harness's alarm and never returns: the sandbox stops the run;
+    the model built before it keeps its verdicts, the stuck one is named with its stage."""
+    root = make_submission({"good.py": simplenn_source, "stuck.py": """
+        import signal
+        import torch.nn as nn
+
+        class Stuck(nn.Module):
+            def __init__(self):
+                super().__init__()
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+                while True:
+                    pass
+    """})
+    spec_path = tmp_path / "two.toml"
+    spec_path.write_text(textwrap.dedent("""
+        [assignment]
+        course = "T"
+        title = "T"
+        [limits]
+        wall_seconds = 20
+        [[models]]
+        key = "simplenn"
+        names = ["SimpleNN"]
+        params = 82030
+        [[models]]
+        key = "stuck"
+        names = ["Stuck"]
+    """))
+    report = check_submission(root, load(str(spec_path)))
+    checks = {c.id: c for c in report.checks}
+    assert checks["simplenn.params"].passed and checks["simplenn.forward"].passed
+    assert checks["stuck.builds"].message == ("Stuck() did not finish building: the process was "
+                                              "stopped (see sandbox.limits)")
+    assert report.sandbox.status == "timeout"
+    assert checks["sandbox.limits"].message == ("wall-clock limit of 20 s exceeded while "
+                                                "building Stuck")

@@ -149,13 +149,14 @@ class deadline:
 
 
 def write_partial(job: dict, models: list[dict]) -> None:
-    """Write result.json with what is known so far (atomic rename), so that a run stopped by
-    a limit still says which models built and where the last one stopped."""
+    """Write partial.json with what is known so far (atomic rename), so that a run stopped by
+    a limit still says which models built and where the last one stopped. Not result.json:
+    its presence tells the runner that the harness finished."""
     try:
-        tmp = os.path.join(OUT, ".result.json.tmp")
+        tmp = os.path.join(OUT, ".partial.json.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(dumps({"nonce": job["nonce"], "models": models, "partial": True}))
-        os.replace(tmp, os.path.join(OUT, "result.json"))
+        os.replace(tmp, os.path.join(OUT, "partial.json"))
     except (OSError, TypeError, ValueError):
         pass
 
