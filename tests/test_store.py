@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -264,3 +265,22 @@ def test_one_slot_runs_here_with_its_threads_and_events_come_in_order(tmp_path, 
     assert [(e.kind, e.student) for e in events] == [("started", "ann"), ("finished", "ann"),
                                                      ("started", "ben"), ("finished", "ben")]
     assert events[1].points == 7.0 and events[1].status == "ok"
+
+
+def dies_or_grades(job: GradeJob):
+    """grade's stand-in whose "dies" student kills its worker process."""
+    if job.student == "dies":
+        os._exit(1)
+    return fake_grade(job)
+
+
+def test_a_worker_process_that_dies_costs_only_its_own_student(tmp_path, hw2):
+    folders = [colab_student(tmp_path, n) for n in ("ann", "dies", "ben", "cal")]
+    jobs = make_jobs(folders, hw2, settings(tmp_path, cache_dir=tmp_path))
+    store, events = ResultStore(tmp_path / "grades"), []
+    LocalExecutor(store, [Slot(0, 1), Slot(1, 1)], grade_fn=dies_or_grades).run(jobs,
+                                                                                events.append)
+    results = {j.student: store.get(j) for j in jobs}
+    assert results["dies"].status == "crashed" and "worker process died" in results["dies"].error
+    assert all(results[n].status == "ok" for n in ("ann", "ben", "cal"))
+    assert [e.kind for e in events if e.kind != "started"].count("failed") == 1
