@@ -102,7 +102,7 @@ def _why_chosen(option: Option, f: Fit, rivals: int) -> str:
     fits = f"passes {len(f.passed)} of {total} checks" + (
         f" (fails {', '.join(f.failed)})" if f.failed else "")
     why = f"{option.name_note}, {option.file_note}, {fits}"
-    return f"chosen among {rivals + 1} candidates: {why}" if rivals else f"the only candidate: {why}"
+    return f"best of {rivals + 1} candidates: {why}" if rivals else f"the only candidate: {why}"
 
 
 def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> None:

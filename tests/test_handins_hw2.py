@@ -51,7 +51,7 @@ def test_same_class_name_in_lab1_and_lab2_notebooks(three_notebooks):
     lab2 = models["simplenn-bn"].considered
     assert lab2[0].chosen and lab2[1].reason == "already graded as SimpleNN (Lab 1)"
     assert checks["simplenn.found"].message == (
-        "SimpleNN (simplenn-cifar10.ipynb cell 3, line 2); chosen among 2 candidates: an "
+        "SimpleNN (simplenn-cifar10.ipynb cell 3, line 2); best of 2 candidates: an "
         "accepted name, in simplenn-cifar10.ipynb, the file the assignment names for it, "
         "passes 4 of 4 checks")
 
