@@ -44,6 +44,56 @@ def limit_options(fn):
     return fn
 
 
+def cluster_options(fn):
+    """`evaluate --executor slurm` and its settings (defaults: grader.cluster.ClusterSettings,
+    then a [cluster] table in the spec or the --cluster file)."""
+    for args, kw in reversed([
+            (("--executor",), dict(type=click.Choice(["local", "slurm"]), default="local",
+                                   show_default=True, help="local: on this machine; slurm: "
+                                   "one Slurm job array (see README, Grading on a cluster).")),
+            (("--cluster", "cluster_file"), dict(type=click.Path(path_type=Path), default=None,
+                                                 help="TOML file with a [cluster] table.")),
+            (("--partition",), dict(default=None, help="Slurm partition.")),
+            (("--account",), dict(default=None, help="Slurm account to charge.")),
+            (("--time",), dict(default=None, help="Time limit per array task: minutes or "
+                                                  "[D-]HH:MM:SS.")),
+            (("--gpus-per-task",), dict(type=click.IntRange(min=0), default=None,
+                                        help="GPUs per array task (--gres=gpu:N).")),
+            (("--cpus-per-task",), dict(type=click.IntRange(min=1), default=None,
+                                        help="Cores per array task.")),
+            (("--students-per-task",), dict(type=click.IntRange(min=1), default=None,
+                                            help="Students graded by one array task.")),
+            (("--array-parallelism",), dict(type=click.IntRange(min=1), default=None,
+                                            help="Array tasks running at once.")),
+            (("--sbatch", "sbatch_flags"), dict(multiple=True, metavar="FLAG", help="Extra "
+                                                "sbatch flag (--sbatch=--qos=high); repeat.")),
+            (("--no-wait",), dict(is_flag=True, help="Submit the array and return; follow with "
+                                  "`grader status OUT`, finish with `grader report`."))]):
+        fn = click.option(*args, **kw)(fn)
+    return fn
+
+
+def _executor(slurm: dict, assignment: str, out_dir: Path, per_gpu: int):
+    """None for --executor local (refusing Slurm-only options), else a SlurmExecutor."""
+    kind, no_wait = slurm.pop("executor"), slurm.pop("no_wait")
+    cluster_file = slurm.pop("cluster_file")
+    if kind == "local":
+        given = [k for k, v in slurm.items() if v not in (None, ())]
+        if given or no_wait or cluster_file:
+            name = (given or ["no_wait" if no_wait else "cluster"])[0].replace("_", "-")
+            raise errors.InputError(f"--{name.replace('sbatch-flags', 'sbatch')} needs "
+                                    f"--executor slurm")
+        return None
+    from grader.cluster import load
+    from grader.slurm import SlurmExecutor
+    from grader.store import ResultStore
+
+    slurm["sbatch"] = slurm.pop("sbatch_flags")
+    spec_file = Path(assignment) if Path(assignment).suffix == ".toml" else None
+    settings = load(cluster_file, spec_file, per_gpu=per_gpu if per_gpu != 1 else None, **slurm)
+    return SlurmExecutor(ResultStore(out_dir), settings, wait=not no_wait)
+
+
 def _limits(assignment, timeout, memory_mb, max_processes, *, wall_default=None):
     from grader.limits import Limits
 
@@ -112,36 +162,71 @@ def check_cmd(submission, assignment, as_json, verbose, timeout, memory_mb, max_
               show_default=True, help="Where result files (and reports) are written.")
 @click.option("--report", is_flag=True, help="Also write PDF reports and exports to OUT/reports.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as a JSON list.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Students graded at once (default: one per core, or --per-gpu per GPU "
+                   "with --gpu); the cores are divided among them.")
+@click.option("--per-gpu", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --gpu: students sharing each GPU (each sees only its GPU).")
+@click.option("--mps", is_flag=True,
+              help="With --gpu: let sandboxes use the CUDA MPS daemon you started; students "
+                   "that shared a GPU with a fatal GPU fault are regraded without MPS.")
+@click.option("--force", is_flag=True,
+              help="Regrade every student, even those with a stored result for the same inputs.")
+@click.option("--only", multiple=True, metavar="NAME",
+              help="Grade (and regrade) only this student; repeat for several.")
+@click.option("--integrity", is_flag=True,
+              help="Also compare the class's code, models and predictions (grader integrity) "
+                   "into OUT/reports/integrity.pdf: instructor only, never in students' reports.")
+@click.option("--progress", "progress_mode", default="auto", show_default=True,
+              type=click.Choice(["auto", "bar", "plain", "jsonl"]),
+              help="auto: a live bar on a terminal, plain lines otherwise; jsonl: one JSON "
+                   "event per line on stdout (the results table then goes to stderr).")
 @limit_options
+@cluster_options
 @NO_SANDBOX
 @handle_errors
 def evaluate_cmd(submissions, assignment, gpu, data_dir, labels, epochs, out_dir, report,
-                 as_json, timeout, memory_mb, max_processes, no_sandbox) -> None:
+                 as_json, jobs, per_gpu, mps, force, only, integrity, progress_mode, timeout,
+                 memory_mb, max_processes, no_sandbox, **slurm) -> None:
     """Retrain each student's models with the canonical routine beside the reference, score
     them and predictions.csv on held-out labels, and award points.
 
     SUBMISSIONS is one submission (folder or .zip) or a class folder with one subfolder or
     .zip per student. One JSON result per student is written to OUT."""
-    from grader.evaluate import Options, evaluate
+    from grader.evaluate import Options, evaluate, find_submissions
+    from grader.progress import make_display
     from grader.results import to_dict
     from grader.sandbox import require_sandbox
     from grader.terminal import evaluation_table
 
     task = spec.load(assignment)
     require_sandbox(no_sandbox)
+    if (per_gpu != 1 or mps) and not gpu:
+        raise errors.InputError("--per-gpu and --mps need --gpu")
     options = Options(data_dir=data_dir, labels=labels, epochs=epochs, gpu=gpu,
                       sandboxed=not no_sandbox, timeout=timeout, memory_mb=memory_mb,
-                      processes=max_processes)
+                      processes=max_processes, jobs=jobs, per_gpu=per_gpu, mps=mps,
+                      force=force, only=tuple(only))
+    executor = _executor(slurm, assignment, out_dir, per_gpu)
     if data_dir is None:
         click.echo("notice: no --data given; using the built-in synthetic dataset in the "
                    "CIFAR-10 file format (accuracies are not CIFAR-10 accuracies)", err=True)
-    results = evaluate(submissions, task, out_dir, options,
-                       progress=lambda msg: click.echo(f"... {msg}", err=True))
+    total = len(set(only)) or len(find_submissions(submissions))
+    with make_display(progress_mode, total) as display:
+        if executor is not None:
+            executor.notice = display.notice
+        results = evaluate(submissions, task, out_dir, options, progress=display.notice,
+                           on_event=display, executor=executor)
+    if executor is not None and not executor.wait:
+        _submitted(executor, out_dir)
+        return
     if as_json:
         click.echo(json.dumps([to_dict(r) for r in results], indent=2))
     else:
-        click.echo(evaluation_table(results))
-        click.echo(f"\nresults: {out_dir}/<student>.json")
+        click.echo(evaluation_table(results), err=progress_mode == "jsonl")
+        click.echo(f"\nresults: {out_dir}/<student>.json", err=progress_mode == "jsonl")
+    if integrity:
+        _write_integrity(submissions, task, labels, out_dir, out_dir / "reports")
     if report:
         _write_reports(out_dir, out_dir / "reports")
     sys.exit(errors.EXIT_OK if all(r.status == "ok" and r.total == r.possible for r in results)
@@ -308,13 +393,14 @@ def data_synth_cmd(directory, seed, n_train, n_test) -> None:
 @handle_errors
 def data_split_cmd(assignment, data_dir, out_dir, permute_seed) -> None:
     """Make what students get (test_images.npz, sample_predictions.csv) and what the
-    instructor keeps (labels.csv) from the dataset's test split."""
+    instructor keeps (labels.csv) from the dataset's test split. Both CSV files use the
+    assignment's [predictions] header (id_column, label_column) and ids from its first_id."""
     from grader.data import load_dataset, split_test_set
-    from grader.evaluate import DEFAULT_CACHE
+    from grader.evaluate import cache_folder
 
     task = spec.load(assignment)
-    dataset = load_dataset(task.dataset, data_dir, cache_dir=DEFAULT_CACHE / "data")
-    split_test_set(dataset, out_dir, permute_seed=permute_seed)
+    dataset = load_dataset(task.dataset, data_dir, cache_dir=cache_folder() / "data")
+    split_test_set(dataset, out_dir, permute_seed=permute_seed, predictions=task.predictions)
     click.echo(f"students get: {out_dir}/test_images.npz, {out_dir}/sample_predictions.csv\n"
                f"keep private: {out_dir}/labels.csv (pass it to evaluate --labels)")
 
