@@ -24,7 +24,7 @@ import numpy as np
 from grader import metrics
 from grader.errors import InputError
 from grader.limits import Limits
-from grader.results import (EpochStats, ReferenceBand, Scores, TrainingResult, from_dict,
+from grader.results import (EpochStats, ReferenceBand, TrainingResult, from_dict,
                             write_json_atomic)
 from grader.sandbox import RunOutcome, Sandbox
 from grader.probe import ERROR, Need, fits
@@ -290,7 +290,3 @@ def reference_band(key: str, title: str, runs: list[TrainingResult], *, chance: 
                          accuracies=accuracies, mean=mean, spread=spread, chance=chance,
                          threshold=threshold, learned=learned, epoch_low=low, epoch_high=high,
                          note=note)
-
-
-def scores_or_none(result: TrainingResult | None) -> Scores | None:
-    return result.scores if result and result.ok else None
