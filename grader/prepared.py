@@ -44,8 +44,8 @@ def array_digest(arrays: dict[str, np.ndarray | None]) -> str:
 
 @dataclass(frozen=True)
 class PreparedData:
-    """A prepared-data folder. Has what retrain.run_training/score_training read from a
-    TrainingData (files, labels, num_classes, fingerprint)."""
+    """A prepared-data folder. Has what retrain.run_training and reference_results read
+    (files, labels, num_classes, fingerprint)."""
 
     folder: Path                    # <cache>/prepared/<fingerprint>
     fingerprint: str                # full-content SHA-256 of every array (the data's key)
