@@ -529,7 +529,7 @@ def _result(student: str, design: Design, accuracy: float) -> EvaluationResult:
         check=check, training=[], reference=[],
         predictions=Scores(accuracy=accuracy, per_class=[accuracy] * 10,
                            confusion=[[0] * 10 for _ in range(10)]),
-        rubric=[], total=0.0, possible=0.0, class_names=list(CLASSES), dataset="cifar10",
+        rubric=[], total=80.0, possible=100.0, class_names=list(CLASSES), dataset="cifar10",
         device="cpu")
 
 

@@ -114,7 +114,7 @@ def test_without_starter_the_template_would_match(tmp_path):
     assert any(f.kind == "code" for p in without.flagged for f in p.flags)
 
 
-def test_code_comparison_ignores_names_and_formatting():
+def test_code_comparison_ignores_names_formatting_and_order():
     original = ("def train(net, loader, epochs):\n    opt = make_optimizer(net)\n"
                 "    for epoch in range(epochs):\n        for x, y in loader:\n"
                 "            opt.zero_grad()\n            loss = criterion(net(x), y)\n"
@@ -122,6 +122,10 @@ def test_code_comparison_ignores_names_and_formatting():
                 "            history.append(loss.item())\n    return history\n") * 2
     renamed = (original.replace("train", "fit").replace("opt", "optimiser")
                .replace("loss", "l").replace("    ", "  ").replace("(", "( "))
+    helper = "def make_optimizer(net):\n    return SGD(net.parameters(), lr=0.1, momentum=0.9)\n"
+    original = helper + "\n# training\n" + original
+    renamed = renamed + "\n\n\ndef make_optimiser(model):  # reordered, renamed\n" \
+        "  return SGD(model.parameters(), lr=0.01, momentum=0.5)\n"
     other = "import os\nprint(os.listdir('.'))\nfor f in sorted(os.listdir('.')):\n    print(f)\n"
     docs = [Document(name, text, (Part(0, "hw.py"),)) for name, text in
             (("a", original), ("b", renamed), ("c", other))]
@@ -336,3 +340,16 @@ def test_without_labels_results_in_grades_give_models_and_agreement(generated, m
     assert "model" in kinds[_key(*gen.planted["model"])]
     assert "agreement" in kinds[_key(*gen.planted["predictions"])]
     assert any("using the result files in grades/" in n for n in report.notes)
+
+
+def test_a_writefile_cell_is_compared_once(tmp_path, make_notebook):
+    """grader.sources blanks a %%writefile cell and reads its body as the module it writes:
+    the code is compared once, under the cell it came from."""
+    from grader.integrity.code import read_document
+
+    body = "import torch.nn as nn\n\nclass Net3(nn.Module):\n    pass\n"
+    make_notebook(tmp_path / "s" / "hw.ipynb", ["%%writefile models.py\n" + body,
+                                                "from models import Net3\nnet = Net3()"])
+    doc = read_document(tmp_path / "s", "s")
+    assert doc.text.count("class Net3") == 1
+    assert [p.where for p in doc.parts] == ["hw.ipynb cell 1", "hw.ipynb cell 2"]

@@ -116,7 +116,7 @@ def _read_single(path: Path):
         return [read_notebook(path, path.name)], []
     if path.suffix == ".py":
         text = path.read_bytes().decode("utf-8", errors="replace")
-        return [SourceFile(path.name, [_unit(path.name, None, text)])], []
+        return [SourceFile(path.name, [_unit(path.name, None, text, ipython=False)])], []
     return [], [f"{path.name}: not a .py file or notebook; skipped"]
 
 
