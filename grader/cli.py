@@ -315,9 +315,13 @@ def _write_integrity(class_dir: Path, task, labels: Path | None, results_dir: Pa
     then names it), from the class folder and the result files just written."""
     from grader.integrity import IntegrityOptions, find_integrity, write_outputs
 
-    report = find_integrity(class_dir, task, IntegrityOptions(
-        starter=task_starter(task), labels=labels, results=results_dir))
-    outputs = write_outputs(report, out_dir)
+    try:        # the grades are made: a class that cannot be compared must not stop the reports
+        report = find_integrity(class_dir, task, IntegrityOptions(
+            starter=task_starter(task), labels=labels, results=results_dir))
+        outputs = write_outputs(report, out_dir)
+    except errors.GraderError as exc:
+        click.echo(f"error: integrity report not made: {exc}", err=True)
+        return
     click.echo(f"integrity: {len(report.flagged)} pair(s) and {len(report.students_flagged)} "
                f"student(s) worth a look; {outputs.pdf} (instructor only)")
 

@@ -353,3 +353,14 @@ def test_a_writefile_cell_is_compared_once(tmp_path, make_notebook):
     doc = read_document(tmp_path / "s", "s")
     assert doc.text.count("class Net3") == 1
     assert [p.where for p in doc.parts] == ["hw.ipynb cell 1", "hw.ipynb cell 2"]
+
+
+def test_evaluate_integrity_on_one_submission_says_why_and_goes_on(tmp_path, capsys):
+    from grader.cli import _write_integrity
+
+    gen = make_class(tmp_path, honest=2, seed=9, planted=False)
+    one = next(gen.root.iterdir())
+    _write_integrity(one, spec.load(str(gen.spec)), None, gen.results, tmp_path / "reports")
+    err = capsys.readouterr().err
+    assert "integrity report not made" in err and "at least two" in err
+    assert not (tmp_path / "reports" / "integrity.pdf").exists()
