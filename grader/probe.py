@@ -146,11 +146,6 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
     with Sandbox(limits, sandboxed=sandboxed) as box:
         box.add_submission(submission)
         entries = []
-        for probe in probes:                 # references first: trusted and quick
-            ref = probe.spec.reference or (probe.spec.params and probe.spec.params.reference)
-            if ref:
-                entries.append({"key": f"reference:{probe.spec.key}", "reference": ref,
-                                "args": _reference_args(probe.spec, assignment)})
         builds: dict[str, str] = {}          # option ident -> entry key
         args = {o.source.ident: p.spec.args for p in probes for o in p.options}
         for option in candidates.probe_order([p.options for p in probes]):
@@ -161,6 +156,11 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
             entries.append({"key": key, "module": path, "label": label,
                             "object": option.source.object_name,
                             "args": args[option.source.ident]})
+        for probe in probes:                 # then the references (trusted and quick)
+            ref = probe.spec.reference or (probe.spec.params and probe.spec.params.reference)
+            if ref:
+                entries.append({"key": f"reference:{probe.spec.key}", "reference": ref,
+                                "args": _reference_args(probe.spec, assignment)})
         # several candidates share the wall clock: each gets its share, so one that hangs
         # does not take the others' reports with it; a single one gets the sandbox's limit
         budget = max(10.0, (limits.wall_seconds - 10) / len(builds)) if len(builds) > 1 else 0
