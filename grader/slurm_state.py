@@ -120,33 +120,31 @@ def class_status(results_dir: Path, *, record: bool = True) -> ClassStatus:
     store = ResultStore(results_dir)
     arrays = [a["job_id"] for a in manifest.get("arrays", [])]
     tasks = {a["job_id"]: a["tasks"] for a in manifest.get("arrays", [])}
-    states = {job: query_states(job, n) for job, n in tasks.items()}
+    latest = {entry["job"] for entry in manifest["students"].values()}
+    states = {job: query_states(job, n) for job, n in tasks.items() if job in latest}
     rows = []
     for student, entry in sorted(manifest["students"].items()):
+        state = states.get(entry["job"], {}).get(entry["task"])
         data = _read(store.path(student))
         key = (data or {}).get("key")
-        if key == entry["key"]:
-            rows.append(StudentStatus(student, "done", data.get("status"), data.get("total"),
-                                      data.get("possible")))
-            continue
-        if key == UNFINISHED + entry["key"]:
-            rows.append(StudentStatus(student, "unfinished", "crashed", 0.0,
-                                      data.get("possible"), data.get("error") or ""))
-            continue
-        state = states.get(entry["job"], {}).get(entry["task"])
-        if state is None:
-            rows.append(StudentStatus(student, "unknown", detail=f"task {entry['job']}_"
-                                      f"{entry['task']}: squeue did not answer"))
-        elif not state.ended:
-            started = (results_dir / ".slurm" / "started" / student).exists()
+        started = (results_dir / ".slurm" / "started" / student).exists()
+        if state is not None and not state.ended:      # (re)grading now, whatever is stored
             running = state.state in ("RUNNING", "COMPLETING")
             detail = f"task {state.task_id} {state.state}" + (f" on {state.node}" if state.node
                                                               else "")
             rows.append(StudentStatus(student, "running" if running and started else "pending",
                                       detail=detail + (", not started yet" if running and not
                                                        started else "")))
+        elif key == entry["key"]:
+            rows.append(StudentStatus(student, "done", data.get("status"), data.get("total"),
+                                      data.get("possible")))
+        elif key == UNFINISHED + entry["key"]:
+            rows.append(StudentStatus(student, "unfinished", "crashed", 0.0,
+                                      data.get("possible"), data.get("error") or ""))
+        elif state is None:
+            rows.append(StudentStatus(student, "unknown", detail=f"task {entry['job']}_"
+                                      f"{entry['task']}: squeue did not answer"))
         else:
-            started = (results_dir / ".slurm" / "started" / student).exists()
             reason = killed_reason(state, started)
             job = _jobs(results_dir, entry["job"]).get(student) if record else None
             if job is not None and job.key == entry["key"]:
