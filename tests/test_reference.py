@@ -24,7 +24,11 @@ PARAMS = {                          # reference/README.md, "Architectures and pa
     "dlstudio-net": 62_006,
     "dlstudio-net2": 1_468_036,
     "resnet18": 11_173_962,
+    "hw4-net1": 406_885,
+    "hw4-net2": 529_765,
 }
+# (image side, classes) a model is built for by default; the others take 32x32 and 10 classes
+INPUT = {"hw4-net1": (64, 5), "hw4-net2": (64, 5)}
 
 
 def test_every_registered_model_has_a_pinned_count():
@@ -36,20 +40,22 @@ def test_parameter_count_and_output_shape(model_id):
     torch.manual_seed(0)
     model = build(model_id)
     assert trainable(model) == PARAMS[model_id]
+    side, classes = INPUT.get(model_id, (32, 10))
     model.eval()
     with torch.no_grad():
-        assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+        assert model(torch.randn(2, 3, side, side)).shape == (2, classes)
 
 
 @pytest.mark.parametrize("model_id", sorted(PARAMS))
 def test_num_classes_keyword_changes_only_the_last_layer(model_id):
     model = build(model_id, num_classes=7)
+    side, classes = INPUT.get(model_id, (32, 10))
     model.eval()
     with torch.no_grad():
-        assert model(torch.randn(1, 3, 32, 32)).shape == (1, 7)
+        assert model(torch.randn(1, 3, side, side)).shape == (1, 7)
     last = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    # 10 -> 7 classes removes 3 rows of weights and 3 biases
-    assert trainable(model) == PARAMS[model_id] - 3 * (last.in_features + 1)
+    # 10 -> 7 classes removes 3 rows of weights and 3 biases (5 -> 7 adds 2 of each)
+    assert trainable(model) == PARAMS[model_id] - (classes - 7) * (last.in_features + 1)
 
 
 def test_simplenn_layers_match_table_1():

@@ -58,7 +58,8 @@ def test_simplenn_learns_and_beats_a_linear_model(synthetic):
         scores[name] = accuracy(predictions, synthetic.test_labels)
         assert len(history.train_loss) == 6 and history.train_loss[-1] < history.train_loss[0]
     assert scores["simplenn"] > 0.5, scores                     # chance is 0.1
-    assert scores["simplenn"] > scores["linear"] + 0.2, scores
+    # the colour lean of each class (synthetic version 2) is a linear cue; the shapes are not
+    assert scores["simplenn"] > scores["linear"] + 0.1, scores
 
 
 def test_same_seed_same_weights_and_caller_rng_untouched():
@@ -348,7 +349,8 @@ def test_hw2_demo_budget_lets_every_small_reference_learn(tmp_path):
 
     hw2 = spec.load("ece661-hw2")
     data = load_dataset(hw2.dataset, cache_dir=tmp_path)
-    config = TrainConfig(**train_config(hw2, None))
+    config = TrainConfig(**{k: v for k, v in train_config(hw2, None).items()
+                            if k != "eval_images"})
     for model_id in ("simplenn", "simplenn-bn"):
         torch.manual_seed(0)
         model = build(model_id)
