@@ -153,6 +153,10 @@ class IntegritySpec:
 
     starter: tuple[str, ...] = ()   # starter code given to everyone (files or folders, relative
     #                                 to the spec file): boilerplate, never counted as copying
+    free_models: tuple[str, ...] | None = None   # model keys whose architecture is the
+    #                                 student's own choice (compared); None: those with no exact
+    #                                 or reference count, no weighted_layers, and a range wider
+    #                                 than 10% (DLStudio's Net3, not ResNet-20's two options)
 
 
 @dataclass(frozen=True)
@@ -313,12 +317,17 @@ class _Parser:
             integrity=self.integrity(data))
 
     def integrity(self, data: dict) -> IntegritySpec:
-        t = self.table(data, "integrity", {"starter"}, "integrity")
+        t = self.table(data, "integrity", {"starter", "free_models"}, "integrity")
         starter = self.get(t, "starter", "integrity", list, [])
         if not all(isinstance(p, str) and p for p in starter):
             self.fail("integrity.starter", "a list of paths (files or folders)", starter)
+        free = self.get(t, "free_models", "integrity", list, None)
+        keys = {m.get("key") for m in data.get("models", []) if isinstance(m, dict)}
+        if free is not None and not all(k in keys for k in free):
+            self.fail("integrity.free_models", f"model keys ({', '.join(sorted(keys))})", free)
         base = self.path.parent
-        return IntegritySpec(starter=tuple(str(base / p) for p in starter))
+        return IntegritySpec(starter=tuple(str(base / p) for p in starter),
+                             free_models=tuple(free) if free is not None else None)
 
     def dataset(self, data: dict) -> DatasetSpec:
         d = DatasetSpec()

@@ -364,3 +364,26 @@ def test_evaluate_integrity_on_one_submission_says_why_and_goes_on(tmp_path, cap
     err = capsys.readouterr().err
     assert "integrity report not made" in err and "at least two" in err
     assert not (tmp_path / "reports" / "integrity.pdf").exists()
+
+
+@pytest.mark.parametrize("assignment, free", [
+    ("ece60146-hw5", ["net3"]),          # Net3: 100,000 to 50,000,000 parameters, any layers
+    ("ece661-hw2", []),                  # ResNet-20's narrow range admits options A and B only
+    ("tiny-imagenet", []),
+])
+def test_only_free_design_models_are_compared(assignment, free):
+    from grader.integrity.models import free_models
+
+    assert [m.key for m in free_models(spec.load(assignment))] == free
+
+
+def test_spec_free_models_overrides_and_is_checked(tmp_path):
+    from grader.integrity.models import free_models
+    from integrity_factories import SPEC
+
+    path = tmp_path / "hw.toml"
+    path.write_text(SPEC + '\n[integrity]\nfree_models = ["net"]\n')
+    assert [m.key for m in free_models(spec.load(str(path)))] == ["net"]
+    path.write_text(SPEC + '\n[integrity]\nfree_models = ["resnet"]\n')
+    with pytest.raises(spec.SpecError, match="integrity.free_models"):
+        spec.load(str(path))

@@ -57,10 +57,27 @@ class ModelMatch:
     group: int                      # students whose fingerprint is exactly this one
 
 
+FIXED_RANGE = 1.1          # a parameter range this narrow pins the architecture (ResNet-20's
+#                            options A and B: 269,722 to 272,474)
+
+
 def free_models(assignment: Assignment) -> list[ModelSpec]:
-    """The models the spec does not pin: no exact count and no reference's count."""
-    return [m for m in assignment.models
-            if m.params is None or (m.params.exact is None and m.params.reference is None)]
+    """The models whose architecture is the student's own: the spec's `[integrity]
+    free_models`, else those with no exact or reference count, no weighted_layers and no
+    narrow parameter range (DLStudio's Net3; not ResNet-20, whose range only admits its two
+    shortcut options)."""
+    chosen = assignment.integrity.free_models
+    if chosen is not None:
+        return [m for m in assignment.models if m.key in chosen]
+    return [m for m in assignment.models if m.weighted_layers is None and _loose(m.params)]
+
+
+def _loose(params) -> bool:
+    if params is None:
+        return True
+    if params.exact is not None or params.reference is not None:
+        return False
+    return params.min is None or params.max is None or params.max > FIXED_RANGE * params.min
 
 
 @dataclass(frozen=True)
