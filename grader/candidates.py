@@ -181,8 +181,7 @@ def options(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
         if tier is not None and tier < 2 and d.in_function:
             tier, note = None, f"defined inside the function {d.in_function}"
         if tier is not None and tier < 2 and not spec.args and (
-                required := construct.required_args(nss, d)) and not (
-                construct.constructions(nss, d)):
+                required := construct.required_args(nss, d)) and not _constructions(nss, d):
             tier, note = None, (f"it needs arguments ({', '.join(required)}) and the code "
                                 "never builds it")
         if tier is None:
@@ -209,11 +208,20 @@ def _sources(nss, ns, d, spec: ModelSpec, substituted: bool) -> list[ModelSource
     """The spec's arguments win; else a class with required arguments is built each way the
     student builds it; else it is called without arguments."""
     if not spec.args and construct.required_args(nss, d):
-        made = construct.constructions(nss, d)
+        made = _constructions(nss, d)
         if made:
             return [discovery.model_source(nss, ns, d, substituted, construction=c)
                     for c in made]
     return [discovery.model_source(nss, ns, d, substituted, args=spec.args)]
+
+
+def _constructions(nss, d) -> list:
+    """The student's calls; code too odd to read statically (nesting past the recursion
+    limit, say) counts as none: the class is then called as the spec says."""
+    try:
+        return construct.constructions(nss, d)
+    except (RecursionError, ValueError, SyntaxError, MemoryError):
+        return []
 
 
 def prune(per_model: list[list[Option]]) -> list[list[Option]]:
