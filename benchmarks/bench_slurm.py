@@ -54,6 +54,15 @@ def build_class(root: Path, students: int) -> Path:
     return klass
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next(line.split(":", 1)[1].strip() for line in fh
+                        if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
 def timed(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -117,8 +126,9 @@ def main() -> None:
                 sys.exit(f"slurm run {r} crashed students {bad}; see {out}")
     local, slurm = (statistics.median(times[k]) for k in ("local", "slurm"))
     n = args.students
-    print(f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.processor() or '?'},"
-          f" Python {platform.python_version()}")
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}; load average at the end {os.getloadavg()[0]:.1f} "
+          f"(other work on the machine shows here)")
     print(f"class: {n} students (SimpleNN, 1 epoch on 2,000 synthetic images), {args.jobs} at "
           f"once; slurm: {-(-n // args.students_per_task)} array tasks of "
           f"{args.students_per_task}, {cpus} core(s) each, polled every {args.poll:g} s")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import shutil
 import textwrap
 import time
 import zipfile
@@ -270,8 +270,6 @@ def test_cancelled_task_is_regraded_by_a_rerun_and_finished_students_are_kept(sl
 def test_student_over_the_slurm_time_limit_gets_a_clear_result(slurm, course, tmp_path):
     klass = make_class(tmp_path / "class", hang=True)
     for name in ("alice", "bob"):
-        import shutil
-
         shutil.rmtree(klass / name)
     (klass / "carol.zip").unlink()
     out = tmp_path / "grades"
