@@ -154,9 +154,6 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> No
             probe.source = winner.source
             probe.report, probe.shapes = probe.probed.get(winner.source.ident, (None, None))
             why = _why_chosen(winner, wf, len(considered) + len(losers))
-            if unnamed:
-                why += (f"; {len(unnamed)} other nn.Module class(es) neither named for it nor "
-                        "of its size")
             considered = [_candidate(winner, wf, "chosen", why)] + losers + considered
         considered += [Candidate(name=e.name, source=e.where, line=e.line, status="excluded",
                                  reason=e.reason) for e in probe.excluded

@@ -71,5 +71,5 @@ def test_an_unnamed_class_is_used_only_when_its_count_fits(tmp_path, make_notebo
     assert lab1.source.qualname == "Other" and lab1.source.substituted
     assert lab1.considered[0].reason == (
         "the only candidate: nothing in its name points at this model, in hw2.ipynb, passes 2 "
-        "of 2 checks; 1 other nn.Module class(es) neither named for it nor of its size")
+        "of 2 checks")
     assert [c.name for c in lab1.considered] == ["Other"]
