@@ -120,6 +120,7 @@ def class_status(results_dir: Path, *, record: bool = True) -> ClassStatus:
     store = ResultStore(results_dir)
     arrays = [a["job_id"] for a in manifest.get("arrays", [])]
     tasks = {a["job_id"]: a["tasks"] for a in manifest.get("arrays", [])}
+    submitted = {a["job_id"]: _timestamp(a.get("submitted")) for a in manifest.get("arrays", [])}
     latest = {entry["job"] for entry in manifest["students"].values()}
     states = {job: query_states(job, n) for job, n in tasks.items() if job in latest}
     rows = []
@@ -128,7 +129,8 @@ def class_status(results_dir: Path, *, record: bool = True) -> ClassStatus:
         data = _read(store.path(student))
         key = (data or {}).get("key")
         started = (results_dir / ".slurm" / "started" / student).exists()
-        if state is not None and not state.ended:      # (re)grading now, whatever is stored
+        fresh = key == entry["key"] and _mtime(store.path(student)) >= submitted[entry["job"]]
+        if state is not None and not state.ended and not fresh:   # (re)grading it now
             running = state.state in ("RUNNING", "COMPLETING")
             detail = f"task {state.task_id} {state.state}" + (f" on {state.node}" if state.node
                                                               else "")
@@ -151,6 +153,23 @@ def class_status(results_dir: Path, *, record: bool = True) -> ClassStatus:
                 record_unfinished(store, job, reason)
             rows.append(StudentStatus(student, "unfinished", "crashed", 0.0, detail=reason))
     return ClassStatus(results_dir, arrays, rows)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _timestamp(iso: str | None) -> float:
+    """An ISO 8601 time to Unix seconds, rounded down to the second it was written with."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(iso).timestamp() if iso else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _read(path: Path) -> dict | None:
