@@ -19,7 +19,7 @@ import numpy as np
 from grader.errors import EnvironmentProblem, InputError
 from grader.executors import (Event, Executor, LocalExecutor, machine_memory_mb, plan_slots,
                               result_event, usable_cores, visible_gpus)
-from grader.jobs import GradeJob, Settings, crashed, make_jobs
+from grader.jobs import GradeJob, Settings, crashed, make_jobs, unfinished
 from grader.limits import Limits
 from grader.prepared import prepare
 from grader.results import EvaluationResult
@@ -105,11 +105,16 @@ def evaluate(path: Path, assignment: Assignment, out_dir: Path, options: Options
     threads = slots[0].threads
     progress(f"training the reference models ({config['epochs']} epochs, {data.source})")
     reference = reference_results(assignment, data, config, train_limits, cache_dir=cache,
-                                  sandboxed=options.sandboxed, gpu=options.gpu, threads=threads)
+                                  sandboxed=options.sandboxed, gpu=options.gpu, threads=threads,
+                                  parallel=1 if options.gpu else len(slots))
+    for band in reference.bands.values():
+        if not band.learned:
+            progress(f"WARNING: {band.note}")
     settings = Settings(prepared=data.folder, data_key=data.fingerprint,
                         dataset_source=data.source, config=tuple(sorted(config.items())),
                         check_limits=check_limits, train_limits=train_limits,
-                        reference=tuple(reference[k] for k in reference),
+                        reference=tuple(reference.runs.values()),
+                        reference_bands=tuple(reference.bands.values()),
                         sandboxed=options.sandboxed, gpu=options.gpu, mps=options.mps,
                         threads=threads, cache_dir=cache)
     jobs = _selected(make_jobs(submissions, assignment, settings), options.only)
@@ -128,8 +133,9 @@ def evaluate(path: Path, assignment: Assignment, out_dir: Path, options: Options
         if executor is None:
             executor = LocalExecutor(store, slots[:len(todo)], mps=options.mps)
         executor.run(todo, on_event)
-    return [store.get(job) or crashed(job, "no result was stored for this student (the "
-                                           "executor ended without grading it)")
+    return [store.get(job) or store.get(unfinished(job))   # e.g. its Slurm task was killed
+            or crashed(job, "no result was stored for this student (the executor ended "
+                            "without grading it)")
             for job in jobs]
 
 

@@ -26,9 +26,9 @@ from grader.errors import GraderError
 from grader.limits import Limits
 from grader.prepared import PreparedData
 from grader.probe import Probe
-from grader.results import (CheckReport, CheckResult, EvaluationResult, ItemScore, Scores,
-                            TrainingResult, to_dict)
-from grader.retrain import run_training, scores_or_none, train_config
+from grader.results import (CheckReport, CheckResult, EvaluationResult, ItemScore,
+                            ReferenceBand, Scores, TrainingResult, to_dict)
+from grader.retrain import run_training, train_config
 from grader.sources import SKIP_DIRS
 from grader.spec import Assignment
 
@@ -45,6 +45,7 @@ class Settings:
     check_limits: Limits            # for the check (probe) sandbox run
     train_limits: Limits            # for the training sandbox run
     reference: tuple[TrainingResult, ...] = ()   # the reference models' results (trained once)
+    reference_bands: tuple[ReferenceBand, ...] = ()   # their accuracy over the reference seeds
     sandboxed: bool = True          # False only under --no-sandbox
     gpu: bool = False               # train on CUDA
     mps: bool = False               # let sandboxes reach the instructor's MPS daemon (opt-in)
@@ -110,9 +111,16 @@ def job_key(submission: Path, assignment: Assignment, settings: Settings) -> str
         "gpu": settings.gpu, "sandboxed": settings.sandboxed,
         # CPU training's float summation order depends on the thread count (not on the GPU)
         "threads": None if settings.gpu else settings.threads,
-        "reference": [to_dict(r) for r in settings.reference], "grader": __version__}
+        "reference": [_decisive(r) for r in settings.reference],
+        "bands": [to_dict(b) for b in settings.reference_bands], "grader": __version__}
     text = json.dumps(decided, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _decisive(run: TrainingResult) -> dict:
+    """A reference run without its timings: a reference retrained to the same predictions
+    (when it is not cached) must not change every student's key."""
+    return {k: v for k, v in to_dict(run).items() if k not in ("seconds", "images_per_second")}
 
 
 def make_jobs(submissions: list[Path], assignment: Assignment,
@@ -129,7 +137,8 @@ def grade(job: GradeJob) -> EvaluationResult:
                 title=assignment.title, grader_version=__version__,
                 created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 class_names=list(assignment.dataset.class_names), dataset=s.dataset_source,
-                device="cuda" if s.gpu else "cpu", reference=list(s.reference))
+                device="cuda" if s.gpu else "cpu", reference=list(s.reference),
+                reference_bands=list(s.reference_bands))
     try:
         _place(s)
         data = PreparedData.open(s.prepared)
@@ -137,14 +146,12 @@ def grade(job: GradeJob) -> EvaluationResult:
             report, probes = check_folder(root, str(job.submission), assignment,
                                           s.check_limits, s.sandboxed)
             training = _train_student(report, probes, root, assignment, data, s)
-        reference = {r.model: r for r in s.reference}
         predictions, problem = _score_predictions(report, data.held_out, assignment)
         items = rubric.score(
             assignment, checks=report.checks + _training_checks(training),
             accuracy={t.model: (t.scores.accuracy if t.ok and t.scores else None)
                       for t in training},
-            reference_accuracy={k: (sc.accuracy if (sc := scores_or_none(r)) else None)
-                                for k, r in reference.items()},
+            reference={b.model: b for b in s.reference_bands},
             predictions_accuracy=predictions.accuracy if predictions else None,
             predictions_problem=problem)
         earned, possible = rubric.total(items)
@@ -168,7 +175,8 @@ def crashed(job: GradeJob, reason: str, base: dict | None = None) -> EvaluationR
                         grader_version=__version__,
                         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                         class_names=list(a.dataset.class_names), dataset=s.dataset_source,
-                        device="cuda" if s.gpu else "cpu", reference=list(s.reference))
+                        device="cuda" if s.gpu else "cpu", reference=list(s.reference),
+                        reference_bands=list(s.reference_bands))
     items = [ItemScore(id=i.id, title=i.title, earned=0.0, possible=i.points, reasons=[reason])
              for i in a.rubric]
     return EvaluationResult(**base, status="crashed", error=reason, check=None, training=[],
@@ -233,3 +241,13 @@ def with_placement(job: GradeJob, *, threads: int, gpu_id: str | None) -> GradeJ
     """The job as one slot runs it (the key does not change)."""
     return dataclasses.replace(job, settings=dataclasses.replace(
         job.settings, threads=threads, gpu_id=gpu_id))
+
+
+# A result stored under UNFINISHED + key (a student whose Slurm task was killed, say) is shown
+# by reports but never reused: the store reuses a result only when its key equals the job's.
+UNFINISHED = "unfinished:"
+
+
+def unfinished(job: GradeJob) -> GradeJob:
+    """The job under its unfinished key (see UNFINISHED)."""
+    return dataclasses.replace(job, key=UNFINISHED + job.key)
