@@ -413,3 +413,20 @@ def test_killed_reason_names_the_slurm_state_and_the_fix(state, started, expecte
 
     reason = killed_reason(TaskState("7_2", 2, state, "1:04", "1:00", "n1"), started)
     assert expected in reason
+
+
+def test_cluster_table_in_the_assignment_spec_then_the_cluster_file_then_options(tmp_path):
+    from grader import cluster
+
+    spec_path = tmp_path / "hw2.toml"
+    spec_path.write_text(SPEC + '\n[cluster]\npartition = "gpu"\nstudents_per_task = 8\n'
+                         'time = 90\n', encoding="utf-8")
+    assert load(str(spec_path)).title == "HW2 Lab 1: SimpleNN"    # the spec accepts [cluster]
+    course_file = tmp_path / "cluster.toml"
+    course_file.write_text('[cluster]\nstudents_per_task = 2\n', encoding="utf-8")
+    settings = cluster.load(course_file, spec_path, time="3:00:00")
+    assert (settings.partition, settings.students_per_task, settings.time_minutes) == (
+        "gpu", 2, 180)
+    course_file.write_text('[slurm]\npartition = "x"\n', encoding="utf-8")
+    with pytest.raises(Exception, match="no \\[cluster\\] table"):
+        cluster.load(course_file, spec_path)
