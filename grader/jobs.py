@@ -9,6 +9,7 @@ only when nothing that decides it changed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -17,6 +18,7 @@ import os
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -140,9 +142,8 @@ def grade(job: GradeJob) -> EvaluationResult:
                 device="cuda" if s.gpu else "cpu", reference=list(s.reference),
                 reference_bands=list(s.reference_bands))
     try:
-        _place(s)
         data = PreparedData.open(s.prepared)
-        with prepared(job.submission) as root:
+        with _placed(s), prepared(job.submission) as root:
             report, probes = check_folder(root, str(job.submission), assignment,
                                           s.check_limits, s.sandboxed)
             training = _train_student(report, probes, root, assignment, data, s)
@@ -183,9 +184,12 @@ def crashed(job: GradeJob, reason: str, base: dict | None = None) -> EvaluationR
                             predictions=None, rubric=items, total=0.0, possible=a.total_points)
 
 
-def _place(s: Settings) -> None:
-    """This process's sandboxes see only the slot's GPU (by UUID) and, with --mps, the MPS
-    daemon's pipe folder; grader.sandbox reads both from the environment."""
+@contextlib.contextmanager
+def _placed(s: Settings) -> Iterator[None]:
+    """While grading, this process's sandboxes see only the slot's GPU (by UUID) and, with
+    --mps, the MPS daemon's pipe folder (grader.sandbox reads both from the environment);
+    the environment is restored afterwards (one slot runs in the grader's own process)."""
+    saved = {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "GRADER_MPS_PIPE")}
     if s.gpu and s.gpu_id:
         os.environ["CUDA_VISIBLE_DEVICES"] = s.gpu_id
     if s.mps:
@@ -193,6 +197,14 @@ def _place(s: Settings) -> None:
                                                        "/tmp/nvidia-mps")
     else:
         os.environ.pop("GRADER_MPS_PIPE", None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _train_student(report: CheckReport, probes: list[Probe], root: Path,

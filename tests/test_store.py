@@ -284,3 +284,25 @@ def test_a_worker_process_that_dies_costs_only_its_own_student(tmp_path, hw2):
     assert results["dies"].status == "crashed" and "worker process died" in results["dies"].error
     assert all(results[n].status == "ok" for n in ("ann", "ben", "cal"))
     assert [e.kind for e in events if e.kind != "started"].count("failed") == 1
+
+
+def test_a_slot_s_sandboxes_see_only_its_gpu_and_mps_only_when_asked(tmp_path, monkeypatch):
+    from grader.jobs import _placed
+    from grader.sandbox import Sandbox
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path))
+    placed = settings(tmp_path, gpu=True, gpu_id="GPU-9f8e7d6c-aaaa", mps=True)
+    with _placed(placed), Sandbox(LIMITS, gpu=True, threads=3) as box:
+        env = box._env("/opt/grader")
+        command = box._bwrap_command(["true"])
+    assert env["CUDA_VISIBLE_DEVICES"] == "GPU-9f8e7d6c-aaaa"
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3"
+    assert env["CUDA_MPS_PIPE_DIRECTORY"] == str(tmp_path)
+    assert command[command.index(str(tmp_path)) - 1] == "--bind"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"        # restored afterwards
+    with _placed(dataclasses.replace(placed, mps=False)), Sandbox(LIMITS, gpu=True) as box:
+        assert "CUDA_MPS_PIPE_DIRECTORY" not in box._env("/opt/grader")
+        assert str(tmp_path) not in box._bwrap_command(["true"])
+    with Sandbox(LIMITS, gpu=False) as box:
+        assert box._env("/opt/grader")["CUDA_VISIBLE_DEVICES"] == ""
