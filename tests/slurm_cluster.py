@@ -214,9 +214,16 @@ def running_cluster(root: Path | None = None, **kwargs):
         cluster.stop()
 
 
+def _interrupt(signum, _frame):
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
+    # SIGTERM too (and SIGINT even where a background shell ignores it): stop the daemons
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     with running_cluster() as c:
-        print(f"export SLURM_CONF={c.conf}\n(logs in {c.root}; Ctrl-C stops the cluster)",
-              flush=True)
+        print(f"export SLURM_CONF={c.conf}\n(logs in {c.root}; Ctrl-C or kill PID "
+              f"{os.getpid()} stops the cluster)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             signal.pause()
