@@ -30,7 +30,7 @@ from grader.prepared import PreparedData
 from grader.probe import Probe
 from grader.results import (CheckReport, CheckResult, EvaluationResult, ItemScore,
                             ReferenceBand, Scores, TrainingResult, to_dict)
-from grader.retrain import run_training, train_config
+from grader.retrain import run_training
 from grader.sources import SKIP_DIRS
 from grader.spec import Assignment
 
