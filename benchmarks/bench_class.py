@@ -134,7 +134,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=None, help="parallel slots (CPU mode)")
     ap.add_argument("--gpu", action="store_true")
     ap.add_argument("--per-gpu-list", default="1,4,8")
-    ap.add_argument("--timeout", type=int, default=60, help="check wall seconds per student")
+    ap.add_argument("--timeout", type=int, default=None, help="wall seconds per student "
+                    "process, check and training alike (default: the spec's, which gives "
+                    "training longer)")
     ap.add_argument("--cache", type=Path, default=None, help="cache folder (default: a "
                     "temporary one, so the data and references are built in the untimed step)")
     args = ap.parse_args()
