@@ -10,19 +10,23 @@ a student's result (TIMEOUT, CANCELLED, OUT_OF_MEMORY, NODE_FAIL, PREEMPTED), st
 result saying so under an *unfinished* key, so the report shows it and a rerun grades it again.
 
 Files in the results folder: `<student>.json` (the results), `.slurm/manifest.json` (which
-student went to which array task: `grader status` reads it), `.slurm/jobs-<id>.pkl` (the
-submitted jobs, to write a killed student's result later), `.slurm/started/<student>` (written
-by a task when it starts a student), and submitit's own folders (`.slurm/<id>_<task>/`: the
-pickled call, the task's stdout/stderr log).
+student went to which array task: `grader status` reads it), `.slurm/jobs-<id>.json` (each
+submitted student's crashed result, less its reason, so that `grader status` can record a killed
+student without unpickling anything), `.slurm/started/<student>` (written by a task when it
+starts a student: node, time, array id), and submitit's own folders (`.slurm/<id>_<task>/`: the
+pickled call, the task's stdout/stderr log). A result written by a task carries the array's id
+(`"slurm_array"`), so that a waiting submitter and `grader status` tell this array's results
+from older ones (a --force or --only regrade) without comparing clocks.
+
+submitit's pickles are loaded by submitit on the nodes, as the instructor: `.slurm` must be
+private to the instructor (it is created 0700), even where the results folder is shared.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import os
-import pickle
 import signal
 import socket
 import time
@@ -33,14 +37,16 @@ from typing import Callable, Sequence
 from grader.cluster import ClusterSettings
 from grader.errors import (EXIT_FAILED, EnvironmentProblem, GraderError, InputError,
                            SandboxUnavailable)
-from grader.executors import (Event, LocalExecutor, OnEvent, machine_memory_mb, plan_slots,
-                              result_event, usable_cores, visible_gpus)
-from grader.jobs import GradeJob, crashed, unfinished
-from grader.results import write_atomic, write_json_atomic
-from grader.slurm_state import TaskState, query_states
+from grader.executors import (Event, LocalExecutor, OnEvent, Slot, machine_memory_mb,
+                              plan_slots, result_event, usable_cores, visible_gpus)
+from grader.jobs import GradeJob, Settings, crashed, unfinished
+from grader.results import (EvaluationResult, from_dict, to_dict, write_atomic,
+                            write_json_atomic)
+from grader.slurm_state import (SLURM_DIR, TaskState, jobs_path, query_states,
+                                 update_manifest)
 from grader.store import ResultStore
 
-SLURM_DIR = ".slurm"
+ARRAY_FIELD = "slurm_array"        # in a result a task wrote: its array's Slurm job id
 
 
 class StoppedWaiting(GraderError):
@@ -73,9 +79,11 @@ def run_chunk(jobs: list[GradeJob], plan: TaskPlan) -> int:
     """An array task: grade `jobs` with the LocalExecutor on this node, results into the shared
     store. Refuses (every student gets a result saying why, then the task fails) when the
     sandbox cannot run here or the prepared data is not visible. Returns how many it graded."""
-    store = _TaskStore(Path(plan.results_dir))
+    store = _TaskStore(Path(plan.results_dir), array=_array_id())
     _on_slurm_signals(store)
-    todo = [j for j in jobs if store.get(j) is None]   # a requeued task skips finished students
+    # every job was sent to be graded (the submitter already kept the results it could reuse,
+    # and --force/--only asked for a regrade): only a requeued task skips what it has graded
+    todo = [j for j in jobs if not written_by(store, j, store.array)]
     if not todo:
         return 0
     problem = node_problem(todo[0])
@@ -83,35 +91,82 @@ def run_chunk(jobs: list[GradeJob], plan: TaskPlan) -> int:
         for job in todo:
             record_unfinished(store, job, problem.message)
         raise problem
-    # the task's share of the node, as Slurm granted it: on the CPU one student per core
-    # (fewer when their memory limits do not fit), with GPUs per_gpu students per GPU
+    # the task's share of the node, as Slurm granted it
     cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or usable_cores()
     memory = int(os.environ.get("SLURM_MEM_PER_NODE") or 0) or machine_memory_mb()
     gpus = visible_gpus() if todo[0].settings.gpu else []
-    slots = plan_slots(None, cores=cores, gpus=gpus, per_gpu=plan.per_gpu,
-                       memory_mb=todo[0].settings.train_limits.memory_mb,
+    slots = node_slots(todo[0].settings, cores=cores, gpus=gpus, per_gpu=plan.per_gpu,
                        total_memory_mb=memory)[:len(todo)]
-    started = Path(plan.results_dir) / SLURM_DIR / "started"
-    started.mkdir(parents=True, exist_ok=True)
+    folder = Path(plan.results_dir) / SLURM_DIR
 
     def mark(event: Event) -> None:
         if event.kind == "started":
-            write_atomic(started / event.student, f"{_node()} {event.time}\n".encode())
+            write_atomic(started_marker(folder, event.student),
+                         f"{_node()} {event.time} {store.array or '-'}\n".encode())
 
     LocalExecutor(store, slots, mps=todo[0].settings.mps).run(todo, mark)
     return len(todo)
 
 
+def node_slots(settings: Settings, *, cores: int, gpus: list[str], per_gpu: int,
+               total_memory_mb: int | None) -> list[Slot]:
+    """The task's slots. On the CPU every slot trains with the submitter's `settings.threads`,
+    the thread count the job's key and the reference bands were made with: cores // threads
+    slots (at least 1; fewer when their memory limits do not fit). With GPUs per_gpu students
+    per GPU, threads fitted to this node (the key does not depend on them on a GPU)."""
+    memory_mb = settings.train_limits.memory_mb
+    if gpus:
+        return plan_slots(None, cores=cores, gpus=gpus, per_gpu=per_gpu, memory_mb=memory_mb,
+                          total_memory_mb=total_memory_mb)
+    threads = max(1, settings.threads)
+    n = max(1, cores // threads)
+    if memory_mb and total_memory_mb:
+        n = min(n, max(1, total_memory_mb // memory_mb))
+    return plan_slots(n, cores=n * threads)
+
+
+def _array_id() -> str | None:
+    """This task's array job id (the submitter's Submitted.job_id)."""
+    return os.environ.get("SLURM_ARRAY_JOB_ID") or os.environ.get("SLURM_JOB_ID") or None
+
+
 class _TaskStore(ResultStore):
-    """The store as a task writes it: nothing more once Slurm has begun to kill the task, so a
-    student whose sandbox died of Slurm's SIGTERM is not stored as a failure of their own."""
+    """The store as a task writes it: each result also names the array that wrote it
+    (ARRAY_FIELD); nothing more once Slurm has begun to kill the task, so a student whose
+    sandbox died of Slurm's SIGTERM is not stored as a failure of their own."""
 
     closed = False
 
+    def __init__(self, results_dir: Path, *, array: str | None) -> None:
+        super().__init__(results_dir)
+        self.array = array
+
     def put(self, job: GradeJob, result):
-        if self.closed:
-            return self.path(job.student)
-        return super().put(job, result)
+        path = self.path(job.student)
+        if not self.closed:
+            write_json_atomic(path, {**to_dict(result), "key": job.key, ARRAY_FIELD: self.array})
+        return path
+
+
+def written_by(store: ResultStore, job: GradeJob, array: str | None) -> bool:
+    """Whether the stored result for `job` (its key) was written by array task(s) `array`."""
+    data = store._read(job.student)        # noqa: SLF001 (the raw file: the array's id)
+    return (array is not None and data is not None and data.get("key") == job.key
+            and data.get(ARRAY_FIELD) == array)
+
+
+def started_marker(folder: Path, student: str) -> Path:
+    """`.slurm/started/<student>`: "<node> <time> <array id>", written when a task starts it."""
+    return Path(folder) / "started" / student
+
+
+def has_started(folder: Path, student: str, array: str) -> bool:
+    """Whether a task of `array` has started grading `student`."""
+    try:
+        fields = started_marker(folder, student).read_text(encoding="utf-8").split()
+    except OSError:
+        return False
+    return len(fields) < 3 or fields[2] == array     # a marker without an id: an older grader
 
 
 def _on_slurm_signals(store: _TaskStore) -> None:
@@ -174,6 +229,21 @@ def record_unfinished(store: ResultStore, job: GradeJob, reason: str) -> None:
     store.put(unfinished(job), crashed(job, reason))
 
 
+def crashed_template(job: GradeJob) -> dict:
+    """What `grader status` needs to record `job` as unfinished without the job: its crashed
+    result (reason to be filled in by with_reason) and its key. Plain JSON, never a pickle."""
+    return {"key": job.key, "crashed": to_dict(crashed(job, ""))}
+
+
+def with_reason(template: dict, reason: str) -> EvaluationResult:
+    """The crashed result of a crashed_template, saying `reason`, created now."""
+    result = from_dict(EvaluationResult, template["crashed"])
+    return dataclasses.replace(
+        result, error=reason, created=dt.datetime.now(dt.timezone.utc).isoformat(
+            timespec="seconds"),
+        rubric=[dataclasses.replace(item, reasons=[reason]) for item in result.rubric])
+
+
 # -------------------------------------------------------------------- on the submitting side
 
 class SlurmExecutor:
@@ -207,8 +277,9 @@ class SlurmExecutor:
         c = self.cluster
         n = c.students_per_task
         chunks = [jobs[i:i + n] for i in range(0, len(jobs), n)]
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)   # see the module docstring
         for job in jobs:        # a previous run's marker must not count as this run's start
-            (self.folder / "started" / job.student).unlink(missing_ok=True)
+            started_marker(self.folder, job.student).unlink(missing_ok=True)
         executor = submitit.SlurmExecutor(folder=self.folder / "%j", max_num_timeout=0)
         params = dict(job_name="grader", time=c.time_minutes, cpus_per_task=c.cpus_per_task,
                       array_parallelism=c.array_parallelism, stderr_to_stdout=True)
@@ -234,8 +305,8 @@ class SlurmExecutor:
                                         for j in chunk},
                               submitted=dt.datetime.now(dt.timezone.utc)
                               .isoformat(timespec="seconds"))
-        write_atomic(self.folder / f"jobs-{job_id}.pkl",
-                     pickle.dumps({j.student: j for j in jobs}))
+        write_json_atomic(jobs_path(self.folder, job_id),
+                          {j.student: crashed_template(j) for j in jobs})
         update_manifest(self.folder, submitted, jobs)
         return submitted
 
@@ -243,13 +314,16 @@ class SlurmExecutor:
         """Poll until every task has ended; one Event per student start and result."""
         waiting = {j.student: j for j in jobs}
         seen_start: set[str] = set()
+        array = submitted.job_id
         while waiting:
-            states = query_states(submitted.job_id, submitted.tasks)  # before the store: a
-            for student, job in list(waiting.items()):                # task that ended has
-                if student not in seen_start and (self.folder / "started" / student).exists():
-                    seen_start.add(student)                            # stored its results
+            states = query_states(array, submitted.tasks)   # before the store: a task that
+            for student, job in list(waiting.items()):      # ended has stored its results
+                if student not in seen_start and has_started(self.folder, student, array):
+                    seen_start.add(student)
                     on_event(Event(kind="started", student=student, time=time.time()))
-                result = self.store.get(job)
+                # only this array's result: an older one with the same key is what --force or
+                # --only asked to regrade
+                result = self.store.get(job) if written_by(self.store, job, array) else None
                 if result is not None:
                     del waiting[student]
                     on_event(result_event(result))
@@ -258,17 +332,16 @@ class SlurmExecutor:
                 if state is not None and state.ended:
                     del waiting[student]
                     # the node may have said why itself (no sandbox there, no shared data)
-                    result = self.store.get(unfinished(job))
+                    result = (self.store.get(unfinished(job))
+                              if written_by(self.store, unfinished(job), array) else None)
                     if result is None:
-                        result = crashed(job, killed_reason(state, student in seen_start
-                                                            or self._started(student)))
+                        result = crashed(job, killed_reason(
+                            state, student in seen_start
+                            or has_started(self.folder, student, array)))
                         self.store.put(unfinished(job), result)
                     on_event(result_event(result))
             if waiting:
                 time.sleep(self.cluster.poll_seconds)
-
-    def _started(self, student: str) -> bool:
-        return (self.folder / "started" / student).exists()
 
 
 def killed_reason(state: TaskState, started: bool) -> str:
@@ -291,37 +364,3 @@ def killed_reason(state: TaskState, started: bool) -> str:
            "OUT_OF_MEMORY": "raise mem_gb in [cluster] and rerun the same command"}.get(
                state.state, "a rerun of the same command grades it")
     return f"Slurm killed the task: {state.state}{after}{limit}, {what} ({where}); {fix}"
-
-
-# ------------------------------------------------------------------------- manifest and status
-
-def manifest_path(results_dir: Path) -> Path:
-    return Path(results_dir) / SLURM_DIR / "manifest.json"
-
-
-def update_manifest(folder: Path, submitted: Submitted, jobs: list[GradeJob]) -> None:
-    path = folder / "manifest.json"
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        manifest = {"students": {}, "arrays": []}
-    manifest["arrays"].append(dataclasses.asdict(submitted))
-    for job in jobs:
-        manifest["students"][job.student] = {"key": job.key, "job": submitted.job_id,
-                                             "task": submitted.students[job.student]}
-    write_json_atomic(path, manifest)
-
-
-def read_manifest(results_dir: Path) -> dict:
-    path = manifest_path(results_dir)
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no Slurm submission recorded in this results folder (no "
-                         ".slurm/manifest.json); run grader evaluate --executor slurm --out "
-                         "with it first", path=str(results_dir)) from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"corrupt Slurm manifest: {exc}", path=str(path)) from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("students"), dict):
-        raise InputError("not a grader Slurm manifest", path=str(path))
-    return manifest

@@ -7,14 +7,24 @@ cluster keeps accounting. A finished task whose state neither knows is reported 
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
 import json
-import pickle
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
+from grader.errors import InputError
 from grader.jobs import UNFINISHED
+from grader.results import write_json_atomic
+
+if TYPE_CHECKING:
+    from grader.jobs import GradeJob
+    from grader.slurm import Submitted
+
+SLURM_DIR = ".slurm"
 
 ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL",
          "OUT_OF_MEMORY", "PREEMPTED", "TIMEOUT", "REVOKED", "SPECIAL_EXIT", "UNKNOWN"}
@@ -76,6 +86,83 @@ def query_states(job_id: str, tasks: int) -> dict[int, TaskState]:
     return states
 
 
+# --------------------------------------------------------------------------- the manifest
+
+def manifest_path(results_dir: Path) -> Path:
+    return Path(results_dir) / SLURM_DIR / "manifest.json"
+
+
+def jobs_path(folder: Path, job_id: str) -> Path:
+    """`.slurm/jobs-<id>.json`: student -> crashed_template, for the array `job_id`."""
+    return Path(folder) / f"jobs-{job_id}.json"
+
+
+@contextlib.contextmanager
+def _locked(folder: Path):
+    """An exclusive lock on `.slurm/manifest.lock` (held until the block ends): one
+    read-modify-write of the manifest at a time, across processes and submitters."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with open(folder / "manifest.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def update_manifest(folder: Path, submitted: Submitted, jobs: list[GradeJob]) -> None:
+    """Record an array and its students, under the manifest lock, written atomically. An
+    unreadable manifest is replaced (the array just submitted must be recorded)."""
+    with _locked(folder):
+        try:
+            manifest = read_manifest(folder.parent)
+        except InputError:
+            manifest = {"students": {}, "arrays": []}
+        manifest["arrays"].append(dataclasses.asdict(submitted))
+        for job in jobs:
+            manifest["students"][job.student] = {"key": job.key, "job": submitted.job_id,
+                                                 "task": submitted.students[job.student]}
+        write_json_atomic(folder / "manifest.json", manifest)
+
+
+def read_manifest(results_dir: Path) -> dict:
+    """The manifest, checked: InputError naming the file where it is not one grader wrote."""
+    path = manifest_path(results_dir)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("no Slurm submission recorded in this results folder (no "
+                         ".slurm/manifest.json); run grader evaluate --executor slurm --out "
+                         "with it first", path=str(results_dir)) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"corrupt Slurm manifest: {exc}", path=str(path)) from None
+    if problem := _manifest_problem(manifest):
+        raise InputError(f"not a grader Slurm manifest: {problem}", path=str(path))
+    return manifest
+
+
+def _manifest_problem(manifest) -> str | None:
+    def bad(value, fields: dict) -> bool:
+        return not isinstance(value, dict) or any(not isinstance(value.get(k), t)
+                                                  for k, t in fields.items())
+
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("students"), dict) \
+            or not isinstance(manifest.get("arrays", []), list):
+        return "expected an object with \"students\" (an object) and \"arrays\" (a list)"
+    arrays = manifest.setdefault("arrays", [])
+    for i, array in enumerate(arrays):
+        if bad(array, {"job_id": str, "tasks": int}) or \
+                not isinstance(array.get("submitted", ""), str):
+            return f"arrays[{i}]: expected job_id (text), tasks (a number), submitted (text)"
+    known = {a["job_id"] for a in arrays}
+    for student, entry in manifest["students"].items():
+        if bad(entry, {"key": str, "job": str, "task": int}):
+            return f"students.{student}: expected key (text), job (text), task (a number)"
+        if entry["job"] not in known:
+            return f"students.{student}: job {entry['job']} is not among the arrays"
+    return None
+
+
 # ------------------------------------------------------------------------------ grader status
 
 StudentState = Literal["done", "unfinished", "running", "pending", "unknown"]
@@ -111,33 +198,40 @@ class ClassStatus:
 def class_status(results_dir: Path, *, record: bool = True) -> ClassStatus:
     """Read the manifest, the results and the Slurm states. With `record`, a student whose task
     has ended without a result gets its crashed result now (as a waiting submitter would have
-    written it), so `grader report` shows it."""
-    from grader.slurm import killed_reason, read_manifest, record_unfinished
+    written it), so `grader report` shows it. Nothing here is unpickled: what is recorded comes
+    from `.slurm/jobs-<id>.json`."""
+    from grader.slurm import ARRAY_FIELD, has_started, killed_reason, with_reason
     from grader.store import ResultStore
 
     results_dir = Path(results_dir)
+    folder = results_dir / SLURM_DIR
     manifest = read_manifest(results_dir)
     store = ResultStore(results_dir)
-    arrays = [a["job_id"] for a in manifest.get("arrays", [])]
-    tasks = {a["job_id"]: a["tasks"] for a in manifest.get("arrays", [])}
-    submitted = {a["job_id"]: _timestamp(a.get("submitted")) for a in manifest.get("arrays", [])}
+    arrays = [a["job_id"] for a in manifest["arrays"]]
+    tasks = {a["job_id"]: a["tasks"] for a in manifest["arrays"]}
     latest = {entry["job"] for entry in manifest["students"].values()}
     states = {job: query_states(job, n) for job, n in tasks.items() if job in latest}
     rows = []
     for student, entry in sorted(manifest["students"].items()):
         state = states.get(entry["job"], {}).get(entry["task"])
-        data = _read(store.path(student))
-        key = (data or {}).get("key")
-        started = (results_dir / ".slurm" / "started" / student).exists()
-        fresh = key == entry["key"] and _mtime(store.path(student)) >= submitted[entry["job"]]
-        if state is not None and not state.ended and not fresh:   # (re)grading it now
+        data = store._read(student) or {}       # noqa: SLF001 (the raw file: key, array id)
+        key = data.get("key")
+        started = has_started(folder, student, entry["job"])
+        # a result of this student's array tells by the array's id (never by the file's mtime:
+        # the node's clock may differ); one without an id (an older grader's) counts once the
+        # task has ended or Slurm cannot be asked
+        written_by = data.get(ARRAY_FIELD)
+        ours = written_by == entry["job"] or (written_by is None and (state is None
+                                                                      or state.ended))
+        graded = key == entry["key"] and ours
+        if state is not None and not state.ended and not graded:   # (re)grading it now
             running = state.state in ("RUNNING", "COMPLETING")
             detail = f"task {state.task_id} {state.state}" + (f" on {state.node}" if state.node
                                                               else "")
             rows.append(StudentStatus(student, "running" if running and started else "pending",
                                       detail=detail + (", not started yet" if running and not
                                                        started else "")))
-        elif key == entry["key"]:
+        elif graded:
             rows.append(StudentStatus(student, "done", data.get("status"), data.get("total"),
                                       data.get("possible")))
         elif key == UNFINISHED + entry["key"]:
@@ -148,43 +242,40 @@ def class_status(results_dir: Path, *, record: bool = True) -> ClassStatus:
                                       f"{entry['task']}: squeue did not answer"))
         else:
             reason = killed_reason(state, started)
-            job = _jobs(results_dir, entry["job"]).get(student) if record else None
-            if job is not None and job.key == entry["key"]:
-                record_unfinished(store, job, reason)
+            template = _templates(jobs_path(folder, entry["job"])).get(student) if record \
+                else None
+            if template is not None and template.get("key") == entry["key"]:
+                try:
+                    result = with_reason(template, reason)
+                except (InputError, KeyError):      # a hand-edited jobs file: not recorded
+                    result = None
+                if result is not None:
+                    _record(store, student, UNFINISHED + entry["key"], result)
             rows.append(StudentStatus(student, "unfinished", "crashed", 0.0, detail=reason))
     return ClassStatus(results_dir, arrays, rows)
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _timestamp(iso: str | None) -> float:
-    """An ISO 8601 time to Unix seconds, rounded down to the second it was written with."""
-    import datetime as dt
-
-    try:
-        return dt.datetime.fromisoformat(iso).timestamp() if iso else 0.0
-    except ValueError:
-        return 0.0
-
-
-def _read(path: Path) -> dict | None:
+def _templates(path: Path) -> dict:
+    """`.slurm/jobs-<id>.json` (grader.slurm.crashed_template per student); {} when unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _jobs(results_dir: Path, job_id: str) -> dict:
-    try:
-        return pickle.loads((results_dir / ".slurm" / f"jobs-{job_id}.pkl").read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
         return {}
+    return {k: v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) \
+        else {}
+
+
+def _record(store, student: str, key: str, result) -> None:
+    """Store `result` under `key` without a GradeJob (ResultStore.put reads only these two)."""
+    store.put(_Keyed(student, key), result)
+
+
+@dataclass(frozen=True)
+class _Keyed:
+    """The part of a GradeJob that ResultStore.put reads."""
+
+    student: str
+    key: str
 
 
 def status_text(status: ClassStatus) -> str:

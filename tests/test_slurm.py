@@ -430,3 +430,196 @@ def test_cluster_table_in_the_assignment_spec_then_the_cluster_file_then_options
     course_file.write_text('[slurm]\npartition = "x"\n', encoding="utf-8")
     with pytest.raises(Exception, match="no \\[cluster\\] table"):
         cluster.load(course_file, spec_path)
+
+
+# --------------------------------------------- the submitting side and status, without a cluster
+
+def _submitted_array(tmp_path, jobs, job_id="100"):
+    """What SlurmExecutor.submit records for `jobs` (one task each) as array `job_id`."""
+    from grader.results import write_json_atomic
+    from grader.slurm import Submitted, crashed_template, jobs_path
+    from grader.slurm_state import update_manifest
+
+    folder = tmp_path / "grades" / ".slurm"
+    submitted = Submitted(job_id=job_id, tasks=len(jobs),
+                          students={j.student: i for i, j in enumerate(jobs)},
+                          submitted="2026-01-01T00:00:00+00:00")
+    write_json_atomic(jobs_path(folder, job_id), {j.student: crashed_template(j) for j in jobs})
+    update_manifest(folder, submitted, jobs)
+    return submitted
+
+
+def _states(monkeypatch, module, state, node="n1"):
+    from grader.slurm_state import TaskState
+
+    monkeypatch.setattr(module, "query_states", lambda job_id, tasks: {
+        i: TaskState(f"{job_id}_{i}", i, state, "0:05", "1:00", node) for i in range(tasks)})
+
+
+def _task_result(out, job, array):
+    """A result as an array task writes it (the store's file plus the array's id)."""
+    from grader.jobs import crashed
+    from grader.slurm import _TaskStore
+
+    _TaskStore(out, array=array).put(job, crashed(job, "graded by a task"))
+
+
+def test_status_records_a_killed_student_from_json_and_never_unpickles(tmp_path, monkeypatch):
+    import pickle
+
+    from grader import slurm_state
+
+    jobs = [_job(tmp_path, "alice"), _job(tmp_path, "bob")]
+    out = tmp_path / "grades"
+    _submitted_array(tmp_path, jobs)
+    assert not list((out / ".slurm").glob("*.pkl"))
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.write_text, (tmp_path / "pwned", "x"))
+
+    (out / ".slurm" / "jobs-100.pkl").write_bytes(pickle.dumps({"alice": Evil()}))
+    _states(monkeypatch, slurm_state, "TIMEOUT")
+    status = class_status(out)
+    assert not (tmp_path / "pwned").exists()
+    assert [s.state for s in status.students] == ["unfinished", "unfinished"]
+    stored = json.loads((out / "alice.json").read_text())
+    assert stored["key"] == UNFINISHED + jobs[0].key and stored["status"] == "crashed"
+    assert stored["error"].startswith("Slurm killed the task: TIMEOUT after 0:05")
+    assert all(item["reasons"] == [stored["error"]] for item in stored["rubric"])
+    assert stored["rubric"], "the crashed result keeps the assignment's rubric items"
+
+
+def test_status_tells_this_arrays_result_by_id_not_by_clock(tmp_path, monkeypatch):
+    """A result written by the student's array counts as graded while the task still runs,
+    whatever its file's mtime; an older array's result with the same key (--force) does not."""
+    from grader import slurm_state
+
+    job = _job(tmp_path, "alice")
+    out = tmp_path / "grades"
+    _submitted_array(tmp_path, [job], job_id="200")
+    _states(monkeypatch, slurm_state, "RUNNING")
+    _task_result(out, job, array="199")             # the previous array's, same key
+    (out / ".slurm" / "started").mkdir()
+    (out / ".slurm" / "started" / "alice").write_text("n1 0 200\n")
+    (row,) = class_status(out).students
+    assert row.state == "running"
+    _task_result(out, job, array="200")
+    os.utime(out / "alice.json", (0, 0))          # a node clock far behind the submitter's
+    (row,) = class_status(out).students
+    assert row.state == "done" and row.status == "crashed"
+
+
+def test_follow_reports_only_this_arrays_results(tmp_path, monkeypatch):
+    """--force/--only on Slurm: an older result with the same key is not this run's result."""
+    from grader import slurm as slurm_mod
+
+    job = _job(tmp_path, "alice")
+    out = tmp_path / "grades"
+    submitted = _submitted_array(tmp_path, [job], job_id="300")
+    _task_result(out, job, array="299")
+    _states(monkeypatch, slurm_mod, "CANCELLED")
+    events = []
+    executor = SlurmExecutor(ResultStore(out), cluster_settings())
+    executor.follow([job], submitted, events.append)
+    assert [e.student for e in events] == ["alice"]
+    stored = json.loads((out / "alice.json").read_text())
+    assert stored["key"] == UNFINISHED + job.key
+    assert stored["error"].startswith("Slurm killed the task: CANCELLED")
+
+    _task_result(out, job, array="300")
+    _states(monkeypatch, slurm_mod, "RUNNING")
+    events.clear()
+    executor.follow([job], submitted, events.append)
+    assert len(events) == 1 and json.loads((out / "alice.json").read_text())["error"] == (
+        "graded by a task")
+
+
+def test_task_regrades_what_it_was_sent_and_skips_only_its_own_results(tmp_path, monkeypatch):
+    """--force/--only: the node does not reuse an older result with the same key; a requeued
+    task of the same array skips the students it already graded."""
+    from grader import slurm as slurm_mod
+
+    monkeypatch.setattr(slurm_mod, "node_problem", lambda job: None)
+    monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "400")
+    graded = []
+
+    class Recording:
+        def __init__(self, store, slots, mps):
+            self.slots = slots
+
+        def run(self, jobs, on_event):
+            graded.append([j.student for j in jobs])
+
+    monkeypatch.setattr(slurm_mod, "LocalExecutor", Recording)
+    jobs = [_job(tmp_path, "alice"), _job(tmp_path, "bob")]
+    out = tmp_path / "grades"
+    _task_result(out, jobs[0], array="399")
+    _task_result(out, jobs[1], array="400")
+    plan = slurm_mod.TaskPlan(results_dir=str(out), per_gpu=1)
+    assert slurm_mod.run_chunk(jobs, plan) == 1
+    assert graded == [["alice"]]
+
+
+@pytest.mark.parametrize("threads, cores, memory, expected", [
+    (2, 5, None, [2, 2]),           # the submitter's 2 threads, not 5 // 2 = 2 or 5
+    (3, 8, None, [3, 3]),           # plan_slots alone would give 8 // 2 = 4 threads
+    (1, 4, 4096, [1, 1]),           # two 2 GB limits fit in 4 GB
+    (4, 2, None, [4]),              # fewer cores than threads: one slot, the key's threads
+])
+def test_node_slots_train_with_the_threads_of_the_key(tmp_path, threads, cores, memory,
+                                                      expected):
+    from grader.slurm import node_slots
+
+    settings = _job(tmp_path, threads=threads).settings
+    slots = node_slots(settings, cores=cores, gpus=[], per_gpu=1, total_memory_mb=memory)
+    assert [s.threads for s in slots] == expected
+
+
+def test_manifest_updates_do_not_lose_each_other(tmp_path, monkeypatch):
+    import threading
+
+    from grader import slurm_state
+    from grader.slurm import Submitted
+
+    real = slurm_state.read_manifest
+
+    def slow(results_dir):
+        try:
+            return real(results_dir)
+        finally:
+            time.sleep(0.05)        # a window for another writer between read and write
+
+    monkeypatch.setattr(slurm_state, "read_manifest", slow)
+    folder = tmp_path / "grades" / ".slurm"
+    jobs = [_job(tmp_path, f"s{i}") for i in range(6)]
+    threads = [threading.Thread(target=slurm_state.update_manifest, args=(
+        folder, Submitted(str(i), 1, {j.student: 0}, ""), [j])) for i, j in enumerate(jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    manifest = real(tmp_path / "grades")
+    assert sorted(manifest["students"]) == [j.student for j in jobs]
+    assert len(manifest["arrays"]) == 6
+
+
+@pytest.mark.parametrize("manifest, message", [
+    ('{"students": {"a": {"job": "1", "task": 0}}, "arrays": [{"job_id": "1", "tasks": 1}]}',
+     "students.a: expected key"),
+    ('{"students": {"a": {"key": "k", "job": "2", "task": 0}}, '
+     '"arrays": [{"job_id": "1", "tasks": 1}]}', "job 2 is not among the arrays"),
+    ('{"students": {}, "arrays": [{"job_id": 1}]}', "arrays\\[0\\]: expected job_id"),
+    ('{"students": {}, "arrays": {}}', "expected an object"),
+    ('[1, 2]', "expected an object"),
+    ('{"students": ', "corrupt Slurm manifest"),
+])
+def test_malformed_manifest_is_an_input_error_naming_the_file(tmp_path, manifest, message):
+    from grader.errors import InputError
+
+    path = tmp_path / ".slurm" / "manifest.json"
+    path.parent.mkdir()
+    path.write_text(manifest)
+    with pytest.raises(InputError, match=message) as info:
+        class_status(tmp_path)
+    assert str(path) in str(info.value)
