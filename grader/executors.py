@@ -6,7 +6,9 @@ students at once on this machine, each in its own worker process, and divides th
 among the N slots: every slot gets cores // N torch threads (at least 1) and, with GPUs, one
 GPU (K slots per GPU with per_gpu=K; the sandbox sees only that GPU, named by UUID). A student
 that runs out of GPU memory next to others is retried alone before it is failed; with MPS, the
-students that shared a GPU with a fatal GPU fault are regraded without MPS.
+students that shared a GPU with a fatal GPU fault are regraded without MPS. A worker process
+that dies breaks the pool for every student in it: those are graded again one at a time, each
+in a fresh process, and only one whose own worker dies again is failed for it.
 """
 
 from __future__ import annotations
@@ -152,25 +154,30 @@ def visible_gpus() -> list[str]:
 
 # --------------------------------------------------------------------- GPU faults and retries
 
-OOM = re.compile(r"CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED")
-FATAL_GPU = re.compile(r"illegal memory access|device-side assert|unspecified launch failure|"
-                       r"CUDA error: (an )?illegal|MPS|cudaErrorMps|uncorrectable ECC|"
-                       r"misaligned address|CUDA-capable device\(s\) (is|are) busy")
+# What decides a retry is the exception type the training harness recorded (its report's
+# error.type, the first field of TrainingResult.error: "<stage> failed: <type>: <message>"),
+# never the exception's message or the captured output, which student code writes at will.
+# torch raises OutOfMemoryError for a CUDA allocation that fails, and AcceleratorError for a
+# CUDA error (illegal memory access, device-side assert, an MPS client terminated by another
+# client's fault); a student can still raise a class of either name, which costs only a rerun.
+OOM_TYPES = frozenset({"OutOfMemoryError"})
+FATAL_GPU_TYPES = frozenset({"AcceleratorError"})
+_RECORDED_TYPE = re.compile(r"(?:importing|building|training|running) failed: "
+                            r"([A-Za-z_]\w*): ")
 
 
-def _texts(result: EvaluationResult) -> list[str]:
-    texts = [result.error or ""] + [t.error or "" for t in result.training]
-    if result.check is not None:
-        texts.append(result.check.sandbox.output[-4000:])
-    return texts
+def _error_types(result: EvaluationResult) -> set[str]:
+    """The exception types the harness recorded for the result's training runs."""
+    return {m[1] for t in result.training if not t.ok and t.error
+            and (m := _RECORDED_TYPE.match(t.error))}
 
 
 def gpu_oom(result: EvaluationResult) -> bool:
-    return any(OOM.search(t) for t in _texts(result))
+    return bool(_error_types(result) & OOM_TYPES)
 
 
 def gpu_fault(result: EvaluationResult) -> bool:
-    return result.status != "ok" and any(FATAL_GPU.search(t) for t in _texts(result))
+    return result.status != "ok" and bool(_error_types(result) & FATAL_GPU_TYPES)
 
 
 @dataclass(frozen=True)
@@ -238,19 +245,27 @@ class LocalExecutor:
                     result = crashed(job, f"internal error while grading: {exc}")
                 self._done(job, slot, start, result, on_event, alone=None)
             return
-        pending, attempts = deque(jobs), {j.student: 0 for j in jobs}
-        free = deque(self.slots)
+        pending, free = deque(jobs), deque(self.slots)
         running: dict[Future, tuple[GradeJob, Slot, float]] = {}
-        pool = self._pool()
+        # jobs in flight when a worker process died: a dead worker breaks the whole pool, so
+        # every one of them fails alike; each is run again alone before anyone is blamed
+        suspects: list[tuple[GradeJob, Slot]] = []
+        pool = self._pool(len(self.slots))
         try:
             while pending or running:
-                while pending and free:
-                    job, slot = pending.popleft(), free.popleft()
-                    start = self._started(job, slot, on_event)
-                    placed = with_placement(job, threads=slot.threads, gpu_id=slot.gpu_id)
-                    running[pool.submit(self.grade_fn, placed)] = (job, slot, start)
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 broken = False
+                while pending and free:
+                    job, slot = pending[0], free[0]
+                    placed = with_placement(job, threads=slot.threads, gpu_id=slot.gpu_id)
+                    try:
+                        future = pool.submit(self.grade_fn, placed)
+                    except BrokenProcessPool:   # a worker died since the last wait: rebuild
+                        broken = True
+                        break
+                    pending.popleft()
+                    free.popleft()
+                    running[future] = (job, slot, self._started(job, slot, on_event))
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                 for future in done:
                     job, slot, start = running.pop(future)
                     free.append(slot)
@@ -258,33 +273,46 @@ class LocalExecutor:
                         result = future.result()
                     except BrokenProcessPool:
                         # a worker process died (killed from outside, or the grader side ran
-                        # out of memory): the pool is gone; every job in it is run again once
+                        # out of memory, or student code got at it): the pool is gone
                         broken = True
-                        attempts[job.student] += 1
-                        if attempts[job.student] <= 1:
-                            pending.appendleft(job)
-                            continue
-                        result = crashed(job, "the grading worker process died twice while "
-                                              "grading this submission")
+                        suspects.append((job, slot))
+                        continue
                     except Exception as exc:
                         result = crashed(job, f"internal error while grading: {exc}")
                     self._done(job, slot, start, result, on_event,
                                alone=alone if retry else None)
                 if broken:
-                    for future, (job, slot, _) in list(running.items()):
-                        attempts[job.student] += 1
-                        pending.appendleft(job)
-                        free.append(slot)
+                    suspects += [(job, slot) for job, slot, _ in running.values()]
+                    free += [slot for _, slot, _ in running.values()]
                     running.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
-                    pool = self._pool()
+                    pool = self._pool(len(self.slots))
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+        for job, slot in suspects:
+            self._solo(job, slot, on_event)
 
-    def _pool(self) -> ProcessPoolExecutor:
+    def _solo(self, job: GradeJob, slot: Slot, on_event: OnEvent) -> None:
+        """Grade one job in a worker process of its own, with nothing else running: if that
+        worker dies too, the job itself killed it."""
+        start = self._started(job, slot, on_event)
+        placed = with_placement(job, threads=slot.threads, gpu_id=slot.gpu_id)
+        pool = self._pool(1)
+        try:
+            result = pool.submit(self.grade_fn, placed).result()
+        except BrokenProcessPool:
+            result = crashed(job, "the grading worker process died while grading this "
+                                  "submission, also when it was graded alone")
+        except Exception as exc:
+            result = crashed(job, f"internal error while grading: {exc}")
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._done(job, slot, start, result, on_event, alone=None)
+
+    def _pool(self, workers: int) -> ProcessPoolExecutor:
         # spawn: the parent has threads (the live display, the pool's own), which fork copies
         # in an undefined state; a fresh interpreter per worker costs a fraction of a second
-        return ProcessPoolExecutor(max_workers=len(self.slots),
+        return ProcessPoolExecutor(max_workers=workers,
                                    mp_context=multiprocessing.get_context("spawn"))
 
     def _started(self, job: GradeJob, slot: Slot, on_event: OnEvent) -> float:

@@ -79,9 +79,6 @@ class PreparedData:
             raise InputError(f"prepared data folder is incomplete or corrupt ({exc}); delete it "
                              "and run again", path=str(folder)) from None
 
-    def close(self) -> None:
-        """Nothing to release: the folder is a cache entry, shared by later runs."""
-
 
 def prepare(dataset, held_out: np.ndarray | None, cache_dir: Path) -> PreparedData:
     """Write (or reuse) the prepared folder for this dataset and these held-out labels."""

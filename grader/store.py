@@ -10,24 +10,11 @@ version regrades that student.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
 
 from grader.errors import InputError
 from grader.jobs import GradeJob
 from grader.results import EvaluationResult, from_dict, to_dict, write_json_atomic
-
-State = Literal["done", "stale", "missing"]
-
-
-@dataclass(frozen=True)
-class StoredState:
-    student: str
-    state: State                    # done: result with this job's key | stale: a result with
-    #                                 another key (or unreadable) | missing: no result yet
-    status: str | None = None       # the stored result's status (ok/failed/crashed) when done
-    points: float | None = None
 
 
 class ResultStore:
@@ -59,20 +46,3 @@ class ResultStore:
         path = self.path(job.student)
         write_json_atomic(path, {**to_dict(result), "key": job.key})
         return path
-
-    def state(self, job: GradeJob) -> StoredState:
-        data = self._read(job.student)
-        if data is None:
-            state: State = "stale" if self.path(job.student).exists() else "missing"
-            return StoredState(job.student, state)
-        if data.get("key") != job.key:
-            return StoredState(job.student, "stale")
-        return StoredState(job.student, "done", status=data.get("status"),
-                           points=data.get("total"))
-
-    def status(self, jobs: Iterable[GradeJob]) -> list[StoredState]:
-        """What is finished: one entry per job, in order."""
-        return [self.state(job) for job in jobs]
-
-    def finished(self, jobs: Iterable[GradeJob]) -> set[str]:
-        return {s.student for s in self.status(jobs) if s.state == "done"}

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import pickle
+import time
 import zipfile
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from grader.jobs import GradeJob, Settings, content_hash, crashed, job_key, make
     student_names
 from grader.limits import Limits
 from grader.prepared import PreparedData, array_digest, prepare
-from grader.results import TrainingResult
+from grader.results import CheckReport, SandboxReport, TrainingResult
 from grader.spec import load
 from grader.store import ResultStore
 
@@ -120,7 +121,7 @@ def test_store_returns_a_result_only_for_the_same_key_and_writes_atomically(tmp_
     folder = colab_student(tmp_path, "alice")
     (job,) = make_jobs([folder], hw2, settings(tmp_path))
     store = ResultStore(tmp_path / "grades")
-    assert store.get(job) is None and store.state(job).state == "missing"
+    assert store.get(job) is None
     result = crashed(job, "the zip is unreadable")
     path = store.put(job, result)
     assert path == tmp_path / "grades" / "alice.json"
@@ -128,12 +129,10 @@ def test_store_returns_a_result_only_for_the_same_key_and_writes_atomically(tmp_
     assert results_mod.load(path) == result       # still the file `grader report` reads
     assert json.loads(path.read_text())["key"] == job.key
     assert not list(path.parent.glob(".*.tmp"))
-    assert store.status([job])[0] == dataclasses.replace(store.state(job), state="done")
     other = dataclasses.replace(job, key="0" * 64)
-    assert store.get(other) is None and store.state(other).state == "stale"
+    assert store.get(other) is None
     path.write_text('{"schema": 1, "student": "ali')   # a half-written file from another tool
-    assert store.get(job) is None and store.state(job).state == "stale"
-    assert store.finished([job]) == set()
+    assert store.get(job) is None
 
 
 def test_prepared_data_is_keyed_by_full_contents_and_hides_held_out_labels(tmp_path):
@@ -216,11 +215,30 @@ def test_gpu_oom_and_fatal_faults_are_recognised(tmp_path, hw2):
         TrainingResult(model="simplenn", ok=False, error="training failed: OutOfMemoryError: "
                        "CUDA out of memory. Tried to allocate 2.00 GiB")])
     fault = dataclasses.replace(oom, training=[TrainingResult(
-        model="simplenn", ok=False, error="training failed: RuntimeError: CUDA error: an "
+        model="simplenn", ok=False, error="training failed: AcceleratorError: CUDA error: an "
         "illegal memory access was encountered")])
     assert gpu_oom(oom) and not gpu_fault(oom)
     assert gpu_fault(fault) and not gpu_oom(fault)
     assert not gpu_fault(crashed(job, "wall-clock limit of 10 s exceeded"))
+
+
+@pytest.mark.parametrize("error, output", [
+    ("training failed: RuntimeError: CUDA out of memory. OutOfMemoryError", ""),
+    ("training failed: ValueError: CUDA error: an illegal memory access; MPS", ""),
+    ("training failed: ValueError: no MPS here", ""),
+    ("training diverged: OutOfMemoryError: illegal memory access", ""),
+    ("training failed: ValueError: bad shape",
+     "RuntimeError: CUDA out of memory\nCUDA error: an illegal memory access\ncudaErrorMps"),
+], ids=["oom-in-message", "fault-in-message", "bare-mps", "not-a-harness-type", "printed"])
+def test_text_student_code_writes_never_counts_as_a_gpu_fault(tmp_path, hw2, error, output):
+    folder = colab_student(tmp_path, "alice")
+    (job,) = make_jobs([folder], hw2, settings(tmp_path, gpu=True))
+    base = crashed(job, "x")
+    check = CheckReport(submission=str(folder), assignment="hw2", passed=True, models=[],
+                        checks=[], predictions=None, sandbox=SandboxReport(output=output))
+    result = dataclasses.replace(base, status="failed", error=None, check=check, training=[
+        TrainingResult(model="simplenn", ok=False, error=error)])
+    assert not gpu_oom(result) and not gpu_fault(result)
 
 
 # the executor, with a stand-in for grade (no sandbox) -----------------------------------------
@@ -248,7 +266,7 @@ def test_parallel_slots_get_their_threads_and_gpu_and_oom_is_retried_alone(tmp_p
     LocalExecutor(store, slots, grade_fn=fake_grade).run(jobs, events.append)
     results = {j.student: store.get(j) for j in jobs}
     assert all(r.status == "ok" for r in results.values())      # big's retry succeeded
-    assert {r.device for r in results.values()} <= {"threads=3 gpu=GPU-a", "threads=3 gpu=GPU-b"}
+    assert {r.device for r in results.values()} == {"threads=3 gpu=GPU-a", "threads=3 gpu=GPU-b"}
     big = [e.kind for e in events if e.student == "big"]
     assert big == ["started", "started", "finished"]            # the OOM was not reported
     retry = [e for e in events if e.student == "big"][1]
@@ -284,6 +302,43 @@ def test_a_worker_process_that_dies_costs_only_its_own_student(tmp_path, hw2):
     assert results["dies"].status == "crashed" and "worker process died" in results["dies"].error
     assert all(results[n].status == "ok" for n in ("ann", "ben", "cal"))
     assert [e.kind for e in events if e.kind != "started"].count("failed") == 1
+
+
+def kills_its_worker_beside_a_neighbour(job: GradeJob):
+    """grade's stand-in: "mallory" kills its worker process each time it runs, the first time
+    only once "ann" is running in the other worker; the others take half a second."""
+    folder = job.settings.cache_dir
+    with open(folder / f"{job.student}.runs", "a") as runs:
+        runs.write("ran\n")
+    if job.student == "mallory":
+        deadline = time.monotonic() + 60
+        while not (folder / "ann.runs").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os._exit(1)
+    time.sleep(0.5)
+    return fake_grade(job)
+
+
+def test_a_neighbour_of_a_worker_killed_twice_gets_its_result_alone(tmp_path, hw2):
+    folders = [colab_student(tmp_path / "class", n) for n in ("ann", "mallory", "ben")]
+    (tmp_path / "run").mkdir()
+    jobs = make_jobs(folders, hw2, settings(tmp_path, cache_dir=tmp_path / "run"))
+    store, events = ResultStore(tmp_path / "grades"), []
+    LocalExecutor(store, [Slot(0, 1), Slot(1, 1)],
+                  grade_fn=kills_its_worker_beside_a_neighbour).run(jobs, events.append)
+    results = {j.student: store.get(j) for j in jobs}
+    (tmp_path / "alone").mkdir()
+    (ann,) = make_jobs(folders[:1], hw2, settings(tmp_path, cache_dir=tmp_path / "alone"))
+    LocalExecutor(ResultStore(tmp_path / "alone-grades"), [Slot(0, 1)],
+                  grade_fn=kills_its_worker_beside_a_neighbour).run([ann], lambda e: None)
+    alone = ResultStore(tmp_path / "alone-grades").get(ann)
+    assert dataclasses.replace(results["ann"], created="") == dataclasses.replace(alone,
+                                                                                  created="")
+    assert results["ben"].status == "ok"
+    assert [e.kind for e in events if e.kind != "started"].count("failed") == 1
+    mallory = results["mallory"]
+    assert (tmp_path / "run" / "mallory.runs").read_text() == "ran\n" * 2   # beside ann, alone
+    assert mallory.status == "crashed" and "died" in mallory.error and "alone" in mallory.error
 
 
 def test_a_slot_s_sandboxes_see_only_its_gpu_and_mps_only_when_asked(tmp_path, monkeypatch):
