@@ -220,7 +220,7 @@ def _constructions(nss, d) -> list:
     limit, say) counts as none: the class is then called as the spec says."""
     try:
         return construct.constructions(nss, d)
-    except (RecursionError, ValueError, SyntaxError, MemoryError):
+    except (RecursionError, ValueError, TypeError, OverflowError, SyntaxError, MemoryError):
         return []
 
 

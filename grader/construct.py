@@ -110,6 +110,8 @@ def _literal(node: ast.AST | None):
 
 
 def _loop_values(loop: ast.For) -> list | None:
+    """At most MAX_LOOP_VALUES values of a `for` over a literal list or a literal range;
+    None when they are not known (a range that Python would reject, too)."""
     ok, value = _literal(loop.iter)
     if ok and isinstance(value, (list, tuple)):
         return list(value)[:MAX_LOOP_VALUES]
@@ -117,7 +119,10 @@ def _loop_values(loop: ast.For) -> list | None:
     if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range":
         bounds = [_literal(a) for a in it.args]
         if bounds and all(ok and isinstance(v, int) for ok, v in bounds):
-            return list(range(*[v for _, v in bounds]))[:MAX_LOOP_VALUES]
+            try:        # range(10**9) never built in full; range(1, 2, 3, 4) is no loop
+                return list(itertools.islice(range(*[v for _, v in bounds]), MAX_LOOP_VALUES))
+            except (TypeError, ValueError, OverflowError):
+                return None
     return None
 
 
@@ -169,7 +174,8 @@ def _usable(call: ast.Call, chain: list[ast.AST], ns: Namespace, unit: Unit, ord
                 fixed[n] = value
     results = []
     keys = sorted(looped)
-    for combo in itertools.product(*(looped[k] for k in keys)):
+    for combo in itertools.islice(itertools.product(*(looped[k] for k in keys)),
+                                  MAX_PER_CLASS):
         values = {**fixed, **dict(zip(keys, combo))}
         text = ast.unparse(_inline(call, name, values))
         note = ", ".join(f"{k} = {v!r}" for k, v in values.items())

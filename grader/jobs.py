@@ -107,7 +107,7 @@ def job_key(submission: Path, assignment: Assignment, settings: Settings) -> str
     device, the sandboxing, the CPU thread count, the reference results and the grader
     version. Not which slot or GPU ran it."""
     decided = {
-        "submission": content_hash(submission), "assignment": to_dict(assignment),
+        "submission": content_hash(submission), "assignment": _graded_by(assignment),
         "data": settings.data_key, "config": settings.training,
         "limits": [to_dict(settings.check_limits), to_dict(settings.train_limits)],
         "gpu": settings.gpu, "sandboxed": settings.sandboxed,
@@ -117,6 +117,13 @@ def job_key(submission: Path, assignment: Assignment, settings: Settings) -> str
         "bands": [to_dict(b) for b in settings.reference_bands], "grader": __version__}
     text = json.dumps(decided, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _graded_by(assignment: Assignment) -> dict:
+    """The spec without what grading never reads: `[integrity]` (its starter paths are absolute,
+    so editing it or moving the spec folder would otherwise regrade the class) and the spec
+    file's path. (`[cluster]` is not part of an Assignment at all.)"""
+    return {k: v for k, v in to_dict(assignment).items() if k not in ("integrity", "path")}
 
 
 def _decisive(run: TrainingResult) -> dict:
@@ -135,12 +142,7 @@ def make_jobs(submissions: list[Path], assignment: Assignment,
 def grade(job: GradeJob) -> EvaluationResult:
     """Grade one student. Never raises: any failure is a zero-score result with the reason."""
     s, assignment = job.settings, job.assignment
-    base = dict(student=job.student, assignment=assignment.id, course=assignment.course,
-                title=assignment.title, grader_version=__version__,
-                created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                class_names=list(assignment.dataset.class_names), dataset=s.dataset_source,
-                device="cuda" if s.gpu else "cpu", reference=list(s.reference),
-                reference_bands=list(s.reference_bands))
+    base = _base(job)
     try:
         data = PreparedData.open(s.prepared)
         with _placed(s), prepared(job.submission) as root:
@@ -171,17 +173,22 @@ def grade(job: GradeJob) -> EvaluationResult:
 
 def crashed(job: GradeJob, reason: str, base: dict | None = None) -> EvaluationResult:
     """The zero-score result of a student that could not be graded at all."""
-    a, s = job.assignment, job.settings
-    base = base or dict(student=job.student, assignment=a.id, course=a.course, title=a.title,
-                        grader_version=__version__,
-                        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                        class_names=list(a.dataset.class_names), dataset=s.dataset_source,
-                        device="cuda" if s.gpu else "cpu", reference=list(s.reference),
-                        reference_bands=list(s.reference_bands))
+    a, base = job.assignment, base or _base(job)
     items = [ItemScore(id=i.id, title=i.title, earned=0.0, possible=i.points, reasons=[reason])
              for i in a.rubric]
     return EvaluationResult(**base, status="crashed", error=reason, check=None, training=[],
                             predictions=None, rubric=items, total=0.0, possible=a.total_points)
+
+
+def _base(job: GradeJob) -> dict:
+    """The fields every result of the job has, graded or crashed."""
+    a, s = job.assignment, job.settings
+    return dict(student=job.student, assignment=a.id, course=a.course, title=a.title,
+                grader_version=__version__,
+                created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                class_names=list(a.dataset.class_names), dataset=s.dataset_source,
+                device="cuda" if s.gpu else "cpu", reference=list(s.reference),
+                reference_bands=list(s.reference_bands))
 
 
 @contextlib.contextmanager

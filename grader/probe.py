@@ -160,7 +160,7 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
             ref = probe.spec.reference or (probe.spec.params and probe.spec.params.reference)
             if ref:
                 entries.append({"key": f"reference:{probe.spec.key}", "reference": ref,
-                                "args": _reference_args(probe.spec, assignment)})
+                                "args": _reference_args(assignment)})
         # several candidates share the wall clock: each gets its share, so one that hangs
         # does not take the others' reports with it; a single one gets the sandbox's limit
         budget = max(10.0, (limits.wall_seconds - 10) / len(builds)) if len(builds) > 1 else 0
@@ -196,7 +196,8 @@ def _partial(out_dir: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _reference_args(spec: ModelSpec, assignment: Assignment) -> dict:
+def _reference_args(assignment: Assignment) -> dict:
+    """A reference model's constructor arguments: the same for every model of the spec."""
     return {"num_classes": assignment.dataset.num_classes}
 
 

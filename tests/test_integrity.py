@@ -387,3 +387,82 @@ def test_spec_free_models_overrides_and_is_checked(tmp_path):
     path.write_text(SPEC + '\n[integrity]\nfree_models = ["resnet"]\n')
     with pytest.raises(spec.SpecError, match="integrity.free_models"):
         spec.load(str(path))
+
+
+def test_a_folder_and_a_zip_of_one_name_are_two_students_named_as_evaluate_names_them(
+        tmp_path):
+    import shutil
+
+    from grader.jobs import student_names
+
+    gen = make_class(tmp_path, honest=3, seed=8, planted=False)
+    members = sorted(gen.root.iterdir())
+    first = members[0].name
+    shutil.make_archive(str(gen.root / first), "zip", gen.root, first)   # alice/ and alice.zip
+    task = spec.load(str(gen.spec))
+    report = find_integrity(gen.root, task, IntegrityOptions(starter=(gen.starter,), jobs=1))
+    expected = student_names(sorted(gen.root.iterdir()))    # evaluate's result names
+    assert sorted(report.students) == sorted(expected.values())
+    assert f"{first}.zip" in report.students and first in report.students
+
+
+def test_integrity_settings_do_not_decide_a_students_grade(tmp_path):
+    """[integrity] (absolute starter paths) and the spec's own path are not in the content
+    key: editing them, or moving the spec folder, does not regrade the class."""
+    import dataclasses
+
+    from grader.jobs import Settings, job_key
+    from grader.limits import Limits
+    from grader.spec import IntegritySpec
+
+    hw2 = spec.load("ece661-hw2")
+    folder = tmp_path / "alice"
+    folder.mkdir()
+    (folder / "hw2.py").write_text("import torch.nn as nn\n")
+    limits = Limits(wall_seconds=10, memory_mb=1024, processes=64, file_size_mb=64,
+                    cpu_seconds=60)
+    s = Settings(prepared=tmp_path / "prepared", data_key="d" * 64, dataset_source="synthetic",
+                 config=(("epochs", 2),), check_limits=limits, train_limits=limits)
+    key = job_key(folder, hw2, s)
+    moved = dataclasses.replace(hw2, path="/elsewhere/ece661-hw2.toml", integrity=IntegritySpec(
+        starter=("/elsewhere/starter.ipynb",), free_models=("simplenn",)))
+    assert job_key(folder, moved, s) == key
+    assert job_key(folder, dataclasses.replace(hw2, title="changed"), s) != key
+
+
+def test_kgram_hashes_are_the_same_in_every_process():
+    """Fingerprints made in a worker process compare with the parent's: no salted hash()."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from grader.integrity.code import boilerplate_hashes
+
+    code = ("def train(model, loader, optimizer):\n    for x, y in loader:\n"
+            "        optimizer.zero_grad()\n        loss = (model(x) - y).pow(2).mean()\n"
+            "        loss.backward()\n        optimizer.step()\n")
+    here = boilerplate_hashes([Document("a", code, ())]).tolist()
+    child = ("import json, sys\nfrom grader.integrity.code import Document, boilerplate_hashes\n"
+             "print(json.dumps(boilerplate_hashes([Document('a', sys.stdin.read(), ())])"
+             ".tolist()))")
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", child], input=code, capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).parents[1],
+                             env={**os.environ, "PYTHONHASHSEED": seed})
+        assert json.loads(out.stdout) == here and len(here) > 20
+
+
+WORKER_SEES = "as imported"
+
+
+def _worker_sees(_):
+    return WORKER_SEES
+
+
+def test_parallel_workers_are_not_forked_from_the_grader(monkeypatch):
+    """A worker forked from the grader would copy its memory (and its threads' held locks)."""
+    from grader.integrity.parallel import parallel_map
+
+    monkeypatch.setitem(globals(), "WORKER_SEES", "changed in the parent")
+    assert parallel_map(_worker_sees, range(8), jobs=2) == ["as imported"] * 8

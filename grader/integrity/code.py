@@ -16,14 +16,13 @@ filling in the template is never a match. k-grams found in many students' code (
 training loop) are removed as well, as MOSS does with passages in more than 10 files (its -m
 default): code that many students share says nothing about any one pair.
 
-copydetect hashes k-grams with Python's `hash()`, whose salt differs between processes: the
-parallel fingerprinting forks (children inherit the salt) and every hash is compared within
-one run only.
+copydetect hashes k-grams with Python's `hash()`, whose salt differs between processes; the
+fingerprints here hash them with a fixed polynomial instead (_kgram_hashes), so a fingerprint
+made in any worker process, or any run, compares with any other.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,8 @@ K = 25                      # copydetect's noise threshold: matches shorter than
 #                             characters (about one line once names are letters) are noise
 WINDOW = 1                  # winnow window (guarantee threshold - noise threshold + 1): every
 #                             k-gram kept, as copydetect's defaults do
+KGRAM_BASE = np.uint64(0x100000001B3)   # the k-gram hash's multiplier (FNV-1's 64-bit
+#                             prime: odd, so no character's contribution is ever shifted out)
 MAX_FILE_BYTES = 400_000    # a .py this large is a vendored library, not homework: skipped
 MIN_MATCH_CHARS = 120       # filtered characters two documents must share before a similarity
 #                             counts at all (about four lines): tiny documents do not flag
@@ -135,11 +136,39 @@ def read_folder_documents(folder: Path, prefix: str) -> list[Document]:
 
 # ---------------------------------------------------------------- fingerprints
 
-def _fingerprint(text: str, boilerplate: np.ndarray):
-    from copydetect import CodeFingerprint
+def _kgram_hashes(filtered: str) -> np.ndarray:
+    """The hash of every K-character window of filtered code (copydetect's `hashed_kgrams`, but
+    the same in every process and run): the window's code points as a polynomial in KGRAM_BASE
+    modulo 2**64, as int64. Vectorized: K multiply-adds over the whole text."""
+    points = np.frombuffer(filtered.encode("utf-32-le", "surrogatepass"),
+                           dtype=np.uint32).astype(np.uint64)
+    n = len(points) - K + 1
+    if n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    hashes = np.zeros(n, dtype=np.uint64)
+    for j in range(K):                  # uint64 arithmetic wraps: modulo 2**64
+        hashes = hashes * KGRAM_BASE + points[j:j + n]
+    return hashes.view(np.int64)
 
-    return CodeFingerprint("code.py", K, WINDOW, boilerplate=boilerplate,
-                           fp=io.StringIO(text), language="python")
+
+def _fingerprint(text: str, boilerplate: np.ndarray):
+    """copydetect's CodeFingerprint of the text, its fields (those its docstring lists) filled
+    as its constructor fills them, with _kgram_hashes for its salted k-gram hashes; every
+    occurrence of a boilerplate hash is removed."""
+    from copydetect import CodeFingerprint
+    from copydetect.utils import filter_code, get_token_coverage, winnow
+
+    filtered, offsets = filter_code(text, "code.py", "python")
+    hashes, idx = winnow(_kgram_hashes(filtered), WINDOW, remove_duplicates=False)
+    keep = ~np.isin(hashes, boilerplate)
+    hash_idx: dict[int, list[int]] = {}
+    for h, i in zip(hashes[keep].tolist(), idx[keep].tolist()):
+        hash_idx.setdefault(h, []).append(i)
+    fp = CodeFingerprint.__new__(CodeFingerprint)
+    fp.filename, fp.raw_code, fp.filtered_code, fp.offsets = "code.py", text, filtered, offsets
+    fp.hashes, fp.hash_idx, fp.k = set(hash_idx), hash_idx, K
+    fp.token_coverage = get_token_coverage(hash_idx, K, len(filtered))
+    return fp
 
 
 def _read_and_fingerprint(root: Path, owner: str, boilerplate: np.ndarray):
@@ -149,13 +178,10 @@ def _read_and_fingerprint(root: Path, owner: str, boilerplate: np.ndarray):
 
 def boilerplate_hashes(docs: list[Document]) -> np.ndarray:
     """Every k-gram hash of the starter code (no winnowing: all of them must go)."""
-    from copydetect import CodeFingerprint
+    from copydetect.utils import filter_code
 
-    hashes: set[int] = set()
-    for doc in docs:
-        hashes |= CodeFingerprint("starter.py", K, 1, fp=io.StringIO(doc.text),
-                                  language="python").hashes
-    return np.unique(np.array(sorted(hashes), dtype=np.int64))
+    hashes = [_kgram_hashes(filter_code(doc.text, "starter.py", "python")[0]) for doc in docs]
+    return np.unique(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.int64)
 
 
 def _drop(fp, hashes: set[int]) -> None:

@@ -59,6 +59,8 @@ def class_members(class_dir: Path) -> list[Path]:
 
 def find_integrity(class_dir: Path, assignment: Assignment,
                    options: IntegrityOptions = IntegrityOptions()) -> IntegrityReport:
+    from grader.jobs import student_names     # here: the workers need not import grading
+
     members = class_members(class_dir)
     for path in (*options.starter, *options.sources):
         if not Path(path).exists():
@@ -68,8 +70,9 @@ def find_integrity(class_dir: Path, assignment: Assignment,
     t = options.thresholds
     with tempfile.TemporaryDirectory(prefix="grader-integrity-") as tmp:
         roots: dict[str, Path] = {}
+        names = student_names(members)      # evaluate's names: its result files match them
         for member in members:
-            name = member.stem if member.suffix == ".zip" else member.name
+            name = names[member]
             if member.suffix == ".zip":
                 try:
                     roots[name] = unpack_zip(member, Path(tmp) / name)
