@@ -1,8 +1,8 @@
 """`grader integrity` on a generated class of 300 notebooks, against naive all-pairs difflib.
 
     ours    grader.integrity.find_integrity: every notebook read (grader.sources, magics
-            blanked), copydetect fingerprints in one forked process per core, starter and
-            class-common k-grams removed, all 44,850 pairs compared; plus the models (from the
+            blanked), copydetect fingerprints in one worker process per core (a
+            forkserver), starter and class-common k-grams removed, all 44,850 pairs compared; plus the models (from the
             result files) and the predictions (shared errors, public order); then the outputs
             (PDF, JSON, CSV, heatmap) timed separately.
     naive   difflib.SequenceMatcher(None, a, b).ratio() on the same code text for every pair.
@@ -52,7 +52,8 @@ def cpu_model() -> str:
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and its (reaped) children: ours forks one worker per core."""
+    """CPU time of this process and its (reaped) children. The forkserver's workers are not
+    our children: ours is compared by wall time, on a quiet machine."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
