@@ -3,8 +3,9 @@
     ours    grader.integrity.find_integrity: every notebook read (grader.sources, magics
             blanked), copydetect fingerprints in one worker process per core (a
             forkserver), starter and class-common k-grams removed, all 44,850 pairs
-            compared; plus the models (from the result files) and the predictions (shared errors, public order); then the outputs
-            (PDF, JSON, CSV, heatmap) timed separately.
+            compared; plus the models (from the result files) and the predictions
+            (shared errors, public order); then the outputs (PDF, JSON, CSV, heatmap) timed
+            separately.
     naive   difflib.SequenceMatcher(None, a, b).ratio() on the same code text for every pair.
             All pairs of 300 would take hours, so it runs on --subset students (their pairs
             only, the planted code copy among them) and the time is extrapolated to the class's
