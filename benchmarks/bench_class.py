@@ -15,6 +15,7 @@ the reference models first, untimed, then grades the class
     python benchmarks/bench_class.py                        # 12 students, CPU, 1 epoch
     python benchmarks/bench_class.py --students 24 --jobs 4
     python benchmarks/bench_class.py --gpu --students 60 --epochs 2
+    python benchmarks/bench_class.py --gpu --students 50 --per-gpu-list 8,4,1 --mps
 """
 
 from __future__ import annotations
@@ -134,6 +135,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=None, help="parallel slots (CPU mode)")
     ap.add_argument("--gpu", action="store_true")
     ap.add_argument("--per-gpu-list", default="1,4,8")
+    ap.add_argument("--mps", action="store_true", help="with --gpu: also grade each K with the "
+                    "CUDA MPS daemon you started (the sandboxes share it), beside separate contexts")
     ap.add_argument("--timeout", type=int, default=None, help="wall seconds per student "
                     "process, check and training alike (default: the spec's, which gives "
                     "training longer)")
@@ -160,8 +163,9 @@ def main() -> None:
         print(f"class: {len(names)} students ({', '.join(names)}), {args.assignment}, "
               f"{args.epochs} epoch(s)")
         if args.gpu:
-            runs = [(f"--per-gpu {k}", Options(**base, per_gpu=k))
-                    for k in map(int, args.per_gpu_list.split(","))]
+            runs = [(f"--per-gpu {k}{mps}", Options(**base, per_gpu=k, mps=bool(mps)))
+                    for k in map(int, args.per_gpu_list.split(","))
+                    for mps in ([""] + ([" --mps"] if args.mps else []))]
         else:
             runs = [("--jobs 1", Options(**base, jobs=1)),
                     (f"--jobs {args.jobs or cores}", Options(**base, jobs=args.jobs))]
@@ -172,7 +176,8 @@ def main() -> None:
         figures = []
         for label, options in runs:
             with GpuSampler() if args.gpu else _Nothing() as sampler:
-                f = grade(klass, assignment, tmp / label.replace(" ", ""), options, n_train)
+                f = grade(klass, assignment, tmp / re.sub(r"\W+", "", label), options,
+                          n_train)
             f["gpu"] = sampler.summary() if args.gpu else ""
             figures.append((label, f))
             print(f"{label:>14}: {f['wall']:7.1f} s  {f['per_hour']:7.0f} students/hour  "

@@ -155,6 +155,7 @@ class TrainingResult:
     error: str | None = None
     seed: int | None = None         # the training seed (references run under several)
     tampering: list[str] = field(default_factory=list)   # torch functions replaced while training
+    device: str = ""                # where it trained, as the harness reported it ("cuda:0", "cpu")
 
 
 @dataclass(frozen=True)

@@ -162,7 +162,8 @@ def score_training(key: str, report: dict | None, outcome: RunOutcome, labels: n
     scores = metrics.scores(final, labels, num_classes)
     return TrainingResult(model=key, ok=True, history=epochs, scores=scores,
                           seconds=_finite(history.get("seconds")),
-                          images_per_second=_finite(history.get("images_per_second")))
+                          images_per_second=_finite(history.get("images_per_second")),
+                          device=str(history.get("device") or "")[:40])
 
 
 def _finite(value) -> float:
@@ -198,10 +199,11 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
                       *, cache_dir: Path, sandboxed: bool, gpu: bool, threads: int,
                       parallel: int = 1) -> References:
     """Train each model's reference under every reference seed, once per configuration; each
-    run is cached as JSON by its inputs (threads included: the CPU's summation order depends on
-    them, and the reference trains with the students' per-sandbox thread count so an identical
-    model scores identically). One sandboxed process per seed trains all models of that seed;
-    up to `parallel` of them run at once (the grading slots: each has `threads` threads)."""
+    run is cached as JSON by its inputs (on the CPU threads included: the summation order
+    depends on them, and the reference trains with the students' per-sandbox thread count so an
+    identical model scores identically; on a GPU they decide nothing, as in the job key). One
+    sandboxed process per seed trains all models of that seed; up to `parallel` of them run at
+    once (the grading slots: each has `threads` threads)."""
     seeds = reference_seeds(assignment, config)
     models = [m for m in assignment.models if m.train and m.reference]
     runs: dict[tuple[str, int], TrainingResult] = {}
@@ -212,7 +214,8 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
         for model in models:
             key = hashlib.sha256(json.dumps([CACHE_VERSION, model.reference,
                                              assignment.dataset.num_classes, seeded,
-                                             data.fingerprint, gpu, threads],
+                                             data.fingerprint, gpu,
+                                             None if gpu else threads],
                                             sort_keys=True).encode()).hexdigest()[:20]
             path = cache_dir / f"reference-{model.reference}-{key}.json"
             if path.is_file():

@@ -126,6 +126,23 @@ class _Capture(threading.Thread):
                 + self.tail.decode("utf-8", errors="replace"))
 
 
+def _driver_library_dirs(*, bound_too: bool = False) -> list[str]:
+    """The host's LD_LIBRARY_PATH folders, for a GPU sandbox: torch finds libcuda through them
+    where the driver is mounted outside the system library folders. Without bound_too, only
+    those the sandbox does not already see through its /usr, /lib, ... binds."""
+    tops = ("/usr/", "/lib/", "/lib64/", "/lib32/", "/bin/", "/sbin/")
+    found = []
+    for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+        if not folder or not os.path.isabs(folder) or not os.path.isdir(folder):
+            continue
+        folder = os.path.normpath(folder)
+        if folder in found or folder in ("/tmp", "/proc", "/dev", "/"):
+            continue
+        if bound_too or not (folder + "/").startswith(tops):
+            found.append(folder)
+    return found
+
+
 @dataclass
 class Sandbox:
     """One sandboxed run's scratch area; use as a context manager so it vanishes afterwards."""
@@ -198,6 +215,8 @@ class Sandbox:
                 cmd += ["--dev-bind", str(dev), str(dev)]
             cmd += ["--ro-bind-try", "/proc/driver/nvidia", "/proc/driver/nvidia",
                     "--ro-bind-try", "/sys", "/sys"]
+            for folder in _driver_library_dirs():
+                cmd += ["--ro-bind", folder, folder]
             if pipe := self._mps_pipe():
                 cmd += ["--bind", pipe, pipe]
         for key, value in self._env("/opt/grader").items():
@@ -222,6 +241,10 @@ class Sandbox:
         if not self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = ""
         else:
+            # where the driver's libcuda lives when ld.so.cache does not say (a container's
+            # /usr/local/nvidia/lib64, named only by LD_LIBRARY_PATH)
+            if folders := _driver_library_dirs(bound_too=True):
+                env["LD_LIBRARY_PATH"] = os.pathsep.join(folders)
             # the slot's GPU, by UUID, set by grader.jobs in this worker process; UUIDs, not
             # indices, stay right when an MPS daemon renumbers devices
             if visible := os.environ.get("CUDA_VISIBLE_DEVICES"):
