@@ -13,7 +13,7 @@
 # holds "site-packages" so the sandbox binds it like any other.
 set -u
 OUT=${OUT:-/tmp/gpu-out}
-STEPS=${STEPS:-"smoke tests example mps bench"}
+STEPS=${STEPS:-"diag smoke tests example mps bench"}
 STUDENTS=${STUDENTS:-50}
 PER_GPU_LIST=${PER_GPU_LIST:-8,4,1}
 mkdir -p "$OUT"
@@ -37,6 +37,32 @@ if [ -d .whl ]; then
 fi
 export PYTHONPATH="$SITE:$PWD"
 python3 -c 'import grader.cli, grader.sandbox as s; print("sandbox:", s.unavailable_reason() or "ok")'
+
+if want diag; then
+  step "diagnosis: CUDA inside the sandbox, with and without each per-process limit"
+  timeout 120 python3 - <<'EOF'
+import resource, subprocess, sys
+from grader.limits import Group, Limits
+from grader.sandbox import Sandbox
+limits = Limits(wall_seconds=60, memory_mb=4096, processes=64, file_size_mb=512,
+                cpu_seconds=600)
+print("cgroup for the sandbox:", Group(limits).active)
+probe = [sys.executable, "-c", "import os, torch; print(torch.cuda.device_count(), "
+         "torch.zeros(1, device='cuda').item(), len(os.listdir('/proc/self/task')), 'threads')"]
+def data(): resource.setrlimit(resource.RLIMIT_DATA, (4096 << 20,) * 2)
+def nproc(): resource.setrlimit(resource.RLIMIT_NPROC, (64,) * 2)
+def cgroup(tasks):
+    group = Group(Limits(60, 4096, tasks, 512, 600))
+    return group.join if group.active else None
+with Sandbox(limits, gpu=True) as box:
+    cmd, env = box._bwrap_command(probe), box._env("/opt/grader")
+    for name, setup in (("no rlimits", None), ("RLIMIT_DATA 4 GiB", data),
+                        ("RLIMIT_NPROC 64", nproc), ("cgroup 64 tasks", cgroup(64)),
+                        ("cgroup 4096 tasks", cgroup(4096))):
+        r = subprocess.run(cmd, env=env, preexec_fn=setup, capture_output=True, text=True)
+        print(f"{name:>20}: rc {r.returncode} {(r.stdout + r.stderr).strip()[-160:]}")
+EOF
+fi
 
 if want smoke; then
   step "smoke: one student checked and trained on CUDA inside the sandbox"

@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.errors import SandboxUnavailable
@@ -260,6 +260,12 @@ class Sandbox:
         pipe = os.environ.get("GRADER_MPS_PIPE")
         return pipe if pipe and os.path.isdir(pipe) else None
 
+    def runtime_tasks(self) -> int:
+        """Threads the harness's runtime may start besides the student's processes: torch's
+        intra- and inter-op pools (each up to `threads`), and with a GPU the CUDA driver's and
+        cuDNN/cuBLAS's own."""
+        return 2 * max(1, self.threads) + 8 + (32 if self.gpu else 0)
+
     def run(self, module: str, job: dict) -> RunOutcome:
         """Run `python -m harness.<module> job.json` contained, with the limits, and read back
         its validated result."""
@@ -279,12 +285,15 @@ class Sandbox:
         else:
             cmd = argv
             env = self._env(f"{PACKAGE_DIR}{os.pathsep}{PACKAGE_DIR.parent}")
-        group = Group(self.limits)
+        # the task cap counts threads too: the runtime's own (torch's pools, CUDA's) come on
+        # top of the student's processes, or a 16-core GPU machine starves CUDA of threads
+        tasks = replace(self.limits, processes=self.limits.processes + self.runtime_tasks())
+        group = Group(tasks)
 
         def child_setup() -> None:
             if group.active:
                 group.join()
-            apply_rlimits(self.limits, group.active)
+            apply_rlimits(tasks, group.active, gpu=self.gpu)
 
         started = time.monotonic()
         timed_out = False

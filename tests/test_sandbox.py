@@ -359,7 +359,8 @@ def test_hundreds_of_processes_hit_the_limit_and_all_die(host):
                 pass
         print("SEEN " + json.dumps({"started": started}))
     """))
-    assert 0 < seen(report)["started"] < LIMITS.processes
+    # the cap is the spec's processes plus the runtime's own threads (torch's pools)
+    assert 0 < seen(report)["started"] < LIMITS.processes + sandbox.Sandbox(LIMITS).runtime_tasks()
     assert report.sandbox.status == "processes"
     assert report.sandbox.reason == f"process limit of {LIMITS.processes} reached"
     assert not check(report, "sandbox.limits").passed and not report.passed
