@@ -96,6 +96,8 @@ def evaluate(path: Path, assignment: Assignment, out_dir: Path, options: Options
                                     memory_mb=options.memory_mb, processes=options.processes)
     check_limits = Limits.from_spec(assignment.limits, wall_seconds=options.timeout,
                                     memory_mb=options.memory_mb, processes=options.processes)
+    if options.gpu and options.sandboxed:
+        _require_cuda_in_sandbox(check_limits)
     cores = options.threads or usable_cores()
     fit = dict(cores=cores, gpus=gpus, per_gpu=options.per_gpu,
                memory_mb=train_limits.memory_mb, total_memory_mb=machine_memory_mb())
@@ -163,6 +165,20 @@ def _require_cuda() -> list[str]:
         raise EnvironmentProblem("--gpu was given but nvidia-smi lists no GPU visible to this "
                                  "process (check CUDA_VISIBLE_DEVICES)")
     return gpus
+
+
+def _require_cuda_in_sandbox(limits: Limits) -> None:
+    """EnvironmentProblem when CUDA works here but not inside the sandbox (seen on a GPU
+    machine whose driver refused the sandboxed process: error 304): otherwise every reference
+    and student would fail to train and the class would lose its accuracy points."""
+    from grader.sandbox import gpu_problem
+
+    if problem := gpu_problem(limits):
+        raise EnvironmentProblem(
+            f"--gpu: CUDA works on this machine but not inside the grader's sandbox ({problem}). "
+            "Nothing was graded: student code never runs unsandboxed. "
+            "`python benchmarks/gpu_sandbox_diag.py` shows which sandbox option stops CUDA; "
+            "run without --gpu to train on the CPU")
 
 
 def _held_out_labels(assignment: Assignment, options: Options, dataset) -> np.ndarray | None:

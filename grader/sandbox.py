@@ -83,6 +83,22 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def gpu_problem(limits: Limits) -> str | None:
+    """None when CUDA starts inside a GPU sandbox here, else why not (one sandboxed process,
+    no student code): a machine whose sandbox hides the GPU is found before any student is."""
+    with Sandbox(limits, gpu=True) as box:
+        outcome = box.run("cuda_probe", {})
+    models = (outcome.result or {}).get("models")
+    report = models[0] if isinstance(models, list) and models and isinstance(models[0], dict) \
+        else None
+    if report is None:
+        return outcome.reason or "the CUDA probe ended without a result"
+    if report.get("ok") is True:
+        return None
+    error = report.get("error") if isinstance(report.get("error"), dict) else {}
+    return f"{error.get('type', 'Error')}: {str(error.get('message', ''))[:300]}"
+
+
 @functools.lru_cache(maxsize=1)
 def hardening() -> tuple[str, ...]:
     """NO_NESTED_USERNS where this bwrap supports it and the kernel allows it, else nothing."""

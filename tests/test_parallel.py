@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from grader.cli import main
 from grader.data import load_dataset
-from grader.errors import InputError
+from grader.errors import EXIT_ENVIRONMENT, EnvironmentProblem, InputError
 from grader.evaluate import Options, evaluate
 from grader.results import EvaluationResult
 from grader.sandbox import Sandbox
@@ -339,3 +339,23 @@ def test_cli_jsonl_progress_on_a_graded_class(world, serial, tmp_path, monkeypat
         ("finished" if r.status == "ok" else "failed", n, r.status, r.total, True)
         for n, r in by_name.items()]
     assert "alice" in result.stderr                    # the table goes to stderr with jsonl
+
+
+def _cuda_here() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_cuda_here(), reason="needs a machine where CUDA cannot start in the sandbox")
+def test_gpu_run_stops_before_grading_anyone_when_cuda_cannot_start_in_the_sandbox(
+        world, tmp_path, monkeypatch):
+    # CUDA "works" on the grader's side (as on the GPU machine where the sandbox got error 304);
+    # the probe in a real GPU sandbox then fails here for want of a driver
+    monkeypatch.setattr("grader.evaluate._require_cuda", lambda: ["GPU-0c2b-fake"])
+    with pytest.raises(EnvironmentProblem, match="not inside the grader's sandbox") as raised:
+        evaluate(world["honest"], world["assignment"], tmp_path / "out",
+                 Options(cache_dir=world["cache"], gpu=True))
+    assert "Found no NVIDIA driver" in str(raised.value)
+    assert raised.value.exit_code == EXIT_ENVIRONMENT
+    assert not list(tmp_path.glob("out/*.json"))        # nobody was given a result
