@@ -110,3 +110,57 @@ class Recorder(TorchFunctionMode):
         for tensor in _tensors(output):
             self._producer[id(tensor)] = index      # an in-place op makes it the producer
             self._alive.append(tensor)
+
+
+class FlopCounter(TorchFunctionMode):
+    """Counts the multiply-accumulate work of one forward pass as torch's FlopCounterMode does
+    (2 FLOPs per multiply-add of convolutions and matrix products; elementwise ops, pooling and
+    biases not counted), from the torch functions the pass calls: F.conv*d and F.conv_transpose*d
+    (nn.Conv*d), F.linear (nn.Linear), matmul / @ / mm / bmm / addmm / baddbmm / mv / dot.
+    FlopCounterMode is a TorchDispatchMode, and the first use of one imports torch._dynamo
+    (about 1 s of every `grader check`); a TorchFunctionMode does not."""
+
+    CONV = {"conv1d", "conv2d", "conv3d"}
+    CONV_T = {"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"}
+    MATMUL = {"matmul", "__matmul__", "__rmatmul__", "mm", "bmm", "mv", "dot", "addmm",
+              "baddbmm", "addbmm", "addmv", "linear"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        try:
+            if name in self.CONV | self.CONV_T | self.MATMUL:
+                self.total += self._flops(name, args, kwargs, result)
+        except (TypeError, IndexError, ValueError, AttributeError):
+            pass                                    # an unusual call: left uncounted
+        return result
+
+    def _flops(self, name: str, args, kwargs, out) -> int:
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if name in self.CONV or name in self.CONV_T:
+            x = args[0] if args else kwargs["input"]
+            w = args[1] if len(args) > 1 else kwargs["weight"]
+            spatial = x.shape[2:] if name in self.CONV_T else out.shape[2:]
+            batch = x.shape[0] if x.dim() == w.dim() else 1
+            return 2 * batch * w.numel() * _prod(spatial)
+        if name == "linear":
+            x = args[0] if args else kwargs["input"]
+            return 2 * out.numel() * x.shape[-1]
+        if name in ("addmm", "baddbmm", "addbmm", "addmv"):
+            a = tensors[1]                          # (input, mat1, mat2)
+            return 2 * (out.numel() if name != "addbmm" else out.numel() * tensors[1].shape[0]) \
+                * a.shape[-1]
+        a = tensors[0]
+        return 2 * max(1, out.numel()) * a.shape[-1]
+
+
+def _prod(values) -> int:
+    total = 1
+    for v in values:
+        total *= int(v)
+    return total
