@@ -19,6 +19,7 @@ from grader.limits import Limits
 from grader.choose import choose
 from grader.probe import Probe, locate, run_probes
 from grader.results import CheckReport, CheckResult, ModelReport, SandboxReport
+from grader.sandbox import Sandbox
 from grader.sources import SyntaxProblem, list_files, read_sources, syntax_problems, unpack_zip
 from grader.spec import Assignment
 
@@ -311,7 +312,9 @@ def syntax(problems: list[SyntaxProblem]) -> CheckResult | None:
 
 
 def check_folder(root: Path, label: str, assignment: Assignment, limits: Limits,
-                 sandboxed: bool) -> tuple[CheckReport, list[Probe]]:
+                 sandboxed: bool, box: Sandbox | None = None) -> tuple[CheckReport, list[Probe]]:
+    """Every check of the hand-in in root. With `box`, the probes run in that sandbox (it
+    holds the submission) and its process stays for training (grader.probe.run_probes)."""
     files = list_files(root)
     sources, warnings = read_sources(root)
     problems = syntax_problems(sources)
@@ -320,7 +323,7 @@ def check_folder(root: Path, label: str, assignment: Assignment, limits: Limits,
         probe.syntax = problems
     outcome = None
     if any(p.options for p in probes):
-        outcome = run_probes(probes, assignment, root, limits, sandboxed=sandboxed)
+        outcome = run_probes(probes, assignment, root, limits, sandboxed=sandboxed, box=box)
     choose(probes, assignment, fit_checks)
     checks = [c for c in [required_files(files, assignment), syntax(problems)] if c]
     for probe in probes:

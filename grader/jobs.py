@@ -30,7 +30,8 @@ from grader.prepared import PreparedData
 from grader.probe import Probe
 from grader.results import (CheckReport, CheckResult, EvaluationResult, ItemScore,
                             ReferenceBand, Scores, TrainingResult, to_dict)
-from grader.retrain import run_training
+from grader.retrain import run_training, train_in_session
+from grader.sandbox import Sandbox
 from grader.sources import SKIP_DIRS
 from grader.spec import Assignment
 
@@ -145,10 +146,15 @@ def grade(job: GradeJob) -> EvaluationResult:
     base = _base(job)
     try:
         data = PreparedData.open(s.prepared)
-        with _placed(s), prepared(job.submission) as root:
+        with _placed(s), prepared(job.submission) as root, _one_process(s) as box:
+            # on the CPU one sandboxed process probes and then trains the student's models;
+            # on a GPU the check runs apart, in a sandbox that does not see the GPU (a model
+            # that moves itself to CUDA when it is available must pass the CPU probes)
+            if box is not None:
+                box.add_submission(root)
             report, probes = check_folder(root, str(job.submission), assignment,
-                                          s.check_limits, s.sandboxed)
-            training = _train_student(report, probes, root, assignment, data, s)
+                                          s.check_limits, s.sandboxed, box=box)
+            training = _train_student(report, probes, root, assignment, data, s, box)
         predictions, problem = _score_predictions(report, data.held_out, assignment)
         items = rubric.score(
             assignment, checks=report.checks + _training_checks(training),
@@ -214,19 +220,37 @@ def _placed(s: Settings) -> Iterator[None]:
                 os.environ[key] = value
 
 
+@contextlib.contextmanager
+def _one_process(s: Settings) -> Iterator[Sandbox | None]:
+    """The sandbox a CPU student is probed and trained in, by one process; None on a GPU."""
+    if s.gpu:
+        yield None
+        return
+    with Sandbox(s.train_limits, sandboxed=s.sandboxed, threads=s.threads) as box:
+        yield box
+
+
 def _train_student(report: CheckReport, probes: list[Probe], root: Path,
-                   assignment: Assignment, data: PreparedData,
-                   s: Settings) -> list[TrainingResult]:
-    """Retrain every model that was found and built, in one sandboxed process."""
+                   assignment: Assignment, data: PreparedData, s: Settings,
+                   box: Sandbox | None) -> list[TrainingResult]:
+    """Retrain every model that was found and built: in the process that probed them when it
+    is still waiting (box.session), else in a sandboxed process of its own."""
     buildable = {m.key for m in report.models if m.found and m.params is not None}
     wanted = [m for m in assignment.models if m.train]
     results = {m.key: TrainingResult(model=m.key, ok=False, error="not trained: the model was "
                                      "not found or did not build") for m in wanted
                if m.key not in buildable}
-    sources = {p.spec.key: p.source for p in probes if p.source is not None}
-    entries = [{"key": m.key, "code": sources[m.key].code, "object": sources[m.key].object_name,
-                "args": m.args} for m in wanted if m.key in buildable and m.key in sources]
-    if entries:
+    chosen = {p.spec.key: p for p in probes if p.source is not None}
+    train = [m for m in wanted if m.key in buildable and m.key in chosen]
+    waiting = box is not None and box.session is not None and box.session.alive
+    if train and waiting:
+        entries = [{"key": m.key, "module": chosen[m.key].modules[chosen[m.key].source.ident],
+                    "object": chosen[m.key].source.object_name, "args": m.args} for m in train]
+        _, trained = train_in_session(box, entries, data, s.training)
+        results.update(trained)
+    elif train:
+        entries = [{"key": m.key, "code": chosen[m.key].source.code,
+                    "object": chosen[m.key].source.object_name, "args": m.args} for m in train]
         _, trained = run_training(entries, data, s.training, s.train_limits, submission=root,
                                   sandboxed=s.sandboxed, gpu=s.gpu, threads=s.threads)
         results.update(trained)

@@ -166,7 +166,7 @@ class Group:
                 pass
 
 
-def apply_rlimits(limits: Limits, group_active: bool, *, gpu: bool = False) -> None:
+def apply_rlimits(limits: Limits, group_active: bool) -> None:
     """Called in the child between fork and exec."""
     mb = 1024 * 1024
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
@@ -174,9 +174,6 @@ def apply_rlimits(limits: Limits, group_active: bool, *, gpu: bool = False) -> N
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     if not group_active:
         # Without a cgroup the tree's memory cannot be capped as a whole; cap each process's
-        # data segment (heap and private mappings, which is where tensors live). Not with a
-        # GPU: CUDA maps its address space privately and cannot start under such a cap
-        # (cudaGetDeviceCount: error 304), so there only a cgroup caps host memory.
-        if not gpu:
-            resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_mb * mb,) * 2)
+        # data segment (heap and private mappings, which is where tensors live).
+        resource.setrlimit(resource.RLIMIT_DATA, (limits.memory_mb * mb,) * 2)
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes,) * 2)

@@ -8,6 +8,7 @@ tensors the harness exported, loaded with weights_only=True, so student code tha
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,8 @@ class Probe:
     considered: list[Candidate] = field(default_factory=list)   # the choice, explained
     #                                                                (grader.choose)
     syntax: list[SyntaxProblem] = field(default_factory=list)   # code that did not parse
+    modules: dict[str, str] = field(default_factory=dict)
+    #   option ident -> the generated module's path inside the sandbox it was probed in
 
     @property
     def params(self) -> int | None:
@@ -136,21 +139,29 @@ def locate(files: list[SourceFile], assignment: Assignment) -> list[Probe]:
     return probes
 
 
+PROBES_FILE = "probes.json"
+
+
 def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, limits: Limits,
-               *, sandboxed: bool = True) -> RunOutcome:
+               *, sandboxed: bool = True, box: Sandbox | None = None) -> RunOutcome:
     """Dynamic part: one sandboxed process builds and probes every candidate build (each
     distinct build once, whichever models it is a candidate for) and the reference models;
     the parameter tensors are then recounted here. Each student build gets its share of the
     wall-clock limit when there are several, so one that hangs does not take the others'
-    reports with it."""
-    with Sandbox(limits, sandboxed=sandboxed) as box:
-        box.add_submission(submission)
+    reports with it. With `box` (`grader evaluate`'s sandbox, the submission already in it)
+    the process is kept after its probes, waiting in box.session for the models to train."""
+    owned = box is None
+    with Sandbox(limits, sandboxed=sandboxed) if owned else contextlib.nullcontext(box) as box:
+        if owned:
+            box.add_submission(submission)
         entries = []
         builds: dict[str, str] = {}          # option ident -> entry key
         args = {o.source.ident: p.spec.args for p in probes for o in p.options}
         for option in candidates.probe_order([p.options for p in probes]):
             key = builds[option.source.ident] = f"b{len(builds)}"
             path = box.add_job_file(f"model_{key}.py", option.source.code)
+            for probe in probes:
+                probe.modules[option.source.ident] = path
             label = option.source.qualname if option.source.call.endswith("()") else (
                 option.source.call)
             entries.append({"key": key, "module": path, "label": label,
@@ -164,10 +175,14 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
         # several candidates share the wall clock: each gets its share, so one that hangs
         # does not take the others' reports with it; a single one gets the sandbox's limit
         budget = max(10.0, (limits.wall_seconds - 10) / len(builds)) if len(builds) > 1 else 0
-        outcome = box.run("inspect_models", {
-            "models": entries, "input_shape": list(assignment.dataset.input_shape),
-            "batch_sizes": list(BATCH_SIZES), "seed": assignment.training.seed,
-            "entry_seconds": round(budget, 1)})
+        job = {"models": entries, "input_shape": list(assignment.dataset.input_shape),
+               "batch_sizes": list(BATCH_SIZES), "seed": assignment.training.seed,
+               "entry_seconds": round(budget, 1)}
+        if owned:
+            outcome = box.run("inspect_models", job)
+        else:
+            outcome = box.start("inspect_models", dict(job, then=PROBES_FILE)).first(
+                PROBES_FILE, limits.wall_seconds)
         reports = model_reports(outcome.result if outcome.result is not None
                                 else _partial(outcome.out_dir))
         for probe in probes:

@@ -89,12 +89,11 @@ def reference_seeds(assignment: Assignment, config: dict) -> list[int]:
 def run_training(entries: list[dict], data: PreparedData, config: dict, limits: Limits, *,
                  submission: Path | None, sandboxed: bool, gpu: bool, threads: int
                  ) -> tuple[RunOutcome, dict[str, TrainingResult]]:
-    labels = scored_labels(data, config)
-    config = {k: v for k, v in config.items() if k != "eval_images"}   # not a TrainConfig field
+    """Train the entries (each a reference id, or a student's generated module as "code") in
+    a sandboxed process of their own."""
     with Sandbox(limits, sandboxed=sandboxed, gpu=gpu, threads=threads) as box:
         if submission is not None:
             box.add_submission(submission)
-        paths = {name: box.add_data_file(f"{name}.npy", path) for name, path in data.files.items()}
         job_entries = []
         for entry in entries:
             entry = dict(entry)
@@ -102,18 +101,38 @@ def run_training(entries: list[dict], data: PreparedData, config: dict, limits: 
                 entry["module"] = box.add_job_file(f"train_{entry['key'].replace('-', '_')}.py",
                                                    entry.pop("code"))
             job_entries.append(entry)
-        outcome = box.run("train_models", {"models": job_entries, "data": paths,
-                                           "config": config, "eval_subset": len(labels),
-                                           "device": "cuda" if gpu else "cpu"})
-        models = (outcome.result or {}).get("models")
-        reports = {m["key"]: m for m in (models if isinstance(models, list) else [])
-                   if fits(m, TRAIN_REPORT)}
-        results = {}
-        for entry in entries:
-            report = reports.get(entry["key"])
-            results[entry["key"]] = score_training(entry["key"], report, outcome, labels,
-                                                   data.num_classes)
-        return outcome, results
+        job, labels = _training_job(box, job_entries, data, config)
+        outcome = box.run("train_models", job)
+        return outcome, _scored(entries, outcome, labels, data.num_classes)
+
+
+def train_in_session(box: Sandbox, entries: list[dict], data: PreparedData, config: dict
+                     ) -> tuple[RunOutcome, dict[str, TrainingResult]]:
+    """Train the entries (modules the same process probed: "module" paths in the sandbox) in
+    the process waiting in box.session (grader.probe.run_probes with a box)."""
+    job, labels = _training_job(box, entries, data, config)
+    outcome = box.session.finish(job)
+    return outcome, _scored(entries, outcome, labels, data.num_classes)
+
+
+def _training_job(box: Sandbox, entries: list[dict], data: PreparedData, config: dict
+                  ) -> tuple[dict, np.ndarray]:
+    """The train_models job for the entries (the data linked into the box), and the held-out
+    labels its predictions are scored against."""
+    labels = scored_labels(data, config)
+    config = {k: v for k, v in config.items() if k != "eval_images"}   # not a TrainConfig field
+    paths = {name: box.add_data_file(f"{name}.npy", path) for name, path in data.files.items()}
+    return {"models": entries, "data": paths, "config": config, "eval_subset": len(labels),
+            "device": "cuda" if box.gpu else "cpu"}, labels
+
+
+def _scored(entries: list[dict], outcome: RunOutcome, labels: np.ndarray,
+            num_classes: int) -> dict[str, TrainingResult]:
+    models = (outcome.result or {}).get("models")
+    reports = {m["key"]: m for m in (models if isinstance(models, list) else [])
+               if fits(m, TRAIN_REPORT)}
+    return {entry["key"]: score_training(entry["key"], reports.get(entry["key"]), outcome,
+                                         labels, num_classes) for entry in entries}
 
 
 def score_training(key: str, report: dict | None, outcome: RunOutcome, labels: np.ndarray,

@@ -168,6 +168,7 @@ class Sandbox:
     gpu: bool = False
     threads: int = 1
     root: Path = field(init=False)
+    session: "Session | None" = field(init=False, default=None)
 
     def __enter__(self) -> "Sandbox":
         self.root = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
@@ -176,6 +177,8 @@ class Sandbox:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.session is not None:
+            self.session.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     # Paths as the sandboxed process sees them (host paths under --no-sandbox).
@@ -285,6 +288,12 @@ class Sandbox:
     def run(self, module: str, job: dict) -> RunOutcome:
         """Run `python -m harness.<module> job.json` contained, with the limits, and read back
         its validated result."""
+        return self.start(module, job, asks=False).finish(None)
+
+    def start(self, module: str, job: dict, *, asks: bool = True) -> "Session":
+        """Start `python -m harness.<module> job.json` contained, with the limits. With asks,
+        the harness may stop halfway for a plan on its stdin (Session.first, Session.finish):
+        `grader evaluate` probes and then trains one student's models in one process."""
         nonce = secrets.token_hex(16)
         job = dict(job, nonce=nonce, out=self.inside("out"),
                    workdir=f"{self.inside('work')}/submission"
@@ -309,33 +318,29 @@ class Sandbox:
         def child_setup() -> None:
             if group.active:
                 group.join()
-            apply_rlimits(tasks, group.active, gpu=self.gpu)
+            apply_rlimits(tasks, group.active)
 
-        started = time.monotonic()
-        timed_out = False
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env, preexec_fn=child_setup,
-                                start_new_session=True,
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if asks else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                                preexec_fn=child_setup, start_new_session=True,
                                 cwd=self.root / "work" if not self.sandboxed else None)
         capture = _Capture(proc.stdout)
         capture.start()
+        self.session = Session(self, proc, capture, group, nonce, time.monotonic())
+        return self.session
+
+    def _read_json(self, name: str, nonce: str) -> dict | None:
+        """out/<name> as the harness wrote it: a JSON object carrying the run's nonce."""
+        path = self.root / "out" / name
         try:
-            proc.wait(timeout=self.limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            _kill_tree(proc, group)
-            capture.join(timeout=5)
-            seconds = time.monotonic() - started
-            memory_hit, processes_hit = group.memory_exceeded(), group.processes_exceeded()
-            group.close()
-        self._drop_special_files()
-        result = self._read_result(nonce)
-        status, reason = self._verdict(proc.returncode, timed_out, memory_hit, processes_hit,
-                                       result)
-        return RunOutcome(status=status, reason=reason, exit_code=proc.returncode,
-                          seconds=round(seconds, 2), output=capture.text(), result=result,
-                          out_dir=self.root / "out", sandboxed=self.sandboxed)
+            if path.is_symlink() or path.stat().st_size > MAX_RESULT_BYTES:
+                return None
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):  # RecursionError: [[[[...]]]] nesting
+            return None
+        if not isinstance(data, dict) or data.get("nonce") != nonce:
+            return None
+        return data
 
     def _drop_special_files(self) -> None:
         """Remove what student code left in out/ that is not a plain file or folder (with the
@@ -352,18 +357,6 @@ class Sandbox:
             except OSError:
                 pass
 
-    def _read_result(self, nonce: str) -> dict | None:
-        path = self.root / "out" / "result.json"
-        try:
-            if path.is_symlink() or path.stat().st_size > MAX_RESULT_BYTES:
-                return None
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):  # RecursionError: [[[[...]]]] nesting
-            return None
-        if not isinstance(data, dict) or data.get("nonce") != nonce:
-            return None
-        return data
-
     def stage(self) -> str:
         try:
             with open(self.root / "out" / "stage", "rb") as fh:
@@ -372,12 +365,14 @@ class Sandbox:
             return ""
 
     def _verdict(self, code: int | None, timed_out: bool, memory_hit: bool,
-                 processes_hit: bool, result: dict | None) -> tuple[str, str]:
+                 processes_hit: bool, result: dict | None,
+                 wall: float | None = None) -> tuple[str, str]:
         stage = self.stage()
         during = f" while {stage}" if stage else ""
         lim = self.limits
         if timed_out:
-            return "timeout", f"wall-clock limit of {lim.wall_seconds:g} s exceeded{during}"
+            return "timeout", (f"wall-clock limit of {wall or lim.wall_seconds:g} s "
+                               f"exceeded{during}")
         signum = -code if code is not None and code < 0 else (
             code - 128 if code is not None and code > 128 else None)
         if result is not None:      # the harness went on after the limit: its last stage is
@@ -397,6 +392,95 @@ class Sandbox:
             how = f"was killed by signal {signum}" if signum else f"exited with status {code}"
             return "crashed", f"the process {how}{during}"
         return "ok", ""
+
+
+class Session:
+    """One sandboxed process (Sandbox.start). It may answer twice: first a report the harness
+    writes to out/ with the run's nonce (`grader evaluate`: the probes of every candidate),
+    then, once the grader has read it and sent a plan on the process's stdin (the models to
+    train), its result. Each part has its own wall-clock limit; the rest of the limits hold
+    for the process's whole life."""
+
+    def __init__(self, box: Sandbox, proc: subprocess.Popen, capture: "_Capture",
+                 group: Group, nonce: str, started: float) -> None:
+        self.box, self.proc, self.capture, self.group = box, proc, capture, group
+        self.nonce, self.started = nonce, started
+        self.outcome: RunOutcome | None = None      # set once the process is over
+
+    @property
+    def alive(self) -> bool:
+        return self.outcome is None
+
+    def first(self, name: str, seconds: float) -> RunOutcome:
+        """Wait up to `seconds` for out/<name>. Its outcome has status ok and the report as
+        result while the process waits for finish(); if the process ends or the time is up
+        first, the process is over and the outcome says why, as run()'s does."""
+        deadline, pause = self.started + seconds, 0.002
+        while self.outcome is None:
+            if (report := self.box._read_json(name, self.nonce)) is not None:
+                if self.group.memory_exceeded() or self.group.processes_exceeded():
+                    # a limit was hit on the way (caught, as a fork bomb's failed spawns
+                    # are): the report stands, the process is over, as run() would judge it
+                    self._conclude(timed_out=False, wall=seconds, report=report)
+                    break
+                return RunOutcome(status="ok", reason="", exit_code=None,
+                                  seconds=round(time.monotonic() - self.started, 2),
+                                  output=self.capture.text(), result=report,
+                                  out_dir=self.box.root / "out", sandboxed=self.box.sandboxed)
+            if self.proc.poll() is not None:
+                self._conclude(timed_out=False, wall=seconds)
+            elif time.monotonic() >= deadline:
+                self._conclude(timed_out=True, wall=seconds)
+            else:
+                time.sleep(pause)
+                pause = min(0.02, pause * 2)
+        return self.outcome
+
+    def finish(self, plan: dict | None, seconds: float | None = None) -> RunOutcome:
+        """Send the plan (a started-with-asks process that gets None reads end-of-file), wait
+        up to `seconds` (the sandbox's limit) for the process to end, and read its result."""
+        if self.outcome is not None:
+            return self.outcome
+        if self.proc.stdin is not None:
+            try:
+                if plan is not None:
+                    self.proc.stdin.write((json.dumps(plan) + "\n").encode())
+                self.proc.stdin.close()
+            except OSError:             # it stopped reading (or died): the wait says why
+                pass
+        self.started = time.monotonic()
+        wall = seconds or self.box.limits.wall_seconds
+        try:
+            self.proc.wait(timeout=wall)
+            self._conclude(timed_out=False, wall=wall)
+        except subprocess.TimeoutExpired:
+            self._conclude(timed_out=True, wall=wall)
+        return self.outcome
+
+    def stop(self) -> None:
+        """End the process if it is still running (the grader gave up on it)."""
+        if self.outcome is None:
+            self._conclude(timed_out=False, wall=None)
+
+    def _conclude(self, *, timed_out: bool, wall: float | None,
+                  report: dict | None = None) -> None:
+        box = self.box
+        try:
+            _kill_tree(self.proc, self.group)
+            self.capture.join(timeout=5)
+            seconds = time.monotonic() - self.started
+            memory_hit = self.group.memory_exceeded()
+            processes_hit = self.group.processes_exceeded()
+        finally:
+            self.group.close()
+        box._drop_special_files()
+        result = box._read_json("result.json", self.nonce) or report
+        status, reason = box._verdict(self.proc.returncode, timed_out, memory_hit,
+                                      processes_hit, result, wall)
+        self.outcome = RunOutcome(status=status, reason=reason, exit_code=self.proc.returncode,
+                                  seconds=round(seconds, 2), output=self.capture.text(),
+                                  result=result, out_dir=box.root / "out",
+                                  sandboxed=box.sandboxed)
 
 
 def _kill_tree(proc: subprocess.Popen, group: Group) -> None:

@@ -180,13 +180,13 @@ def world(tmp_path_factory):
 def sandbox_runs(monkeypatch):
     """Counts sandboxed processes started in this process (one slot runs here)."""
     runs: list[str] = []
-    real = Sandbox.run
+    real = Sandbox.start
 
-    def counting(self, module, job):
+    def counting(self, module, job, **kwargs):
         runs.append(module)
-        return real(self, module, job)
+        return real(self, module, job, **kwargs)
 
-    monkeypatch.setattr(Sandbox, "run", counting)
+    monkeypatch.setattr(Sandbox, "start", counting)
     return runs
 
 
@@ -283,8 +283,9 @@ def test_a_run_killed_mid_class_resumes_without_regrading_finished_students(
     assert 1 <= len(done) < 4, sorted(done)
     results = evaluate(world["honest"], world["assignment"], out,
                        Options(cache_dir=world["cache"], jobs=1, threads=1))
-    # check + training per remaining student; nothing for the finished ones or the reference
-    assert len(sandbox_runs) == 2 * (4 - len(done))
+    # one process per remaining student, probing then training its models; nothing for the
+    # finished ones or the reference
+    assert sandbox_runs == ["inspect_models"] * (4 - len(done))
     assert {name: (out / f"{name}.json").read_bytes() for name in done} == done
     alone, _ = serial
     assert {r.student: comparable(r) for r in results} == {

@@ -671,9 +671,9 @@ def test_malformed_result_files_count_as_none(tmp_path, monkeypatch):
     with sandbox.Sandbox(LIMITS) as box:
         out = box.root / "out"
         (out / "result.json").write_text("[" * 100_000 + "]" * 100_000)
-        assert box._read_result("nonce") is None
+        assert box._read_json("result.json", "nonce") is None
         (out / "result.json").write_text(json.dumps({"nonce": "other", "models": []}))
-        assert box._read_result("nonce") is None
+        assert box._read_json("result.json", "nonce") is None
         (out / "stage").write_bytes(b"\xff\xfe building " + b"x" * 10_000)
         assert box.stage() == "\ufffd\ufffd building " + "x" * 188
     good = {"key": "simplenn", "ok": True, "stage": "done", "outputs": [

@@ -44,7 +44,15 @@ register_forward_pre_hook = ORIGINAL["torch.nn.Module.register_forward_pre_hook"
 save = ORIGINAL["torch.save"]
 dumps = ORIGINAL["json.dumps"]
 _exit = os._exit
+loads = json.loads
 OUT = "/out"                        # replaced from the job (the runner decides where it is)
+# The grader's plan for the second part of a run (grader.sandbox.Session) comes on stdin: keep
+# that pipe for the harness and give student code an empty stdin in its place.
+try:
+    PLAN_IN: int | None = os.dup(0)
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+except OSError:
+    PLAN_IN = None
 
 
 def tampering() -> list[str]:
@@ -171,6 +179,25 @@ def finish(job: dict, models: list[dict]) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     _exit(0)
+
+
+def handoff(job: dict, name: str, models: list[dict]) -> dict | None:
+    """Write the first part's report to out/<name> (with the nonce; atomic rename), then wait
+    for the grader's plan for the second part: one JSON line on the kept stdin. None when the
+    grader sends none (end of file) or something unreadable."""
+    tmp = os.path.join(OUT, f".{name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(dumps({"nonce": job["nonce"], "models": models}))
+    os.replace(tmp, os.path.join(OUT, name))
+    if PLAN_IN is None:
+        return None
+    try:
+        with os.fdopen(PLAN_IN, "rb") as fh:
+            line = fh.readline(256 * 1024 * 1024)
+        plan = loads(line) if line.strip() else None
+    except (OSError, ValueError):
+        return None
+    return plan if isinstance(plan, dict) else None
 
 
 def read_job(path: str) -> dict:

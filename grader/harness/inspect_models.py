@@ -197,6 +197,13 @@ def main() -> None:
     results: list[dict] = []
     for entry in job["models"]:
         results.append(probe(entry, job, results))
+    if job.get("then"):
+        # `grader evaluate`: the grader reads the probes, picks each model's candidate and
+        # sends the ones to train; the same process trains them (one start per student)
+        plan = common.handoff(job, job["then"], results)
+        from harness import train_models
+
+        train_models.run(job, plan or {"models": []})
     common.finish(job, results)
 
 

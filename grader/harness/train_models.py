@@ -67,13 +67,19 @@ def train_one(entry: dict, job: dict, data: dict) -> dict:
     return result
 
 
+def run(job: dict, plan: dict) -> None:
+    """Train plan["models"] (with the plan's data, config and device) and finish the job."""
+    data = {name: np.load(path, allow_pickle=False)
+            for name, path in (plan.get("data") or {}).items()}
+    torch.set_num_threads(max(1, job.get("threads", 1)))
+    results = [train_one(entry, plan, data) for entry in plan["models"]]
+    common.finish(job, results)
+
+
 def main() -> None:
     job = common.read_job(sys.argv[1])
-    data = {name: np.load(path, allow_pickle=False) for name, path in job["data"].items()}
     common.prepare_paths(job)
-    torch.set_num_threads(max(1, job.get("threads", 1)))
-    results = [train_one(entry, job, data) for entry in job["models"]]
-    common.finish(job, results)
+    run(job, job)
 
 
 if __name__ == "__main__":
