@@ -1,9 +1,9 @@
 """Find each required model, probe it in the sandbox, and recount it on the trusted side.
 
-`probe_submission` returns one `Probe` per required model: where it was found, the harness's
-report (shapes, layers, FLOPs, errors) and the parameter shapes recounted here from the
-tensors the harness exported, loaded with weights_only=True, so student code that patches
-`Module.parameters` cannot fake its count.
+`locate` and `run_probes` give one `Probe` per required model: where it was found, the
+harness's report (shapes, layers, FLOPs, errors) and the parameter shapes recounted here from
+the headers of the .npz the harness exported (no array data, no pickle), so student code that
+patches `Module.parameters` cannot fake its count.
 """
 
 from __future__ import annotations

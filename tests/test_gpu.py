@@ -24,7 +24,7 @@ GREEDY = simplenn(forward="""
 
 
 @pytest.fixture(scope="module")
-def gpu_class(world, tmp_path_factory):
+def gpu_class(world, tmp_path_factory):  # noqa: F811  (the imported fixture)
     """The honest students of test_parallel's class, and one that exhausts the GPU's memory."""
     root = tmp_path_factory.mktemp("gpu")
     klass = root / "class"

@@ -7,7 +7,6 @@ hand-ins (issue 9) and asserts the verdict and the message.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner

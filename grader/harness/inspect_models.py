@@ -8,7 +8,6 @@ and export the trainable parameters as .npz so the grader recounts them without 
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
