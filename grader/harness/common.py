@@ -181,23 +181,39 @@ def finish(job: dict, models: list[dict]) -> None:
     _exit(0)
 
 
-def handoff(job: dict, name: str, models: list[dict]) -> dict | None:
-    """Write the first part's report to out/<name> (with the nonce; atomic rename), then wait
-    for the grader's plan for the second part: one JSON line on the kept stdin. None when the
-    grader sends none (end of file) or something unreadable."""
+def report(job: dict, name: str, models: list[dict]) -> None:
+    """Write out/<name> with the job's nonce (atomic rename): a report that is not the end of
+    the run (the probes that `grader evaluate` reads before it sends the plan)."""
     tmp = os.path.join(OUT, f".{name}.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         fh.write(dumps({"nonce": job["nonce"], "models": models}))
     os.replace(tmp, os.path.join(OUT, name))
+
+
+def plan() -> dict | None:
+    """The grader's plan for the second part of the run: one JSON line on the stdin kept at
+    import. None when the grader sends none (end of file) or something unreadable."""
     if PLAN_IN is None:
         return None
     try:
         with os.fdopen(PLAN_IN, "rb") as fh:
             line = fh.readline(256 * 1024 * 1024)
-        plan = loads(line) if line.strip() else None
+        value = loads(line) if line.strip() else None
     except (OSError, ValueError):
         return None
-    return plan if isinstance(plan, dict) else None
+    return value if isinstance(value, dict) else None
+
+
+def end_others() -> None:
+    """SIGKILL every other process in the sandbox's own PID namespace (what student code left
+    running: daemons, children), sparing this process, its parent and bwrap's init (pid 1)."""
+    spare = {1, os.getpid(), os.getppid()}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in spare:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def read_job(path: str) -> dict:

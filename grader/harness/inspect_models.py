@@ -9,6 +9,7 @@ and export the trainable parameters as .npz so the grader recounts them without 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -188,22 +189,53 @@ def count_flops(model, input_shape) -> int | None:
         return None
 
 
-def main() -> None:
-    job = common.read_job(sys.argv[1])
-    common.prepare_paths(job)
+def probe_all(job: dict) -> list[dict]:
     torch.manual_seed(job.get("seed", 0))
-    torch.set_num_threads(max(1, job.get("threads", 1)))
+    torch.set_num_threads(max(1, job.get("probe_threads") or job.get("threads", 1)))
     results: list[dict] = []
     for entry in job["models"]:
         results.append(probe(entry, job, results))
-    if job.get("then"):
-        # `grader evaluate`: the grader reads the probes, picks each model's candidate and
-        # sends the ones to train; the same process trains them (one start per student)
-        plan = common.handoff(job, job["then"], results)
-        from harness import train_models
+    return results
 
-        train_models.run(job, plan or {"models": []})
-    common.finish(job, results)
+
+def probe_then_train(job: dict) -> None:
+    """`grader evaluate` on the CPU: one sandboxed process per student. A forked child probes
+    every candidate (student code runs there), writes the report and exits; this process,
+    which has imported torch but never student code, waits for the grader's plan (the chosen
+    candidates) and trains them as a fresh process would: nothing the probed code did (state,
+    threads, monkeypatching, memory, cached modules) reaches training, and one `import torch`
+    serves both. Fork before any thread exists: torch has run no parallel work here yet."""
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            if common.PLAN_IN is not None:      # student code never reads the plan channel
+                os.close(common.PLAN_IN)
+            common.report(job, job["then"], probe_all(job))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    if job.get("sandboxed"):
+        common.end_others()                     # what the probed code left running
+    if not os.path.exists(os.path.join(common.OUT, job["then"])):
+        # the probing ended without its report: end the same way, so the grader's verdict
+        # (killed by signal 9, a limit, exit(0) from student code) is the one it earned
+        if os.WIFSIGNALED(status):
+            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+            os.kill(os.getpid(), os.WTERMSIG(status))
+        os._exit(os.waitstatus_to_exitcode(status))
+    from harness import train_models
+
+    train_models.run(job, common.plan() or {"models": []})
+
+
+def main() -> None:
+    job = common.read_job(sys.argv[1])
+    common.prepare_paths(job)
+    if job.get("then"):
+        probe_then_train(job)
+    common.finish(job, probe_all(job))
 
 
 if __name__ == "__main__":
