@@ -12,12 +12,13 @@ import contextlib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from grader import candidates, discovery
 from grader.candidates import Excluded, Option
 from grader.limits import Limits
 from grader.results import Candidate
-from grader.sandbox import RunOutcome, Sandbox
+from grader.sandbox import RunOutcome, Sandbox, open_plain, read_plain
 from grader.sources import SourceFile, SyntaxProblem
 from grader.spec import Assignment, ModelSpec
 
@@ -181,8 +182,9 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
         if owned:
             outcome = box.run("inspect_models", job)
         else:
-            outcome = box.start("inspect_models", dict(job, then=PROBES_FILE)).first(
-                PROBES_FILE, limits.wall_seconds)
+            # probed with one thread, as `grader check` does, then trained with the slot's
+            outcome = box.start("inspect_models", dict(job, then=PROBES_FILE, probe_threads=1)
+                                ).first(PROBES_FILE, limits.wall_seconds)
         reports = model_reports(outcome.result if outcome.result is not None
                                 else _partial(outcome.out_dir))
         for probe in probes:
@@ -201,12 +203,10 @@ def _partial(out_dir: Path) -> dict | None:
     result.json, and only read when there is no result.json."""
     import json
 
-    path = out_dir / "partial.json"
+    raw = read_plain(out_dir / "partial.json", MAX_PARTIAL_BYTES)
     try:
-        if path.is_symlink() or path.stat().st_size > MAX_PARTIAL_BYTES:
-            return None
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+        data = json.loads(raw.decode("utf-8")) if raw is not None else None
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -222,20 +222,23 @@ def _shapes(out_dir: Path, report: dict | None) -> dict[str, list[int]] | None:
     as none."""
     if not report or not report.get("ok") or not isinstance(report.get("param_file"), str):
         return None
-    path = out_dir / Path(report["param_file"]).name
+    # opened safely: with evaluate's one process per student, the report is read while the
+    # process (its training part) still runs and could swap the file for a FIFO or a link
+    fh = open_plain(out_dir / Path(report["param_file"]).name, MAX_PARAM_FILE)
+    if fh is None:
+        return None
     try:
-        if path.is_symlink() or path.stat().st_size > MAX_PARAM_FILE or not _stored_zip(path):
-            return None
-        return _npz_shapes(path)
+        with fh:
+            return _npz_shapes(fh) if _stored_zip(fh) else None
     except Exception:  # a malformed or malicious file is simply not trusted
         return None
 
 
-def _npz_shapes(path: Path) -> dict[str, list[int]] | None:
+def _npz_shapes(fh: BinaryIO) -> dict[str, list[int]] | None:
     import numpy as np
 
     shapes = {}
-    with zipfile.ZipFile(path) as zf:
+    with zipfile.ZipFile(fh) as zf:
         for info in zf.infolist():
             if not info.filename.endswith(".npy"):
                 return None
@@ -252,11 +255,11 @@ def _npz_shapes(path: Path) -> dict[str, list[int]] | None:
     return shapes
 
 
-def _stored_zip(path: Path) -> bool:
-    """Whether path is a zip with every member stored uncompressed (np.savez writes them so):
+def _stored_zip(fh: BinaryIO) -> bool:
+    """Whether fh is a zip with every member stored uncompressed (np.savez writes them so):
     a deflated member of 1 MB could inflate to 1 GB here."""
     try:
-        with zipfile.ZipFile(path) as zf:
+        with zipfile.ZipFile(fh) as zf:
             return all(i.compress_type == zipfile.ZIP_STORED and i.compress_size == i.file_size
                        for i in zf.infolist())
     except (OSError, ValueError, zipfile.BadZipFile):

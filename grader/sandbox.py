@@ -142,6 +142,43 @@ class _Capture(threading.Thread):
                 + self.tail.decode("utf-8", errors="replace"))
 
 
+def open_plain(path: Path, max_bytes: int):
+    """A binary file object for path if it is a plain file of at most max_bytes, else None.
+    Safe while student code still runs and can change out/: the final component is never
+    followed (O_NOFOLLOW), a FIFO cannot block the open (O_NONBLOCK), and the checks are made
+    on what was opened (fstat), not on the name."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+            os.close(fd)
+            return None
+        return os.fdopen(fd, "rb")
+    except OSError:
+        os.close(fd)
+        return None
+
+
+def read_plain(path: Path, max_bytes: int, *, truncate: bool = False) -> bytes | None:
+    """The contents of a plain file (open_plain), at most max_bytes of them: None when it is
+    larger, or its first max_bytes with truncate."""
+    limit = (1 << 62) if truncate else max_bytes
+    fh = open_plain(path, limit)
+    if fh is None:
+        return None
+    with fh:
+        try:
+            data = fh.read(max_bytes + 1)
+        except OSError:
+            return None
+    if len(data) > max_bytes:
+        return data[:max_bytes] if truncate else None
+    return data
+
+
 def _driver_library_dirs(*, bound_too: bool = False) -> list[str]:
     """The host's LD_LIBRARY_PATH folders, for a GPU sandbox: torch finds libcuda through them
     where the driver is mounted outside the system library folders. Without bound_too, only
@@ -294,8 +331,10 @@ class Sandbox:
         """Start `python -m harness.<module> job.json` contained, with the limits. With asks,
         the harness may stop halfway for a plan on its stdin (Session.first, Session.finish):
         `grader evaluate` probes and then trains one student's models in one process."""
+        if self.session is not None:
+            self.session.stop()             # one process at a time per sandbox
         nonce = secrets.token_hex(16)
-        job = dict(job, nonce=nonce, out=self.inside("out"),
+        job = dict(job, nonce=nonce, out=self.inside("out"), sandboxed=self.sandboxed,
                    workdir=f"{self.inside('work')}/submission"
                    if (self.root / "work" / "submission").exists() else self.inside("work"),
                    threads=self.threads, job_path=f"{self.inside('job')}/job.json")
@@ -331,12 +370,12 @@ class Sandbox:
 
     def _read_json(self, name: str, nonce: str) -> dict | None:
         """out/<name> as the harness wrote it: a JSON object carrying the run's nonce."""
-        path = self.root / "out" / name
+        raw = read_plain(self.root / "out" / name, MAX_RESULT_BYTES)
+        if raw is None:
+            return None
         try:
-            if path.is_symlink() or path.stat().st_size > MAX_RESULT_BYTES:
-                return None
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):  # RecursionError: [[[[...]]]] nesting
+            data = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):     # RecursionError: [[[[...]]]] nesting
             return None
         if not isinstance(data, dict) or data.get("nonce") != nonce:
             return None
@@ -358,11 +397,8 @@ class Sandbox:
                 pass
 
     def stage(self) -> str:
-        try:
-            with open(self.root / "out" / "stage", "rb") as fh:
-                return fh.read(200).decode("utf-8", errors="replace")
-        except OSError:
-            return ""
+        raw = read_plain(self.root / "out" / "stage", 200, truncate=True)
+        return raw.decode("utf-8", errors="replace") if raw is not None else ""
 
     def _verdict(self, code: int | None, timed_out: bool, memory_hit: bool,
                  processes_hit: bool, result: dict | None,
@@ -423,7 +459,7 @@ class Session:
                     # are): the report stands, the process is over, as run() would judge it
                     self._conclude(timed_out=False, wall=seconds, report=report)
                     break
-                return RunOutcome(status="ok", reason="", exit_code=None,
+                return RunOutcome(status="ok", reason="", exit_code=0,
                                   seconds=round(time.monotonic() - self.started, 2),
                                   output=self.capture.text(), result=report,
                                   out_dir=self.box.root / "out", sandboxed=self.box.sandboxed)
@@ -445,9 +481,13 @@ class Session:
             try:
                 if plan is not None:
                     self.proc.stdin.write((json.dumps(plan) + "\n").encode())
-                self.proc.stdin.close()
             except OSError:             # it stopped reading (or died): the wait says why
                 pass
+            finally:
+                try:
+                    self.proc.stdin.close()
+                except OSError:
+                    pass
         self.started = time.monotonic()
         wall = seconds or self.box.limits.wall_seconds
         try:
