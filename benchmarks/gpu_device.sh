@@ -5,8 +5,11 @@
 # $OUT/example.tar.gz). Steps that depend on the GPU sandbox stop at the first failure, so a
 # broken environment costs seconds, not the lease.
 #
-#   bash benchmarks/gpu_device.sh                 # all steps
+#   PATCH_SANDBOX=1 bash benchmarks/gpu_device.sh   # all steps, on the lent machine's copy
 #   STEPS="smoke tests" bash benchmarks/gpu_device.sh
+#
+# PATCH_SANDBOX=1 lets the diagnosis edit grader/sandbox.py (only ever on the device's copy of
+# the tree) with the least change that lets CUDA start, so the rest measures with it.
 #
 # The machine has PyTorch but not the grader's other dependencies: carry them as wheels in
 # .whl/ (python 3.12, manylinux; see benchmarks/README.md), installed under a folder whose path
@@ -41,7 +44,8 @@ python3 -c 'import grader.cli, grader.sandbox as s; print("sandbox:", s.unavaila
 if want diag; then
   step "diagnosis: CUDA inside the sandbox, the grader's options changed one at a time"
   timeout 150 python3 benchmarks/gpu_sandbox_diag.py | tee /tmp/diag.txt
-  if ! grep -q "^the grader's sandbox .* CUDA ok" /tmp/diag.txt; then
+  if [ "${PATCH_SANDBOX:-}" = 1 ] && ! grep -q "^the grader's sandbox .* CUDA ok" /tmp/diag.txt
+  then
     # measure with the least change that lets CUDA start (this copy of the tree only; the
     # repository then makes that change for GPU sandboxes alone)
     python3 - <<'EOF' || exit 1

@@ -106,7 +106,7 @@ def measure(configs: list[Config], runs: int) -> tuple[str, str]:
     for config in configs:
         config.warmup = config.run()
     timed = [c for c in configs if c.failure is None]
-    for round_ in range(runs):
+    for round_ in range(runs if timed else 0):
         shift = round_ % len(timed)
         for config in timed[shift:] + timed[:shift]:
             config.seconds.append(config.run())

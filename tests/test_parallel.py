@@ -357,6 +357,8 @@ def test_gpu_run_stops_before_grading_anyone_when_cuda_cannot_start_in_the_sandb
     with pytest.raises(EnvironmentProblem, match="not inside the grader's sandbox") as raised:
         evaluate(world["honest"], world["assignment"], tmp_path / "out",
                  Options(cache_dir=world["cache"], gpu=True))
-    assert "Found no NVIDIA driver" in str(raised.value)
+    # a CUDA build of torch finds no driver; a CPU-only build has no CUDA at all
+    assert any(why in str(raised.value) for why in ("Found no NVIDIA driver",
+                                                     "not compiled with CUDA enabled"))
     assert raised.value.exit_code == EXIT_ENVIRONMENT
     assert not list(tmp_path.glob("out/*.json"))        # nobody was given a result
