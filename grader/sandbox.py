@@ -435,7 +435,8 @@ class Session:
     writes to out/ with the run's nonce (`grader evaluate`: the probes of every candidate),
     then, once the grader has read it and sent a plan on the process's stdin (the models to
     train), its result. Each part has its own wall-clock limit; the rest of the limits hold
-    for the process's whole life."""
+    for the process's whole life. (harness/inspect_models.py forks for it: a child probes and
+    exits, the parent, which never ran student code, trains.)"""
 
     def __init__(self, box: Sandbox, proc: subprocess.Popen, capture: "_Capture",
                  group: Group, nonce: str, started: float) -> None:
