@@ -124,3 +124,43 @@ def one_model_spec(tmp_path):
         return path
 
     return make
+
+
+def simplenn_spec(head: str, *, accuracy_zero: float = 0.3, accuracy_points: int = 10,
+                  predictions: bool = True) -> str:
+    """A small class-scale spec: `head` (its [assignment], [dataset], [training], [limits] and
+    [predictions] tables), then the one SimpleNN model graded by a check item, its accuracy
+    relative to the reference and, with predictions, predictions.csv."""
+    tail = f"""
+[[models]]
+key = "simplenn"
+title = "SimpleNN"
+names = ["SimpleNN"]
+params = 82030
+reference = "simplenn"
+
+[[rubric]]
+id = "model"
+kind = "check"
+checks = ["simplenn.*"]
+points = 10
+
+[[rubric]]
+id = "accuracy"
+kind = "accuracy"
+model = "simplenn"
+basis = "reference"
+full = 0.9
+zero = {accuracy_zero}
+points = {accuracy_points}
+"""
+    if predictions:
+        tail += """
+[[rubric]]
+id = "predictions"
+kind = "predictions"
+full = 0.9
+zero = 0.5
+points = 10
+"""
+    return head + tail

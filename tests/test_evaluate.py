@@ -14,8 +14,9 @@ from grader.cli import main
 from grader.data import load_dataset
 from grader.evaluate import Options, evaluate, find_submissions
 from grader.spec import load
+from tests.conftest import simplenn_spec
 
-SPEC = """
+SPEC = simplenn_spec("""
 [assignment]
 course = "Test course"
 title = "Tiny evaluate"
@@ -38,35 +39,7 @@ train_wall_seconds = 120
 [predictions]
 rows = 300
 
-[[models]]
-key = "simplenn"
-title = "SimpleNN"
-names = ["SimpleNN"]
-params = 82030
-reference = "simplenn"
-
-[[rubric]]
-id = "model"
-kind = "check"
-checks = ["simplenn.*"]
-points = 10
-
-[[rubric]]
-id = "accuracy"
-kind = "accuracy"
-model = "simplenn"
-basis = "reference"
-full = 0.9
-zero = 0.3
-points = 10
-
-[[rubric]]
-id = "predictions"
-kind = "predictions"
-full = 0.9
-zero = 0.5
-points = 10
-"""
+""")
 
 SNOOP = '''
 import os

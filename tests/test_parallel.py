@@ -28,10 +28,10 @@ from grader.evaluate import Options, evaluate
 from grader.results import EvaluationResult
 from grader.sandbox import Sandbox
 from grader.spec import load
-from tests.conftest import SIMPLENN
+from tests.conftest import SIMPLENN, simplenn_spec
 from tests.test_sandbox import simplenn as hostile   # SimpleNN running code at import/init/forward
 
-SPEC = """
+SPEC = simplenn_spec("""
 [assignment]
 course = "ECE 661"
 title = "Homework 2 (class-scale test)"
@@ -56,35 +56,7 @@ processes = 64
 [predictions]
 rows = 200
 
-[[models]]
-key = "simplenn"
-title = "SimpleNN"
-names = ["SimpleNN"]
-params = 82030
-reference = "simplenn"
-
-[[rubric]]
-id = "model"
-kind = "check"
-checks = ["simplenn.*"]
-points = 10
-
-[[rubric]]
-id = "accuracy"
-kind = "accuracy"
-model = "simplenn"
-basis = "reference"
-full = 0.9
-zero = 0.3
-points = 10
-
-[[rubric]]
-id = "predictions"
-kind = "predictions"
-full = 0.9
-zero = 0.5
-points = 10
-"""
+""")
 
 # Honest hand-ins, as students hand them in: the template's class name, Colab lines, a model
 # built in a later cell, `Id,Label` headers with CRLF, a zip beside a folder of the same name.

@@ -24,6 +24,7 @@ from grader.jobs import UNFINISHED
 from grader.slurm_state import class_status
 from grader.spec import load
 from grader.store import ResultStore
+from tests.conftest import simplenn_spec
 from slurm_cluster import SlurmCluster, unavailable_reason
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,7 @@ def slurm():
             os.environ["SLURM_CONF"] = old
 
 
-SPEC = """
+SPEC = simplenn_spec("""
 [assignment]
 course = "ECE 661"
 title = "HW2 Lab 1: SimpleNN"
@@ -78,35 +79,7 @@ train_wall_seconds = 300
 [predictions]
 rows = 300
 
-[[models]]
-key = "simplenn"
-title = "SimpleNN (Lab 1)"
-names = ["SimpleNN"]
-params = 82030
-reference = "simplenn"
-
-[[rubric]]
-id = "model"
-kind = "check"
-checks = ["simplenn.*"]
-points = 10
-
-[[rubric]]
-id = "accuracy"
-kind = "accuracy"
-model = "simplenn"
-basis = "reference"
-full = 0.9
-zero = 0.3
-points = 10
-
-[[rubric]]
-id = "predictions"
-kind = "predictions"
-full = 0.9
-zero = 0.5
-points = 10
-"""
+""")
 
 # the course template's SimpleNN, as students paste it (Lab 1)
 SIMPLENN = """\

@@ -16,6 +16,7 @@ from grader.data import load_cifar10, write_synthetic_cifar10
 from reference import build
 from reference.train import (History, TrainConfig, augment, channel_stats, learning_rate,
                              predict, train)
+from tests.conftest import simplenn_spec
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -223,7 +224,7 @@ def test_cuda_training_uses_channels_last_and_bf16():
 
 # ---- grading budgets: a reference at chance, several seeds, tampering while training -------------
 
-CHANCE_SPEC = """
+CHANCE_SPEC = simplenn_spec("""
 [assignment]
 course = "Test course"
 title = "A budget too small to learn"
@@ -246,28 +247,7 @@ wall_seconds = 60
 train_wall_seconds = 120
 memory_mb = 2048
 
-[[models]]
-key = "simplenn"
-title = "SimpleNN"
-names = ["SimpleNN"]
-params = 82030
-reference = "simplenn"
-
-[[rubric]]
-id = "model"
-kind = "check"
-checks = ["simplenn.*"]
-points = 10
-
-[[rubric]]
-id = "accuracy"
-kind = "accuracy"
-model = "simplenn"
-basis = "reference"
-full = 0.9
-zero = 0.5
-points = 20
-"""
+""", accuracy_zero=0.5, accuracy_points=20, predictions=False)
 
 # replaces a torch function only while it is trained (not while `check` probes it)
 SNEAKY = '''
