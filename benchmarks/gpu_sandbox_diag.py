@@ -43,6 +43,9 @@ def main() -> None:
             "no bwrap, host environment": (PROBE, None),
             "no bwrap, the sandbox's environment": (PROBE, env),
             "the grader's sandbox": (full, env),
+            "with /proc read-only, as until now": (
+                replaced(full, ["--proc", "/proc", *box._proc_cover()],
+                         ["--proc", "/proc", "--remount-ro", "/proc"]), env),
             "without --cap-drop ALL": (replaced(full, ["--cap-drop", "ALL"], []), env),
             "without --disable-userns": (replaced(full, ["--disable-userns"], []), env),
             "--unshare-all split": (replaced(full, ["--unshare-all"], split), env),
@@ -66,6 +69,9 @@ def main() -> None:
             "bare + --cap-drop ALL": (bare[:1] + ["--cap-drop", "ALL"] + bare[1:] + PROBE, None),
             "bare + --proc /proc": (bare[:1] + ["--dev-bind", "/", "/", "--proc", "/proc", "--"]
                                     + PROBE, None),
+            "bare + --proc /proc read-only": (bare[:1] + ["--dev-bind", "/", "/", "--proc", "/proc",
+                                                         "--remount-ro", "/proc", "--"]
+                                              + PROBE, None),
         }
         for name, (cmd, environment) in variants.items():
             try:

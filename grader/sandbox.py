@@ -41,6 +41,8 @@ CONTAIN = ("--unshare-all", "--cap-drop", "ALL", "--die-with-parent")
 # Where bwrap >= 0.8 can: no user namespace inside the sandbox either, so student code cannot
 # regain capabilities in a nested one (the usual way into kernel bugs such as netfilter's).
 NO_NESTED_USERNS = ("--unshare-user", "--disable-userns")
+# host-wide files of /proc, read-only in a GPU sandbox, whose /proc is otherwise writable
+PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "pressure")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf",
              "localtime", "alternatives", "hosts", "fonts", "ssl/certs")
 
@@ -246,10 +248,7 @@ class Sandbox:
                # mounts apply in order: the private /tmp first, so a Python installation that
                # lives under the host's /tmp (a CI virtualenv) is bound on top of it
                "--tmpfs", "/tmp",
-               # read-only: the sandbox runs as the grader's user, and when that is root the
-               # files of /proc/sys are the host's sysctls (kernel.core_pattern runs a program
-               # as root on the host) and bwrap does not cover them
-               "--proc", "/proc", "--remount-ro", "/proc", "--dev", "/dev"]
+               "--proc", "/proc", *self._proc_cover(), "--dev", "/dev"]
         for top in ("usr", "bin", "lib", "lib64", "lib32", "sbin"):
             path = Path("/") / top
             if path.is_symlink():
@@ -279,6 +278,19 @@ class Sandbox:
             cmd += ["--setenv", key, value]
         cmd += ["--chdir", f"{INSIDE}/work", "--"]
         return cmd + argv
+
+    def _proc_cover(self) -> list[str]:
+        """How /proc is kept from changing the host. The sandbox runs as the grader's user, and
+        when that is root the files of /proc/sys are the host's sysctls (kernel.core_pattern
+        runs a program as root on the host), which bwrap does not cover: /proc is read-only.
+        CUDA, though, names its threads by writing /proc/<pid>/task/<tid>/comm as it starts
+        and fails with error 304 on a read-only /proc (NVIDIA/OpenShell#1486). A GPU sandbox
+        keeps /proc writable for its own processes and covers the host-wide parts read-only,
+        the paths Docker makes read-only in every container, and PSI triggers."""
+        if not self.gpu:
+            return ["--remount-ro", "/proc"]
+        return [arg for name in PROC_READ_ONLY
+                for arg in ("--ro-bind-try", f"/proc/{name}", f"/proc/{name}")]
 
     @staticmethod
     def _site_dirs() -> list[str]:

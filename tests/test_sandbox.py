@@ -21,6 +21,7 @@ import pickletools
 import re
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -700,6 +701,47 @@ def test_bwrap_command_drops_privileges_and_shows_no_gpu(tmp_path, monkeypatch):
     assert "--unshare-all --cap-drop ALL" in text and "--clearenv" in text
     assert "--proc /proc --remount-ro /proc" in text
     assert str(tmp_path) in text and not any(str(Path.home()) == a for a in cmd)
+
+
+def test_gpu_sandbox_lets_cuda_name_its_threads_and_keeps_the_host_proc_read_only(tmp_path,
+                                                                                   monkeypatch):
+    # CUDA names its threads as it starts (pthread_setname_np on another thread writes
+    # /proc/<pid>/task/<tid>/comm) and fails with error 304 on a read-only /proc; the host-wide
+    # files of /proc must stay read-only all the same (the grader may run as root)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    script = textwrap.dedent("""
+        import ctypes, json, os, threading
+        libc = ctypes.CDLL(None, use_errno=True)
+        done = threading.Event()
+        worker = threading.Thread(target=done.wait)
+        worker.start()
+        seen = {"setname": libc.pthread_setname_np(ctypes.c_ulong(worker.ident),
+                                                   b"cuda-EvtHandlr")}
+        with open(f"/proc/self/task/{worker.native_id}/comm") as fh:
+            seen["comm"] = fh.read().strip()
+        done.set()
+        worker.join()
+        for path in ("/proc/sys/vm/swappiness", "/proc/sys/kernel/core_pattern"):
+            try:                # opened for writing, never written: no change even if it worked
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+                seen[path] = "opened"
+            except OSError as exc:
+                seen[path] = exc.errno
+        print(json.dumps(seen))
+    """)
+    got = {}
+    for gpu in (False, True):
+        with sandbox.Sandbox(LIMITS, gpu=gpu) as box:
+            run = subprocess.run(box._bwrap_command([sys.executable, "-c", script]),
+                                 env=box._env("/opt/grader"), capture_output=True, text=True,
+                                 timeout=60)
+        assert run.returncode == 0, run.stderr
+        got[gpu] = json.loads(run.stdout)
+    assert got[False]["setname"] == errno.EROFS and got[False]["comm"] != "cuda-EvtHandlr"
+    assert got[True]["setname"] == 0 and got[True]["comm"] == "cuda-EvtHandlr"
+    for seen in got.values():
+        for path in ("/proc/sys/vm/swappiness", "/proc/sys/kernel/core_pattern"):
+            assert seen[path] in (errno.EROFS, errno.EACCES), (path, seen)
 
 
 def test_no_sandbox_still_checks_a_benign_model(host):
