@@ -154,30 +154,26 @@ def visible_gpus() -> list[str]:
 
 # --------------------------------------------------------------------- GPU faults and retries
 
-# What decides a retry is the exception type the training harness recorded (its report's
-# error.type, the first field of TrainingResult.error: "<stage> failed: <type>: <message>"),
-# never the exception's message or the captured output, which student code writes at will.
-# torch raises OutOfMemoryError for a CUDA allocation that fails, and AcceleratorError for a
+# What decides a retry is the class of the exception a model's training failed with, as the
+# training harness classified it against torch's own classes (taken before student code ran):
+# torch.cuda.OutOfMemoryError for a CUDA allocation that fails, torch.AcceleratorError for a
 # CUDA error (illegal memory access, device-side assert, an MPS client terminated by another
-# client's fault); a student can still raise a class of either name, which costs only a rerun.
-OOM_TYPES = frozenset({"OutOfMemoryError"})
-FATAL_GPU_TYPES = frozenset({"AcceleratorError"})
-_RECORDED_TYPE = re.compile(r"(?:importing|building|training|running) failed: "
-                            r"([A-Za-z_]\w*): ")
+# client's fault). Never the exception's name or message, nor the captured output, which student
+# code writes at will; a student's own class named OutOfMemoryError is not one. Student code
+# shares the harness's process and can still forge the report: that costs only a rerun.
 
 
-def _error_types(result: EvaluationResult) -> set[str]:
-    """The exception types the harness recorded for the result's training runs."""
-    return {m[1] for t in result.training if not t.ok and t.error
-            and (m := _RECORDED_TYPE.match(t.error))}
+def _gpu_errors(result: EvaluationResult) -> set[str]:
+    """TrainingResult.gpu_error of the result's failed training runs."""
+    return {t.gpu_error for t in result.training if not t.ok and t.gpu_error}
 
 
 def gpu_oom(result: EvaluationResult) -> bool:
-    return bool(_error_types(result) & OOM_TYPES)
+    return "out_of_memory" in _gpu_errors(result)
 
 
 def gpu_fault(result: EvaluationResult) -> bool:
-    return result.status != "ok" and bool(_error_types(result) & FATAL_GPU_TYPES)
+    return result.status != "ok" and "fault" in _gpu_errors(result)
 
 
 @dataclass(frozen=True)

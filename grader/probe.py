@@ -39,7 +39,7 @@ class Need:
 # (a string where a dict is read, say) counts as no report instead of crashing the grader.
 # Every field may be missing or null unless wrapped in Need; [x] is a list of x, (x, y) a pair.
 ERROR = {"type": str, "message": str, "traceback": str, "missing_module": str,
-         "memory": bool, "processes": bool, "network": bool}
+         "memory": bool, "processes": bool, "network": bool, "gpu": str}
 REPORT = {
     "key": Need(str), "stage": str, "ok": bool, "error": ERROR, "build_seconds": float,
     "layers": [{"name": Need(str), "type": Need(str), "output_shape": [int],

@@ -144,6 +144,11 @@ class Scores:
     confusion: list[list[int]]      # counts; rows true class, columns predicted
 
 
+# TrainingResult.gpu_error's values: the model failed with torch.cuda.OutOfMemoryError, or with
+# torch.AcceleratorError (a CUDA error; under MPS, maybe another client's fault)
+GPU_ERRORS = frozenset({"out_of_memory", "fault"})
+
+
 @dataclass(frozen=True)
 class TrainingResult:
     model: str                      # model key
@@ -156,6 +161,8 @@ class TrainingResult:
     seed: int | None = None         # the training seed (references run under several)
     tampering: list[str] = field(default_factory=list)   # torch functions replaced while training
     device: str = ""                # where it trained, as the harness reported it ("cuda:0", "cpu")
+    gpu_error: str = ""             # "out_of_memory" | "fault" when it failed with torch's own
+    #                                 exception class for it (what decides a GPU retry)
 
 
 @dataclass(frozen=True)

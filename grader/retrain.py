@@ -24,7 +24,7 @@ import numpy as np
 from grader import metrics
 from grader.errors import InputError
 from grader.limits import Limits
-from grader.results import (EpochStats, ReferenceBand, TrainingResult, from_dict,
+from grader.results import (GPU_ERRORS, EpochStats, ReferenceBand, TrainingResult, from_dict,
                             write_json_atomic)
 from grader.sandbox import RunOutcome, Sandbox
 from grader.probe import ERROR, Need, fits
@@ -148,10 +148,11 @@ def score_training(key: str, report: dict | None, outcome: RunOutcome, labels: n
         err = report.get("error") or {}
         where = {"import": "importing", "build": "building", "train": "training"}.get(
             report.get("stage"), "running")
+        gpu = err.get("gpu") if err.get("gpu") in GPU_ERRORS else ""
         return TrainingResult(model=key, ok=False, seconds=float(report.get("seconds") or 0),
                               error=f"{where} failed: {err.get('type', 'Error')}: "
                                     f"{str(err.get('message', ''))[:500]}",
-                              tampering=tampering)
+                              tampering=tampering, gpu_error=gpu)
     files = report.get("predictions_files") or [None, None]
     history = report.get("history") or {}
     n_epochs = len(history.get("epochs") or [])

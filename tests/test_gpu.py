@@ -63,4 +63,5 @@ def test_out_of_gpu_memory_is_retried_alone_then_failed_with_its_reason(gpu_clas
     assert len(starts) == 2                      # once beside the others, once alone
     training = results["gordon"].training[0]
     assert not training.ok and "OutOfMemoryError" in training.error
+    assert training.gpu_error == "out_of_memory"
     assert results["gordon"].status == "failed" and results["gordon"].total > 0   # check points

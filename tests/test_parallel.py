@@ -25,6 +25,7 @@ from grader.cli import main
 from grader.data import load_dataset
 from grader.errors import EXIT_ENVIRONMENT, EnvironmentProblem, InputError
 from grader.evaluate import Options, evaluate
+from grader.executors import gpu_oom
 from grader.results import EvaluationResult
 from grader.sandbox import Sandbox
 from grader.spec import load
@@ -97,6 +98,18 @@ HOSTILE = {
             except OSError:
                 pass
             os.kill(os.getpid(), signal.SIGKILL)
+    """),
+    # fail training with torch's own out-of-memory exception, and with a look-alike of it:
+    # only the first would buy a solo rerun on a GPU
+    "wendy": hostile(forward="""
+        if x.shape[0] > 16:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+    """),
+    "victor": hostile(forward="""
+        if x.shape[0] > 16:
+            class OutOfMemoryError(RuntimeError):
+                pass
+            raise OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
     """),
 }
 
@@ -212,6 +225,11 @@ def test_hostile_students_get_zero_with_the_reason(parallel):
     peggy = mixed["peggy"]
     assert peggy.check.sandbox.status == "ok" and not peggy.training[0].ok
     assert "killed by signal 9" in peggy.training[0].error
+    wendy, victor = mixed["wendy"].training[0], mixed["victor"].training[0]
+    assert wendy.error.startswith("training failed: OutOfMemoryError: CUDA out of memory")
+    assert victor.error.startswith("training failed: OutOfMemoryError: CUDA out of memory")
+    assert wendy.gpu_error == "out_of_memory" and gpu_oom(mixed["wendy"])
+    assert victor.gpu_error == "" and not gpu_oom(mixed["victor"])
     for name in HOSTILE:
         assert mixed[name].status == "failed", name
         assert {i.id: i.earned for i in mixed[name].rubric}["accuracy"] == 0, name

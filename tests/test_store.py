@@ -213,23 +213,28 @@ def test_gpu_oom_and_fatal_faults_are_recognised(tmp_path, hw2):
     (job,) = make_jobs([folder], hw2, settings(tmp_path, gpu=True))
     oom = dataclasses.replace(crashed(job, "x"), status="failed", error=None, training=[
         TrainingResult(model="simplenn", ok=False, error="training failed: OutOfMemoryError: "
-                       "CUDA out of memory. Tried to allocate 2.00 GiB")])
+                       "CUDA out of memory. Tried to allocate 2.00 GiB",
+                       gpu_error="out_of_memory")])
     fault = dataclasses.replace(oom, training=[TrainingResult(
         model="simplenn", ok=False, error="training failed: AcceleratorError: CUDA error: an "
-        "illegal memory access was encountered")])
+        "illegal memory access was encountered", gpu_error="fault")])
     assert gpu_oom(oom) and not gpu_fault(oom)
     assert gpu_fault(fault) and not gpu_oom(fault)
     assert not gpu_fault(crashed(job, "wall-clock limit of 10 s exceeded"))
 
 
 @pytest.mark.parametrize("error, output", [
+    # a student's own exception class of torch's name: the harness did not classify it
+    ("training failed: OutOfMemoryError: CUDA out of memory. Tried to allocate 8.00 GiB", ""),
+    ("training failed: AcceleratorError: CUDA error: an illegal memory access", ""),
     ("training failed: RuntimeError: CUDA out of memory. OutOfMemoryError", ""),
     ("training failed: ValueError: CUDA error: an illegal memory access; MPS", ""),
     ("training failed: ValueError: no MPS here", ""),
     ("training diverged: OutOfMemoryError: illegal memory access", ""),
     ("training failed: ValueError: bad shape",
      "RuntimeError: CUDA out of memory\nCUDA error: an illegal memory access\ncudaErrorMps"),
-], ids=["oom-in-message", "fault-in-message", "bare-mps", "not-a-harness-type", "printed"])
+], ids=["oom-by-name", "fault-by-name", "oom-in-message", "fault-in-message", "bare-mps",
+        "not-a-harness-type", "printed"])
 def test_text_student_code_writes_never_counts_as_a_gpu_fault(tmp_path, hw2, error, output):
     folder = colab_student(tmp_path, "alice")
     (job,) = make_jobs([folder], hw2, settings(tmp_path, gpu=True))
@@ -254,7 +259,8 @@ def fake_grade(job: GradeJob):
     if job.student == "big" and first:
         return dataclasses.replace(result, status="failed", device=placed, training=[
             TrainingResult(model="simplenn", ok=False, error="training failed: "
-                           "OutOfMemoryError: CUDA out of memory. Tried to allocate 8.00 GiB")])
+                           "OutOfMemoryError: CUDA out of memory. Tried to allocate 8.00 GiB",
+                           gpu_error="out_of_memory")])
     return dataclasses.replace(result, status="ok", error=None, total=7.0, device=placed)
 
 

@@ -19,6 +19,18 @@ from harness import common  # noqa: E402  (records the original torch functions 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+# torch's own GPU exception classes, taken before any student code runs: the grader retries a
+# model alone after an out-of-memory error and regrades MPS neighbours after a fatal CUDA error
+# only when the exception is one of these (a student's class of the same name is not)
+GPU_ERRORS = tuple((kind, cls) for kind, cls in (
+    ("out_of_memory", getattr(torch.cuda, "OutOfMemoryError", None)),
+    ("fault", getattr(torch, "AcceleratorError", None))) if isinstance(cls, type))
+
+
+def gpu_error(exc: BaseException) -> str:
+    """"out_of_memory", "fault" or "" for an exception raised while a model was trained."""
+    return next((kind for kind, cls in GPU_ERRORS if isinstance(exc, cls)), "")
+
 
 def train_one(entry: dict, job: dict, data: dict) -> dict:
     from reference.train import TrainConfig, train
@@ -61,6 +73,7 @@ def train_one(entry: dict, job: dict, data: dict) -> dict:
         result["stage"] = "done"
     except BaseException as exc:  # student code may raise anything, SystemExit included
         result["error"] = common.describe_error(exc)
+        result["error"]["gpu"] = gpu_error(exc)
     finally:
         result["seconds"] = round(time.perf_counter() - started, 2)
         result["tampering"] = common.tampering()
