@@ -10,6 +10,7 @@ so a run that is killed loses no finished student.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -84,7 +85,10 @@ def evaluate(path: Path, assignment: Assignment, out_dir: Path, options: Options
     started/finished/failed Event (reused results come as finished/failed with cached=True)."""
     from grader.data import load_dataset
 
-    gpus = _require_cuda() if options.gpu else []
+    # a cluster executor trains the references on a node: this machine (a login node) needs
+    # no GPU, and the node checks CUDA and its sandbox before it trains anything
+    remote = executor is not None and hasattr(executor, "train_references")
+    gpus = _require_cuda() if options.gpu and not remote else []
     submissions = find_submissions(path)
     cache = cache_folder(options)
     dataset = load_dataset(assignment.dataset, options.data_dir, cache_dir=cache / "data")
@@ -96,7 +100,7 @@ def evaluate(path: Path, assignment: Assignment, out_dir: Path, options: Options
                                     memory_mb=options.memory_mb, processes=options.processes)
     check_limits = Limits.from_spec(assignment.limits, wall_seconds=options.timeout,
                                     memory_mb=options.memory_mb, processes=options.processes)
-    if options.gpu and options.sandboxed:
+    if options.gpu and options.sandboxed and not remote:
         _require_cuda_in_sandbox(check_limits)
     cores = options.threads or usable_cores()
     fit = dict(cores=cores, gpus=gpus, per_gpu=options.per_gpu,
@@ -105,10 +109,16 @@ def evaluate(path: Path, assignment: Assignment, out_dir: Path, options: Options
     # on how many students are left: a resumed run trains exactly as the first one did
     slots = plan_slots(min(len(plan_slots(options.jobs, **fit)), len(submissions)), **fit)
     threads = slots[0].threads
+    train_references = functools.partial(
+        reference_results, assignment, data, config, train_limits, cache_dir=cache,
+        sandboxed=options.sandboxed, gpu=options.gpu, threads=threads)
     progress(f"training the reference models ({config['epochs']} epochs, {data.source})")
-    reference = reference_results(assignment, data, config, train_limits, cache_dir=cache,
-                                  sandboxed=options.sandboxed, gpu=options.gpu, threads=threads,
-                                  parallel=1 if options.gpu else len(slots))
+    if remote:
+        reference = train_references(cached_only=True) or executor.train_references(
+            train_references, sandboxed=options.sandboxed, gpu=options.gpu,
+            prepared=data.folder, limits=check_limits, threads=threads)
+    else:
+        reference = train_references(parallel=1 if options.gpu else len(slots))
     for band in reference.bands.values():
         if not band.learned:
             progress(f"WARNING: {band.note}")

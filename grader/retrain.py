@@ -3,8 +3,9 @@
 The training data (images and labels) and the held-out images (no labels) are .npy files
 (grader.prepared) linked read-only into each sandbox. What comes back, per-epoch predicted labels
 for the held-out images (all, or the first `[training] eval_images`), is scored here against
-their labels, so the curves and the final figure are on the same images. Reference models train the same way, under each of the
-spec's reference seeds, once per configuration, and are cached; `reference_band` turns their
+their labels, so the curves and the final figure are on the same images. Reference models
+train the same way, under each of the spec's reference seeds, once per configuration, and are
+cached (on a cluster, trained by one job on a node: grader.slurm); `reference_band` turns their
 runs into the band the rubric compares students with, and says when the reference did not
 clearly beat chance under the budget.
 """
@@ -217,16 +218,18 @@ def _load_predictions(out_dir: Path, name, shape: tuple[int, ...],
 
 def reference_results(assignment: Assignment, data: PreparedData, config: dict, limits: Limits,
                       *, cache_dir: Path, sandboxed: bool, gpu: bool, threads: int,
-                      parallel: int = 1) -> References:
+                      parallel: int = 1, cached_only: bool = False) -> References | None:
     """Train each model's reference under every reference seed, once per configuration; each
     run is cached as JSON by its inputs (on the CPU threads included: the summation order
     depends on them, and the reference trains with the students' per-sandbox thread count so an
     identical model scores identically; on a GPU they decide nothing, as in the job key). One
     sandboxed process per seed trains all models of that seed; up to `parallel` of them run at
-    once (the grading slots: each has `threads` threads)."""
+    once (the grading slots: each has `threads` threads). With cached_only nothing is trained:
+    None unless every run is in the cache (a cluster then trains them on a node)."""
     seeds = reference_seeds(assignment, config)
     models = [m for m in assignment.models if m.train and m.reference]
     runs: dict[tuple[str, int], TrainingResult] = {}
+    missing: list[int] = []
 
     def one_seed(seed: int) -> None:
         seeded = {**config, "seed": seed}
@@ -248,6 +251,9 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
             todo.append((model, path))
         if not todo:
             return
+        if cached_only:
+            missing.append(seed)
+            return
         entries = [{"key": m.key, "reference": m.reference,
                     "args": {"num_classes": assignment.dataset.num_classes}} for m, _ in todo]
         _, trained = run_training(entries, data, seeded, limits, submission=None,
@@ -260,6 +266,8 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
 
     with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(seeds)))) as pool:
         list(pool.map(one_seed, seeds))         # each seed is its own sandboxed process
+    if missing:
+        return None
     chance = chance_accuracy(scored_labels(data, config), data.num_classes)
     bands = {}
     for model in models:

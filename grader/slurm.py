@@ -1,13 +1,22 @@
 """SlurmExecutor: grade a class as one Slurm job array, through submitit.
 
+First, unless the shared cache already holds them, one Slurm job (`grader-references`, on a
+node like the array's) trains the reference models into the cache and returns them
+(reference_task): the submitting machine, often a login node, trains nothing and needs no GPU
+for --gpu; that job, like every array task, first checks its node (needs_problem: sandbox, the
+shared data, the GPU and CUDA inside the sandbox) and the submitter stops with the reason
+before any student is submitted. That job's return value is the one thing read back from
+submitit (the grader's own code on the node, no student code in its process).
+
 The submitting side (this process) splits the jobs into chunks of `students_per_task` and
 submits one array; each array task runs `run_chunk` on its node, which grades its chunk with
 the LocalExecutor (`per_gpu` students at once per GPU, or at once on the task's CPUs) and puts
 each result into the shared results folder through the same atomic, content-keyed store. The
-submitting side never receives results from Slurm: it polls the store and the tasks' Slurm
-states, turns both into the same progress Events as a local run, and, when a task ends without
-a student's result (TIMEOUT, CANCELLED, OUT_OF_MEMORY, NODE_FAIL, PREEMPTED), stores a crashed
-result saying so under an *unfinished* key, so the report shows it and a rerun grades it again.
+submitting side never receives students' results from Slurm: it polls the store and the tasks'
+Slurm states, turns both into the same progress Events as a local run, and, when a task ends
+without a student's result (TIMEOUT, CANCELLED, OUT_OF_MEMORY, NODE_FAIL, PREEMPTED), stores a
+crashed result saying so under an *unfinished* key, so the report shows it and a rerun grades it
+again.
 
 Files in the results folder: `<student>.json` (the results), `.slurm/manifest.json` (which
 student went to which array task: `grader status` reads it), `.slurm/jobs-<id>.json` (each
@@ -32,7 +41,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from grader.cluster import ClusterSettings
 from grader.errors import (EXIT_FAILED, EnvironmentProblem, GraderError, InputError,
@@ -40,11 +49,15 @@ from grader.errors import (EXIT_FAILED, EnvironmentProblem, GraderError, InputEr
 from grader.executors import (Event, LocalExecutor, OnEvent, Slot, machine_memory_mb,
                               plan_slots, result_event, usable_cores, visible_gpus)
 from grader.jobs import GradeJob, Settings, crashed, unfinished
+from grader.limits import Limits
 from grader.results import (EvaluationResult, from_dict, to_dict, write_atomic,
                             write_json_atomic)
 from grader.slurm_state import (SLURM_DIR, TaskState, jobs_path, query_states,
                                  update_manifest)
 from grader.store import ResultStore
+
+if TYPE_CHECKING:
+    from grader.retrain import References
 
 ARRAY_FIELD = "slurm_array"        # in a result a task wrote: its array's Slurm job id
 
@@ -106,6 +119,19 @@ def run_chunk(jobs: list[GradeJob], plan: TaskPlan) -> int:
 
     LocalExecutor(store, slots, mps=todo[0].settings.mps).run(todo, mark)
     return len(todo)
+
+
+def reference_task(train: Callable[..., References], needs: dict, threads: int
+                   ) -> References | tuple[str, str]:
+    """The job that trains the reference models on a node before the array is submitted:
+    `train` (retrain.reference_results, bound to the class's settings) caches every run in the
+    shared cache folder and returns them. When the node cannot train (needs_problem), returns
+    (the error's class name, its message) instead, so the submitter can say why."""
+    problem = needs_problem(**needs)
+    if problem is not None:
+        return type(problem).__name__, problem.message
+    cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or usable_cores()
+    return train(parallel=1 if needs["gpu"] else max(1, cores // max(1, threads)))
 
 
 def node_slots(settings: Settings, *, cores: int, gpus: list[str], per_gpu: int,
@@ -172,7 +198,7 @@ def has_started(folder: Path, student: str, array: str) -> bool:
 def _on_slurm_signals(store: _TaskStore) -> None:
     """Slurm ends a task (time limit, scancel, preemption) with SIGTERM to every process of it,
     then SIGKILL: stop storing and exit at once; the submitting side records why. submitit's
-    SIGUSR2, 90 s before the time limit, would raise inside a student's grading: ignored."""
+    SIGUSR2, shortly before the time limit, would raise inside a student's grading: ignored."""
     def terminate(signum, _frame):
         store.closed = True
         raise SystemExit(128 + signum)
@@ -182,8 +208,18 @@ def _on_slurm_signals(store: _TaskStore) -> None:
 
 
 def node_problem(job: GradeJob) -> SandboxUnavailable | EnvironmentProblem | None:
-    """Why this node cannot grade (the sandbox, the data), naming the cause and the fix."""
-    if job.settings.sandboxed:
+    """Why this node cannot grade `job` (the sandbox, the data, the GPU), naming the cause and
+    the fix."""
+    s = job.settings
+    return needs_problem(sandboxed=s.sandboxed, prepared=s.prepared, gpu=s.gpu,
+                         limits=s.check_limits)
+
+
+def needs_problem(*, sandboxed: bool, prepared: Path, gpu: bool, limits: Limits
+                  ) -> SandboxUnavailable | EnvironmentProblem | None:
+    """Why this node cannot train or grade: no sandbox, the prepared data not visible, or
+    (with --gpu) no GPU for this task or none that CUDA reaches inside the sandbox."""
+    if sandboxed:
         from grader.sandbox import unavailable_reason
 
         if reason := unavailable_reason():
@@ -193,11 +229,28 @@ def node_problem(job: GradeJob) -> SandboxUnavailable | EnvironmentProblem | Non
                 f"user namespaces on the grading nodes (or a setuid bwrap), or use a partition "
                 f"whose nodes allow them (--partition / --sbatch=--constraint=...). Student "
                 f"code is never run unsandboxed on a cluster node.")
-    if not Path(job.settings.prepared, "meta.json").exists():
+    if not Path(prepared, "meta.json").exists():
         return EnvironmentProblem(
-            f"Slurm node {_node()} cannot see the prepared data {job.settings.prepared}: the "
+            f"Slurm node {_node()} cannot see the prepared data {prepared}: the "
             f"grader's cache folder must be on a filesystem the compute nodes share (set "
             f"GRADER_CACHE, or --cache-dir, to a shared folder and submit again)")
+    if gpu:
+        import torch
+
+        if not torch.cuda.is_available() or not visible_gpus():
+            return EnvironmentProblem(
+                f"--gpu: Slurm node {_node()} gave this task no GPU it can use "
+                f"(torch.cuda.is_available() is {torch.cuda.is_available()}, nvidia-smi lists "
+                f"{len(visible_gpus())} visible GPU(s)). Fix: ask for GPUs (--gpus-per-task, or "
+                f"gres in [cluster]) on a partition that has them (--partition)")
+        if sandboxed:
+            from grader.sandbox import gpu_problem
+
+            if problem := gpu_problem(limits):
+                return EnvironmentProblem(
+                    f"--gpu: on Slurm node {_node()} CUDA works but not inside the grader's "
+                    f"sandbox ({problem}); `python benchmarks/gpu_sandbox_diag.py` on that node "
+                    f"shows which sandbox option stops it")
     return None
 
 
@@ -272,31 +325,18 @@ class SlurmExecutor:
                                  f"with `scancel {s.job_id}`") from None
 
     def submit(self, jobs: list[GradeJob]) -> Submitted:
-        import submitit
-
         c = self.cluster
         n = c.students_per_task
         chunks = [jobs[i:i + n] for i in range(0, len(jobs), n)]
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)   # see the module docstring
         for job in jobs:        # a previous run's marker must not count as this run's start
             started_marker(self.folder, job.student).unlink(missing_ok=True)
-        executor = submitit.SlurmExecutor(folder=self.folder / "%j", max_num_timeout=0)
-        params = dict(job_name="grader", time=c.time_minutes, cpus_per_task=c.cpus_per_task,
-                      array_parallelism=c.array_parallelism, stderr_to_stdout=True)
-        params.update({k: v for k, v in dict(partition=c.partition, account=c.account,
-                                             mem=f"{c.mem_gb}GB" if c.mem_gb else None,
-                                             setup=list(c.setup) or None).items() if v})
-        gres = c.gres or (f"gpu:{c.gpus_per_task}" if c.gpus_per_task else None)
-        if gres:
-            params["gres"] = gres
-        if c.sbatch:
-            params["additional_parameters"] = c.sbatch_parameters()
         try:
-            executor.update_parameters(**params)
+            executor = self._submitit("grader", array_parallelism=c.array_parallelism)
             plan = TaskPlan(results_dir=str(self.store.dir.resolve()), per_gpu=c.per_gpu)
             handles = executor.map_array(run_chunk, chunks, [plan] * len(chunks))
-        except ValueError as exc:
-            raise InputError(f"invalid Slurm settings: {exc}") from None
+        except (InputError, EnvironmentProblem):
+            raise
         except Exception as exc:   # submitit's FailedJobError, sbatch missing, ...
             raise EnvironmentProblem(f"could not submit the Slurm array: {exc}") from None
         job_id = handles[0].job_id.split("_")[0]
@@ -309,6 +349,94 @@ class SlurmExecutor:
                           {j.student: crashed_template(j) for j in jobs})
         update_manifest(self.folder, submitted, jobs)
         return submitted
+
+    def _submitit(self, name: str, **extra):
+        """A submitit executor for this cluster's settings; InputError for settings submitit
+        refuses."""
+        import submitit
+
+        c = self.cluster
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)   # see the module docstring
+        executor = submitit.SlurmExecutor(folder=self.folder / "%j", max_num_timeout=0)
+        # submitit asks Slurm for SIGUSR2 90 s before the time limit (the task ignores it);
+        # under a limit that short it could come before Python has started, and kill the task
+        params = dict(job_name=name, time=c.time_minutes, cpus_per_task=c.cpus_per_task,
+                      stderr_to_stdout=True, signal_delay_s=min(90, 15 * c.time_minutes),
+                      **extra)
+        params.update({k: v for k, v in dict(partition=c.partition, account=c.account,
+                                             mem=f"{c.mem_gb}GB" if c.mem_gb else None,
+                                             setup=list(c.setup) or None).items() if v})
+        gres = c.gres or (f"gpu:{c.gpus_per_task}" if c.gpus_per_task else None)
+        if gres:
+            params["gres"] = gres
+        if c.sbatch:
+            params["additional_parameters"] = c.sbatch_parameters()
+        try:
+            executor.update_parameters(**params)
+        except ValueError as exc:
+            raise InputError(f"invalid Slurm settings: {exc}") from None
+        return executor
+
+    def train_references(self, train: Callable[..., References], *, sandboxed: bool,
+                         prepared: Path, gpu: bool, limits: Limits, threads: int) -> References:
+        """Train the reference models in one Slurm job on a node like the array's (a login node
+        may have no GPU, and is no place to train) and wait for it, even with --no-wait: the
+        array's jobs carry the references. The runs land in the shared cache, so a rerun after
+        Ctrl-C or a failure reuses what finished."""
+        needs = dict(sandboxed=sandboxed, prepared=Path(prepared), gpu=gpu, limits=limits)
+        try:
+            job = self._submitit("grader-references").submit(reference_task, train, needs,
+                                                             threads)
+        except (InputError, EnvironmentProblem):
+            raise
+        except Exception as exc:   # submitit's FailedJobError, sbatch missing, ...
+            raise EnvironmentProblem(f"could not submit the reference models' Slurm job: "
+                                     f"{exc}") from None
+        self.notice(f"submitted Slurm job {job.job_id} to train the reference models; waiting "
+                    f"for it before the students' array")
+        try:
+            outcome = self._reference_outcome(job)
+        except KeyboardInterrupt:
+            raise StoppedWaiting(f"stopped waiting; Slurm job {job.job_id} keeps training the "
+                                 f"reference models into the cache, which the same command "
+                                 f"reuses when run again (cancel it with `scancel "
+                                 f"{job.job_id}`); no student was submitted") from None
+        if isinstance(outcome, tuple):
+            kind, message = outcome
+            error = SandboxUnavailable if kind == "SandboxUnavailable" else EnvironmentProblem
+            raise error(f"{message}. Nothing was graded: the students' array was not "
+                        f"submitted")
+        return outcome
+
+    def _reference_outcome(self, job) -> References | tuple[str, str]:
+        """What reference_task returned, once its job has ended; EnvironmentProblem naming the
+        Slurm state and the job's log when it ended without a result."""
+        # once the job has ended, its result file gets 12 more polls (a minute at the default
+        # 5 s) to appear: NFS may show a new file that late
+        grace = None
+        while not job.paths.result_pickle.exists():
+            state = query_states(job.job_id, 1).get(0)
+            if state is not None and state.ended:
+                if grace is None:
+                    grace = time.monotonic() + 12 * self.cluster.poll_seconds
+                if time.monotonic() > grace:
+                    how = state.state + (f" after {state.elapsed}" if state.elapsed else "")
+                    raise self._reference_failure(job, f"{how}, no result")
+            time.sleep(self.cluster.poll_seconds)
+        # the result file is there, so submitit reads it without waiting on Slurm (whose
+        # accounting may be missing): the value, or the error the job raised
+        try:
+            return job.result()
+        except Exception as exc:   # noqa: BLE001  (submitit's FailedJobError: its traceback)
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            raise self._reference_failure(job, lines[-1][:300]) from None
+
+    @staticmethod
+    def _reference_failure(job, how: str) -> EnvironmentProblem:
+        return EnvironmentProblem(
+            f"the Slurm job {job.job_id} that trains the reference models ended without them "
+            f"({how}); its log is {job.paths.stdout}. Nothing was graded: the students' array "
+            f"was not submitted")
 
     def follow(self, jobs: list[GradeJob], submitted: Submitted, on_event: OnEvent) -> None:
         """Poll until every task has ended; one Event per student start and result."""

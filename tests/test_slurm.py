@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from grader import retrain
 from grader.cluster import ClusterSettings
 from grader.evaluate import Options, evaluate
 from grader.results import to_dict
@@ -184,9 +185,15 @@ def cluster_settings(**kw) -> ClusterSettings:
                               "students_per_task": 2, **kw})
 
 
-def test_slurm_results_equal_the_local_executors(slurm, course):
+@pytest.fixture(scope="module")
+def local(course):
+    """The class graded on this machine (reference runs cached in course["cache"])."""
+    return evaluate(course["klass"], course["spec"], course["root"] / "local",
+                    Options(cache_dir=course["cache"], jobs=2))
+
+
+def test_slurm_results_equal_the_local_executors(slurm, course, local):
     options = Options(cache_dir=course["cache"], jobs=2)
-    local = evaluate(course["klass"], course["spec"], course["root"] / "local", options)
     out = course["root"] / "slurm"
     events = []
     executor = SlurmExecutor(ResultStore(out), cluster_settings())
@@ -206,6 +213,73 @@ def test_slurm_results_equal_the_local_executors(slurm, course):
     again = SlurmExecutor(ResultStore(out), cluster_settings())
     evaluate(course["klass"], course["spec"], out, options, executor=again)
     assert again.submitted is None
+
+
+def test_reference_models_train_in_a_slurm_job_not_on_the_submitting_machine(
+        slurm, course, local, tmp_path, monkeypatch):
+    # an empty cache: the references must be trained, and never in this (the login node's)
+    # process; the job's runs equal the ones trained here, and land in the shared cache
+    def not_here(*args, **kwargs):
+        raise AssertionError("the submitting machine trained a model")
+
+    monkeypatch.setattr(retrain, "run_training", not_here)
+    cache, out, notices = tmp_path / "cache", tmp_path / "grades", []
+    executor = SlurmExecutor(ResultStore(out), cluster_settings(), notice=notices.append)
+    results = evaluate(course["klass"], course["spec"], out,
+                       Options(cache_dir=cache, jobs=2), executor=executor)
+    assert [comparable(r) for r in results] == [comparable(r) for r in local]
+    assert any("to train the reference models" in n for n in notices), notices
+    cached = sorted(p.name for p in cache.glob("reference-*.json"))
+    assert len(cached) == len(retrain.reference_seeds(
+        course["spec"], retrain.train_config(course["spec"], None)))
+    # the next class (or a rerun) finds them in the cache: no reference job
+    notices.clear()
+    evaluate(course["klass"], course["spec"], tmp_path / "again", Options(cache_dir=cache, jobs=2),
+             executor=SlurmExecutor(ResultStore(tmp_path / "again"), cluster_settings(),
+                                    notice=notices.append))
+    assert not any("reference models" in n for n in notices), notices
+
+
+def test_a_killed_reference_job_stops_the_run_before_any_student_is_submitted(slurm, course,
+                                                                              tmp_path):
+    from grader.errors import EnvironmentProblem
+
+    out = tmp_path / "grades"
+
+    def cancel(notice):
+        if "to train the reference models" in notice:
+            slurm.run("scancel", notice.split("Slurm job ")[1].split()[0])
+
+    executor = SlurmExecutor(ResultStore(out), cluster_settings(), notice=cancel)
+    with pytest.raises(EnvironmentProblem) as info:
+        evaluate(course["klass"], course["spec"], out, Options(cache_dir=tmp_path / "cache"),
+                 executor=executor)
+    message = str(info.value)
+    assert "that trains the reference models ended without them (CANCELLED" in message
+    assert "its log is" in message and "Nothing was graded" in message
+    assert executor.submitted is None and not list(out.glob("*.json"))
+
+
+def test_gpu_on_slurm_needs_no_cuda_here_and_a_node_without_a_gpu_says_so(slurm, course,
+                                                                         tmp_path):
+    # this machine has no CUDA: --gpu with --executor slurm still submits (the references'
+    # job), and the CPU-only node refuses before any student is submitted
+    from click.testing import CliRunner
+
+    from grader.cli import main
+    from grader.errors import EXIT_ENVIRONMENT
+
+    out = tmp_path / "grades"
+    result = CliRunner().invoke(main, [
+        "evaluate", str(course["klass"]), "-a", str(course["root"] / "hw2-lab1.toml"),
+        "--out", str(out), "--executor", "slurm", "--gpu", "--cpus-per-task", "1",
+        "--progress", "plain"], env={"GRADER_CACHE": str(course["cache"])})
+    assert result.exit_code == EXIT_ENVIRONMENT, result.output
+    assert "to train the reference models" in result.output
+    assert "gave this task no GPU it can use" in result.output
+    assert "Slurm node" in result.output and "Nothing was graded" in result.output
+    assert not list(out.glob("*.json")) and not (out / ".slurm" / "manifest.json").exists()
+    assert "Traceback" not in result.output
 
 
 def test_cancelled_task_is_regraded_by_a_rerun_and_finished_students_are_kept(slurm, course,
@@ -367,6 +441,19 @@ def test_node_that_cannot_see_the_prepared_data_says_the_cache_must_be_shared(tm
 
     problem = slurm_mod.node_problem(_job(tmp_path, sandboxed=False))
     assert "cannot see the prepared data" in str(problem) and "GRADER_CACHE" in str(problem)
+
+
+def test_gpu_task_on_a_node_without_a_usable_gpu_says_how_to_ask_for_one(tmp_path):
+    # this machine has no CUDA: a --gpu array task here refuses its students with the fix
+    from grader import slurm as slurm_mod
+
+    job = _job(tmp_path, sandboxed=False, gpu=True)
+    (tmp_path / "prepared").mkdir()
+    (tmp_path / "prepared" / "meta.json").write_text("{}")
+    problem = slurm_mod.node_problem(job)
+    assert "gave this task no GPU it can use" in str(problem)
+    assert "--gpus-per-task" in str(problem) and problem.exit_code == 4
+    assert slurm_mod.node_problem(_job(tmp_path, sandboxed=False)) is None
 
 
 @pytest.mark.parametrize("state, started, expected", [
