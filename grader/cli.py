@@ -67,8 +67,9 @@ def cluster_options(fn):
                                             help="Array tasks running at once.")),
             (("--sbatch", "sbatch_flags"), dict(multiple=True, metavar="FLAG", help="Extra "
                                                 "sbatch flag (--sbatch=--qos=high); repeat.")),
-            (("--no-wait",), dict(is_flag=True, help="Submit the array and return; follow with "
-                                  "`grader status OUT`, finish with `grader report`."))]):
+            (("--no-wait",), dict(is_flag=True, help="Submit the array and return (after the "
+                                  "reference models' job, unless they are cached); follow "
+                                  "with `grader status OUT`, finish with `grader report`."))]):
         fn = click.option(*args, **kw)(fn)
     return fn
 
@@ -200,7 +201,8 @@ def evaluate_cmd(submissions, assignment, gpu, data_dir, labels, epochs, out_dir
     from grader.terminal import evaluation_table
 
     task = spec.load(assignment)
-    require_sandbox(no_sandbox)
+    if slurm.get("executor") != "slurm":    # on Slurm the nodes check their own sandbox
+        require_sandbox(no_sandbox)
     if (per_gpu != 1 or mps) and not gpu:
         raise errors.InputError("--per-gpu and --mps need --gpu")
     options = Options(data_dir=data_dir, labels=labels, epochs=epochs, gpu=gpu,

@@ -18,8 +18,9 @@ from typing import Callable
 import numpy as np
 
 from grader.errors import EnvironmentProblem, InputError
-from grader.executors import (Event, Executor, LocalExecutor, machine_memory_mb, plan_slots,
-                              result_event, usable_cores, visible_gpus)
+from grader.executors import (Event, Executor, LocalExecutor, cuda_unavailable,
+                              machine_memory_mb, plan_slots, result_event, usable_cores,
+                              visible_gpus)
 from grader.jobs import GradeJob, Settings, crashed, make_jobs, unfinished
 from grader.limits import Limits
 from grader.prepared import prepare
@@ -116,7 +117,8 @@ def evaluate(path: Path, assignment: Assignment, out_dir: Path, options: Options
     if remote:
         reference = train_references(cached_only=True) or executor.train_references(
             train_references, sandboxed=options.sandboxed, gpu=options.gpu,
-            prepared=data.folder, limits=check_limits, threads=threads)
+            prepared=data.folder, limits=check_limits, threads=threads,
+            memory_mb=train_limits.memory_mb)
     else:
         reference = train_references(parallel=1 if options.gpu else len(slots))
     for band in reference.bands.values():
@@ -164,17 +166,10 @@ def _selected(jobs: list[GradeJob], only: tuple[str, ...]) -> list[GradeJob]:
 
 def _require_cuda() -> list[str]:
     """The visible GPUs by UUID; EnvironmentProblem when there is no CUDA device."""
-    import torch
-
-    if not torch.cuda.is_available():
-        raise EnvironmentProblem("--gpu was given but CUDA is not available on this machine "
-                                 "(torch.cuda.is_available() is False); run without --gpu to "
-                                 "train on the CPU")
-    gpus = visible_gpus()
-    if not gpus:
-        raise EnvironmentProblem("--gpu was given but nvidia-smi lists no GPU visible to this "
-                                 "process (check CUDA_VISIBLE_DEVICES)")
-    return gpus
+    if reason := cuda_unavailable():
+        raise EnvironmentProblem(f"--gpu was given but on this machine {reason}; run without "
+                                 "--gpu to train on the CPU")
+    return visible_gpus()
 
 
 def _require_cuda_in_sandbox(limits: Limits) -> None:

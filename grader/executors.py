@@ -109,6 +109,18 @@ def default_cpu_jobs(cores: int, memory_mb: int | None, total_memory_mb: int | N
     return n
 
 
+def cuda_unavailable() -> str | None:
+    """Why this process cannot train on a GPU (torch has no CUDA, or no GPU is visible to it),
+    else None."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "CUDA is not available (torch.cuda.is_available() is False)"
+    if not visible_gpus():
+        return "nvidia-smi lists no GPU visible to this process (check CUDA_VISIBLE_DEVICES)"
+    return None
+
+
 def machine_memory_mb() -> int | None:
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1024 * 1024)

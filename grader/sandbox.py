@@ -41,8 +41,6 @@ CONTAIN = ("--unshare-all", "--cap-drop", "ALL", "--die-with-parent")
 # Where bwrap >= 0.8 can: no user namespace inside the sandbox either, so student code cannot
 # regain capabilities in a nested one (the usual way into kernel bugs such as netfilter's).
 NO_NESTED_USERNS = ("--unshare-user", "--disable-userns")
-# host-wide files of /proc, read-only in a GPU sandbox, whose /proc is otherwise writable
-PROC_READ_ONLY = ("sys", "sysrq-trigger", "irq", "bus", "fs", "pressure")
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf",
              "localtime", "alternatives", "hosts", "fonts", "ssl/certs")
 
@@ -285,11 +283,18 @@ class Sandbox:
         runs a program as root on the host), which bwrap does not cover: /proc is read-only.
         CUDA, though, names its threads by writing /proc/<pid>/task/<tid>/comm as it starts
         and fails with error 304 on a read-only /proc (NVIDIA/OpenShell#1486). A GPU sandbox
-        keeps /proc writable for its own processes and covers the host-wide parts read-only,
-        the paths Docker makes read-only in every container, and PSI triggers."""
+        keeps its own processes' folders writable and binds every other entry of /proc
+        read-only (sys, sysrq-trigger, irq, fs, pressure, acpi, driver, ...: more than Docker's
+        read-only and masked paths); the links (self, thread-self, mounts, net) point into the
+        processes' folders."""
         if not self.gpu:
             return ["--remount-ro", "/proc"]
-        return [arg for name in PROC_READ_ONLY
+        try:
+            names = sorted(os.listdir("/proc"))
+        except OSError:
+            return ["--remount-ro", "/proc"]
+        return [arg for name in names if not name.isdigit()
+                and not os.path.islink(f"/proc/{name}")
                 for arg in ("--ro-bind-try", f"/proc/{name}", f"/proc/{name}")]
 
     @staticmethod

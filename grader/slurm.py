@@ -46,8 +46,9 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from grader.cluster import ClusterSettings
 from grader.errors import (EXIT_FAILED, EnvironmentProblem, GraderError, InputError,
                            SandboxUnavailable)
-from grader.executors import (Event, LocalExecutor, OnEvent, Slot, machine_memory_mb,
-                              plan_slots, result_event, usable_cores, visible_gpus)
+from grader.executors import (Event, LocalExecutor, OnEvent, Slot, cuda_unavailable,
+                              default_cpu_jobs, machine_memory_mb, plan_slots, result_event,
+                              usable_cores, visible_gpus)
 from grader.jobs import GradeJob, Settings, crashed, unfinished
 from grader.limits import Limits
 from grader.results import (EvaluationResult, from_dict, to_dict, write_atomic,
@@ -104,9 +105,7 @@ def run_chunk(jobs: list[GradeJob], plan: TaskPlan) -> int:
         for job in todo:
             record_unfinished(store, job, problem.message)
         raise problem
-    # the task's share of the node, as Slurm granted it
-    cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or usable_cores()
-    memory = int(os.environ.get("SLURM_MEM_PER_NODE") or 0) or machine_memory_mb()
+    cores, memory = task_share()
     gpus = visible_gpus() if todo[0].settings.gpu else []
     slots = node_slots(todo[0].settings, cores=cores, gpus=gpus, per_gpu=plan.per_gpu,
                        total_memory_mb=memory)[:len(todo)]
@@ -121,17 +120,28 @@ def run_chunk(jobs: list[GradeJob], plan: TaskPlan) -> int:
     return len(todo)
 
 
-def reference_task(train: Callable[..., References], needs: dict, threads: int
-                   ) -> References | tuple[str, str]:
+def reference_task(train: Callable[..., References], needs: dict, *, threads: int,
+                   memory_mb: int | None) -> References | tuple[str, str]:
     """The job that trains the reference models on a node before the array is submitted:
     `train` (retrain.reference_results, bound to the class's settings) caches every run in the
     shared cache folder and returns them. When the node cannot train (needs_problem), returns
-    (the error's class name, its message) instead, so the submitter can say why."""
+    (the error's class name, its message) instead, so the submitter can say why. On the CPU
+    it trains as many seeds at once as the task's cores and memory hold, each with the
+    students' `threads` (the cache key's); on a GPU one seed at a time with every core."""
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)        # as in run_chunk (_on_slurm_signals)
     problem = needs_problem(**needs)
     if problem is not None:
         return type(problem).__name__, problem.message
+    cores, memory = task_share()
+    if needs["gpu"]:
+        return train(parallel=1, threads=cores)
+    return train(parallel=default_cpu_jobs(cores // max(1, threads), memory_mb, memory))
+
+
+def task_share() -> tuple[int, int | None]:
+    """The cores and memory (MB) Slurm granted this task (the machine's where it does not say)."""
     cores = int(os.environ.get("SLURM_CPUS_PER_TASK") or 0) or usable_cores()
-    return train(parallel=1 if needs["gpu"] else max(1, cores // max(1, threads)))
+    return cores, int(os.environ.get("SLURM_MEM_PER_NODE") or 0) or machine_memory_mb()
 
 
 def node_slots(settings: Settings, *, cores: int, gpus: list[str], per_gpu: int,
@@ -145,9 +155,7 @@ def node_slots(settings: Settings, *, cores: int, gpus: list[str], per_gpu: int,
         return plan_slots(None, cores=cores, gpus=gpus, per_gpu=per_gpu, memory_mb=memory_mb,
                           total_memory_mb=total_memory_mb)
     threads = max(1, settings.threads)
-    n = max(1, cores // threads)
-    if memory_mb and total_memory_mb:
-        n = min(n, max(1, total_memory_mb // memory_mb))
+    n = default_cpu_jobs(cores // threads, memory_mb, total_memory_mb)
     return plan_slots(n, cores=n * threads)
 
 
@@ -235,14 +243,11 @@ def needs_problem(*, sandboxed: bool, prepared: Path, gpu: bool, limits: Limits
             f"grader's cache folder must be on a filesystem the compute nodes share (set "
             f"GRADER_CACHE, or --cache-dir, to a shared folder and submit again)")
     if gpu:
-        import torch
-
-        if not torch.cuda.is_available() or not visible_gpus():
+        if reason := cuda_unavailable():
             return EnvironmentProblem(
-                f"--gpu: Slurm node {_node()} gave this task no GPU it can use "
-                f"(torch.cuda.is_available() is {torch.cuda.is_available()}, nvidia-smi lists "
-                f"{len(visible_gpus())} visible GPU(s)). Fix: ask for GPUs (--gpus-per-task, or "
-                f"gres in [cluster]) on a partition that has them (--partition)")
+                f"--gpu: Slurm node {_node()} gave this task no GPU it can use ({reason}). "
+                f"Fix: ask for GPUs (--gpus-per-task, or gres in [cluster]) on a partition "
+                f"that has them (--partition)")
         if sandboxed:
             from grader.sandbox import gpu_problem
 
@@ -328,15 +333,12 @@ class SlurmExecutor:
         c = self.cluster
         n = c.students_per_task
         chunks = [jobs[i:i + n] for i in range(0, len(jobs), n)]
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)   # see the module docstring
+        executor = self._submitit("grader", array_parallelism=c.array_parallelism)
         for job in jobs:        # a previous run's marker must not count as this run's start
             started_marker(self.folder, job.student).unlink(missing_ok=True)
         try:
-            executor = self._submitit("grader", array_parallelism=c.array_parallelism)
             plan = TaskPlan(results_dir=str(self.store.dir.resolve()), per_gpu=c.per_gpu)
             handles = executor.map_array(run_chunk, chunks, [plan] * len(chunks))
-        except (InputError, EnvironmentProblem):
-            raise
         except Exception as exc:   # submitit's FailedJobError, sbatch missing, ...
             raise EnvironmentProblem(f"could not submit the Slurm array: {exc}") from None
         job_id = handles[0].job_id.split("_")[0]
@@ -378,17 +380,17 @@ class SlurmExecutor:
         return executor
 
     def train_references(self, train: Callable[..., References], *, sandboxed: bool,
-                         prepared: Path, gpu: bool, limits: Limits, threads: int) -> References:
+                         prepared: Path, gpu: bool, limits: Limits, threads: int,
+                         memory_mb: int | None) -> References:
         """Train the reference models in one Slurm job on a node like the array's (a login node
         may have no GPU, and is no place to train) and wait for it, even with --no-wait: the
         array's jobs carry the references. The runs land in the shared cache, so a rerun after
         Ctrl-C or a failure reuses what finished."""
         needs = dict(sandboxed=sandboxed, prepared=Path(prepared), gpu=gpu, limits=limits)
+        executor = self._submitit("grader-references")
         try:
-            job = self._submitit("grader-references").submit(reference_task, train, needs,
-                                                             threads)
-        except (InputError, EnvironmentProblem):
-            raise
+            job = executor.submit(reference_task, train, needs, threads=threads,
+                                  memory_mb=memory_mb)
         except Exception as exc:   # submitit's FailedJobError, sbatch missing, ...
             raise EnvironmentProblem(f"could not submit the reference models' Slurm job: "
                                      f"{exc}") from None
@@ -416,12 +418,16 @@ class SlurmExecutor:
         grace = None
         while not job.paths.result_pickle.exists():
             state = query_states(job.job_id, 1).get(0)
-            if state is not None and state.ended:
-                if grace is None:
-                    grace = time.monotonic() + 12 * self.cluster.poll_seconds
-                if time.monotonic() > grace:
-                    how = state.state + (f" after {state.elapsed}" if state.elapsed else "")
-                    raise self._reference_failure(job, f"{how}, no result")
+            if state is None or not state.ended:
+                grace = None                # squeue may miss a running job for a moment
+            elif grace is None:
+                grace = time.monotonic() + 12 * self.cluster.poll_seconds
+            elif time.monotonic() > grace:
+                how = state.state + (f" after {state.elapsed}" if state.elapsed else "")
+                fix = {"TIMEOUT": "; raise --time and rerun the same command",
+                       "OUT_OF_MEMORY": "; raise mem_gb in [cluster] and rerun the same command"
+                       }.get(state.state, "")
+                raise self._reference_failure(job, f"{how}, no result{fix}")
             time.sleep(self.cluster.poll_seconds)
         # the result file is there, so submitit reads it without waiting on Slurm (whose
         # accounting may be missing): the value, or the error the job raised

@@ -727,6 +727,13 @@ def test_gpu_sandbox_lets_cuda_name_its_threads_and_keeps_the_host_proc_read_onl
                 seen[path] = "opened"
             except OSError as exc:
                 seen[path] = exc.errno
+        # on a read-only mount, whoever the grader runs as: every entry of /proc but the
+        # processes' folders (and the links into them)
+        seen["writable"] = sorted(
+            name for name in os.listdir("/proc") if not name.isdigit()
+            and not os.path.islink(f"/proc/{name}")
+            and not os.statvfs(f"/proc/{name}").f_flag & os.ST_RDONLY)
+        seen["own"] = not os.statvfs("/proc/self/task").f_flag & os.ST_RDONLY
         print(json.dumps(seen))
     """)
     got = {}
@@ -739,7 +746,9 @@ def test_gpu_sandbox_lets_cuda_name_its_threads_and_keeps_the_host_proc_read_onl
         got[gpu] = json.loads(run.stdout)
     assert got[False]["setname"] == errno.EROFS and got[False]["comm"] != "cuda-EvtHandlr"
     assert got[True]["setname"] == 0 and got[True]["comm"] == "cuda-EvtHandlr"
+    assert got[False]["own"] is False and got[True]["own"] is True
     for seen in got.values():
+        assert seen["writable"] == [], seen["writable"]
         for path in ("/proc/sys/vm/swappiness", "/proc/sys/kernel/core_pattern"):
             assert seen[path] in (errno.EROFS, errno.EACCES), (path, seen)
 

@@ -223,6 +223,26 @@ def test_gpu_oom_and_fatal_faults_are_recognised(tmp_path, hw2):
     assert not gpu_fault(crashed(job, "wall-clock limit of 10 s exceeded"))
 
 
+def test_the_training_harness_classifies_gpu_errors_by_torchs_classes(monkeypatch):
+    import torch
+
+    import grader
+    from grader.results import GPU_ERRORS
+
+    monkeypatch.syspath_prepend(str(Path(grader.__file__).parent))    # as in the sandbox
+    from harness import train_models
+
+    assert {kind for kind, _ in train_models.GPU_ERRORS} <= GPU_ERRORS
+    assert train_models.gpu_error(torch.cuda.OutOfMemoryError("CUDA out of memory")) \
+        == "out_of_memory"
+
+    class OutOfMemoryError(RuntimeError):       # a student's own, of torch's name
+        pass
+
+    assert train_models.gpu_error(OutOfMemoryError("CUDA out of memory")) == ""
+    assert train_models.gpu_error(RuntimeError("CUDA error: an illegal memory access")) == ""
+
+
 @pytest.mark.parametrize("error, output", [
     # a student's own exception class of torch's name: the harness did not classify it
     ("training failed: OutOfMemoryError: CUDA out of memory. Tried to allocate 8.00 GiB", ""),
