@@ -261,13 +261,18 @@ def test_a_killed_reference_job_stops_the_run_before_any_student_is_submitted(sl
 
 
 def test_gpu_on_slurm_needs_no_cuda_here_and_a_node_without_a_gpu_says_so(slurm, course,
-                                                                         tmp_path):
-    # this machine has no CUDA: --gpu with --executor slurm still submits (the references'
-    # job), and the CPU-only node refuses before any student is submitted
+                                                                         tmp_path, monkeypatch):
+    # this machine has no CUDA (nor, here, bubblewrap: a login node that forbids user
+    # namespaces): --gpu with --executor slurm still submits (the references' job), and the
+    # CPU-only node refuses before any student is submitted
     from click.testing import CliRunner
 
+    from grader import sandbox
     from grader.cli import main
     from grader.errors import EXIT_ENVIRONMENT
+
+    monkeypatch.setattr(sandbox, "unavailable_reason", lambda: "bubblewrap cannot create "
+                        "namespaces here: No permissions")
 
     out = tmp_path / "grades"
     result = CliRunner().invoke(main, [
