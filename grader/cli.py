@@ -196,11 +196,14 @@ def evaluate_cmd(submissions, assignment, gpu, data_dir, labels, epochs, out_dir
     .zip per student. One JSON result per student is written to OUT."""
     from grader.evaluate import Options, evaluate, find_submissions
     from grader.progress import make_display
+    from grader.report import require_pdf_engine
     from grader.results import to_dict
     from grader.sandbox import require_sandbox
     from grader.terminal import evaluation_table
 
     task = spec.load(assignment)
+    if report or integrity:                 # before grading, not after it
+        require_pdf_engine()
     if slurm.get("executor") != "slurm":    # on Slurm the nodes check their own sandbox
         require_sandbox(no_sandbox)
     if (per_gpu != 1 or mps) and not gpu:
@@ -289,8 +292,10 @@ def integrity_cmd(class_dir, assignment, starter, sources, labels, public_labels
     Exit code 0 whether or not pairs are flagged; 2: usage or input error."""
     from grader.integrity import IntegrityOptions, find_integrity, write_outputs
     from grader.integrity.output import to_json
+    from grader.report import require_pdf_engine
 
     task = spec.load(assignment)
+    require_pdf_engine()
     report = find_integrity(class_dir, task, IntegrityOptions(
         starter=tuple(starter) + task_starter(task), sources=tuple(sources), labels=labels,
         public_labels=public_labels, results=results_dir))

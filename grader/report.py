@@ -29,7 +29,7 @@ import jinja2
 
 import grader
 from grader import exports, results as results_io
-from grader.errors import GraderError, InputError
+from grader.errors import EnvironmentProblem, GraderError, InputError
 from grader.report_context import student_context, summary_context
 from grader.results import EvaluationResult, write_atomic
 
@@ -171,6 +171,33 @@ def render_summary_html(results: Sequence[EvaluationResult],
                                        "integrity_pdf": integrity_pdf})
 
 
+PDF_LIBRARIES_HINT = (
+    "Install them (Debian/Ubuntu: `sudo apt install libpango-1.0-0 libpangoft2-1.0-0`; "
+    "Fedora: `sudo dnf install pango`; macOS: `brew install pango`; conda: "
+    "`conda install -c conda-forge pango`), or make the PDFs later on a machine that has "
+    "them with `grader report RESULTS --out DIR`: result files need nothing but themselves.")
+
+
+def pdf_engine_problem() -> str | None:
+    """Why WeasyPrint cannot make PDFs here, or None. It loads Pango and GObject, system
+    libraries pip does not install, when it is imported: a machine without them (a minimal
+    container, a GPU or cluster node) raises OSError on `import weasyprint`."""
+    try:
+        import weasyprint  # noqa: F401
+    except (OSError, ImportError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
+def require_pdf_engine() -> None:
+    """Raise EnvironmentProblem (exit code 4) when PDFs cannot be made on this machine."""
+    problem = pdf_engine_problem()
+    if problem:
+        raise EnvironmentProblem(
+            "PDF reports need WeasyPrint's system libraries (Pango and GObject), and "
+            f"WeasyPrint cannot load them here: {problem}. {PDF_LIBRARIES_HINT}")
+
+
 @lru_cache(maxsize=1)
 def _font_config():
     """One WeasyPrint font configuration per process, shared by every PDF it renders: making
@@ -184,6 +211,7 @@ def _font_config():
 
 def html_to_pdf(html: str, path: Path) -> Path:
     """Render HTML to a PDF file atomically (stylesheets resolve against templates/)."""
+    require_pdf_engine()
     from weasyprint import HTML   # heavy import, only when a PDF is wanted
     pdf = HTML(string=html, base_url=str(templates_dir()) + os.sep).write_pdf(
         font_config=_font_config())
@@ -248,6 +276,7 @@ def build_reports(results_dir: Path, out_dir: Path, *, jobs: int = 1) -> ReportO
     if not files:
         raise InputError("no result files (*.json) in the results folder",
                          path=str(results_dir))
+    require_pdf_engine()
     failures: list[Failure] = []
     loaded: list[tuple[Path, EvaluationResult]] = []
     for path in files:

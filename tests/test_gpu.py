@@ -34,8 +34,11 @@ def gpu_class(world, tmp_path_factory):  # noqa: F811  (the imported fixture)
     (klass / "gordon" / "predictions.csv").write_text(
         (world["honest"] / "alice" / "predictions.csv").read_text())
     events = []
+    # 3 epochs, not the spec's 1: one epoch of 20 steps leaves SimpleNN near chance (15% on
+    # the CPU, 14.5% on an H200), three reach 47.5% on the CPU: learning shows on the GPU too
     results = evaluate(klass, world["assignment"], root / "out",
-                       Options(cache_dir=world["cache"], gpu=True, per_gpu=2, memory_mb=8192),
+                       Options(cache_dir=world["cache"], gpu=True, per_gpu=2, memory_mb=8192,
+                               epochs=3),
                        on_event=events.append)
     return {r.student: r for r in results}, events
 
@@ -47,7 +50,7 @@ def test_every_honest_student_trains_on_cuda_in_its_sandbox(gpu_class):
         assert result.status == "ok", (name, result.reason)
         assert all(t.ok and t.device.startswith("cuda") for t in result.training), name
         assert all(t.device.startswith("cuda") for t in result.reference)
-        assert result.training[0].scores.accuracy > 0.2
+        assert result.training[0].scores.accuracy > 0.3       # chance: 0.1
 
 
 def test_each_slot_is_given_one_gpu_by_uuid(gpu_class):

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import importlib.abc
 import json
 import os
 import re
+import sys
 from pathlib import Path
 
 import pypdf
 import pypdfium2
 import pytest
+from click.testing import CliRunner
 
 from grader import charts, report, results
+from grader.cli import main
 from grader.errors import InputError
 from grader.report_context import (clean_output, confused_pairs, layer_rows, student_context,
                                    sum_confusions, summary_context)
@@ -437,3 +441,55 @@ def test_build_reports_in_two_processes(tmp_path):
     outcome = report.build_reports(res, tmp_path / "out", jobs=2)
     assert outcome.students == ["p1", "p2"] and not outcome.failures
     assert all(p.read_bytes().startswith(b"%PDF") for p in outcome.student_pdfs)
+
+
+# ------------------------------------------------------------------ a machine without Pango
+
+# WeasyPrint's import on the lent GPU machine (pip installs WeasyPrint, not Pango or GObject)
+NO_GOBJECT = ("cannot load library 'libgobject-2.0-0': libgobject-2.0-0: cannot open shared "
+              "object file: No such file or directory.  Additionally, ctypes.util."
+              "find_library() did not manage to locate a library called 'libgobject-2.0-0'")
+
+
+class _NoPango(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "weasyprint":
+            raise OSError(NO_GOBJECT)
+        return None
+
+
+@pytest.fixture
+def no_pango(monkeypatch):
+    for name in [n for n in sys.modules if n.split(".")[0] == "weasyprint"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NoPango(), *sys.meta_path])
+
+
+def test_report_without_pango_says_what_to_install_and_keeps_the_results(tmp_path, no_pango):
+    res = tmp_path / "grades"
+    res.mkdir()
+    results.save(good_result("alice"), res / "alice.json")
+    before = (res / "alice.json").read_bytes()
+    outcome = CliRunner().invoke(main, ["report", str(res), "--out", str(tmp_path / "pdfs")])
+    assert outcome.exit_code == 4, outcome.output
+    assert "Traceback" not in outcome.output
+    assert "WeasyPrint's system libraries (Pango and GObject)" in outcome.output
+    assert "libgobject-2.0-0" in outcome.output and "apt install libpango" in outcome.output
+    assert not list(tmp_path.rglob("*.pdf")) and not list(tmp_path.rglob("*.csv"))
+    assert (res / "alice.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("extra", [["--report"], ["--integrity"]])
+def test_evaluate_that_would_end_in_pdfs_stops_before_grading_without_pango(
+        tmp_path, no_pango, extra):
+    klass = Path(__file__).parents[1] / "submissions" / "ece661-hw2"
+    out = tmp_path / "grades"
+    outcome = CliRunner().invoke(main, ["evaluate", str(klass), "-a", "ece661-hw2", "--out",
+                                        str(out), *extra])
+    assert outcome.exit_code == 4, outcome.output
+    assert "libgobject-2.0-0" in outcome.output and "grader report" in outcome.output
+    assert not out.exists()                                # nobody was graded
+
+
+def test_report_engine_is_found_here():
+    assert report.pdf_engine_problem() is None
