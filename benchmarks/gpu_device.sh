@@ -2,8 +2,10 @@
 # Every --gpu path and the GPU benchmarks in one prepared run, for a machine lent for a few
 # minutes (a session's `device` tool: one NVIDIA GPU, 16 cores, no network). Run from the
 # repository root; what it measures goes to $OUT/gpu.log (and the example class's results to
-# $OUT/example.tar.gz). Steps that depend on the GPU sandbox stop at the first failure, so a
-# broken environment costs seconds, not the lease.
+# $OUT/example.tar.gz). Steps (STEPS): diag train smoke tests example mps bench. Steps that
+# depend on the GPU sandbox stop at the first failure, so a broken environment costs seconds,
+# not the lease. The lease of 2026-11-30 ran all but `train` (figures: benchmarks/README.md); the
+# next should run `STEPS="diag train tests bench" PER_GPU_LIST=4,1` to fill in what it missed.
 #
 #   PATCH_SANDBOX=1 bash benchmarks/gpu_device.sh   # all steps, on the lent machine's copy
 #   STEPS="smoke tests" bash benchmarks/gpu_device.sh
@@ -17,7 +19,7 @@
 # holds "site-packages" so the sandbox binds it like any other.
 set -u
 OUT=${OUT:-/tmp/gpu-out}
-STEPS=${STEPS:-"diag smoke tests example mps bench"}
+STEPS=${STEPS:-"diag train smoke tests example mps bench"}
 STUDENTS=${STUDENTS:-50}
 PER_GPU_LIST=${PER_GPU_LIST:-8,4,1}
 DEADLINE=${DEADLINE:-100000}
@@ -81,6 +83,11 @@ else:
     raise SystemExit("no single change lets CUDA start in the sandbox")
 EOF
   fi
+fi
+
+if want train; then
+  step "the training routine alone, fresh processes, cuDNN's autotuner on and off"
+  timeout 150 python3 benchmarks/bench_gpu_train.py --rounds 2
 fi
 
 if want smoke; then

@@ -29,6 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 SCHEDULES = ("none", "step", "cosine", "onecycle")
+CUDNN_BENCHMARK = True              # cuDNN's autotuner on CUDA; benchmarks/bench_gpu_train.py
+                                    # times training with it on and off
 
 
 @dataclass(frozen=True)
@@ -286,7 +288,7 @@ def _train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
            held_out: torch.Tensor | None, dev: torch.device, mean: tuple[float, ...],
            std: tuple[float, ...], on_epoch: Callable[[int, EpochLog], None] | None) -> History:
     if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = CUDNN_BENCHMARK
     model.to(dev)
     data = images.to(dev)                       # the whole training set, uint8, once
     targets = labels.to(dev)
