@@ -3,10 +3,11 @@ in a fresh process per configuration, as a training sandbox runs it (without the
 timing `import torch`, CUDA's start and each model of the assignment in the harness's order,
 with cuDNN's autotuner on (the routine's default) and off, alternately, in one run.
 
-The lent H200 trained the example class's first model in 3.9 to 4.8 s and a second model with
-the same convolutions in 0.43 s; ResNet-20 took about 7 s for 126 steps at 11% GPU use. This
-separates the training epochs from the rest (formats probe, predictions) and shows what the
-autotuner costs, with the held-out accuracy each way.
+On the lent H200 (benchmarks/README.md), a process's first SimpleNN took 3.8 to 4.8 s of
+training epochs and the BatchNorm SimpleNN with the same convolutions after it 0.42 to 0.44 s;
+ResNet-20 took 6.3 to 9.8 s for 126 steps. This separates the training epochs from the rest
+(formats probe, predictions) and shows what the autotuner costs, with the held-out accuracy
+each way.
 
     python benchmarks/bench_gpu_train.py                   # CUDA, the ece661-hw2 spec
     python benchmarks/bench_gpu_train.py --rounds 2
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,6 +78,8 @@ def main() -> None:
                     "GPU slot gets its share of the cores; 16 cores / --per-gpu 8 = 2)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds: at least 1")
     if args.child:
         child(json.loads(args.child))
         return
@@ -102,23 +106,25 @@ def main() -> None:
               f"{len(ds.train_labels)} images, batch {config['batch_size']}, predictions on "
               f"{eval_images or len(ds.test_labels)} held-out images per epoch")
         totals: dict[bool, list[float]] = {True: [], False: []}
-        for _ in range(args.rounds):
-            for benchmark in (True, False):
+        for round_ in range(args.rounds):       # on, off, then off, on: warm-up favours neither
+            for benchmark in ((True, False) if round_ % 2 == 0 else (False, True)):
                 spec = {"device": args.device, "cudnn_benchmark": benchmark, "data": str(data),
                         "config": config, "models": models, "threads": args.threads,
                         "eval_images": eval_images or len(ds.test_labels)}
                 run = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
                                      capture_output=True, text=True)
-                if run.returncode:
-                    sys.exit(f"child failed:\n{run.stderr[-3000:]}")
-                r = json.loads(run.stdout.strip().splitlines()[-1])
+                lines = run.stdout.strip().splitlines()
+                if run.returncode or not lines:
+                    sys.exit(f"the training process failed (exit {run.returncode}):\n"
+                             f"{run.stderr[-3000:]}")
+                r = json.loads(lines[-1])
                 parts = "  ".join(f"{m['id']} {m['seconds']:.2f} s (epochs {m['epochs']:.2f}) "
                                   f"{m['accuracy']:.1%}" for m in r["models"])
                 print(f"cudnn.benchmark {'on ' if benchmark else 'off'}: import torch "
                       f"{r['import']:.2f} s, CUDA start {r['cuda']:.2f} s | {parts} | "
                       f"process {r['process']:.2f} s", flush=True)
                 totals[benchmark].append(sum(m["seconds"] for m in r["models"]))
-        on, off = (sorted(totals[b])[len(totals[b]) // 2] for b in (True, False))
+        on, off = (statistics.median(totals[b]) for b in (True, False))
         print(f"training time, median of {args.rounds}: autotuner on {on:.2f} s, off "
               f"{off:.2f} s: off takes {off / on:.2f}x the time of on")
 

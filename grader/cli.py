@@ -202,8 +202,6 @@ def evaluate_cmd(submissions, assignment, gpu, data_dir, labels, epochs, out_dir
     from grader.terminal import evaluation_table
 
     task = spec.load(assignment)
-    if report or integrity:                 # before grading, not after it
-        require_pdf_engine()
     if slurm.get("executor") != "slurm":    # on Slurm the nodes check their own sandbox
         require_sandbox(no_sandbox)
     if (per_gpu != 1 or mps) and not gpu:
@@ -213,6 +211,8 @@ def evaluate_cmd(submissions, assignment, gpu, data_dir, labels, epochs, out_dir
                       processes=max_processes, jobs=jobs, per_gpu=per_gpu, mps=mps,
                       force=force, only=tuple(only))
     executor = _executor(slurm, assignment, out_dir, per_gpu)
+    if (report or integrity) and (executor is None or executor.wait):
+        require_pdf_engine()                # before grading, not after it (--no-wait makes none)
     if data_dir is None:
         click.echo("notice: no --data given; using the built-in synthetic dataset in the "
                    "CIFAR-10 file format (accuracies are not CIFAR-10 accuracies)", err=True)
@@ -289,7 +289,8 @@ def integrity_cmd(class_dir, assignment, starter, sources, labels, public_labels
     human look: copied code, copied free-design models, copied predictions. For the
     instructor only; never changes a grade. Student code is read, never run.
 
-    Exit code 0 whether or not pairs are flagged; 2: usage or input error."""
+    Exit code 0 whether or not pairs are flagged; 2: usage or input error; 4: no PDFs can be
+    made here (WeasyPrint's system libraries are missing)."""
     from grader.integrity import IntegrityOptions, find_integrity, write_outputs
     from grader.integrity.output import to_json
     from grader.report import require_pdf_engine

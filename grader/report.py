@@ -179,23 +179,30 @@ PDF_LIBRARIES_HINT = (
 
 
 def pdf_engine_problem() -> str | None:
-    """Why WeasyPrint cannot make PDFs here, or None. It loads Pango and GObject, system
-    libraries pip does not install, when it is imported: a machine without them (a minimal
-    container, a GPU or cluster node) raises OSError on `import weasyprint`."""
+    """Why WeasyPrint cannot make PDFs here (a message with what to do), or None. WeasyPrint
+    loads Pango and GObject, system libraries pip does not install, when it is imported: a
+    machine without them (a minimal container, a GPU or cluster node) raises OSError on
+    `import weasyprint`."""
     try:
         import weasyprint  # noqa: F401
-    except (OSError, ImportError) as exc:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except OSError as exc:
+        return ("PDF reports need WeasyPrint's system libraries (Pango and GObject), and "
+                f"WeasyPrint cannot load them here: {_first_line(exc)}. {PDF_LIBRARIES_HINT}")
+    except ImportError as exc:
+        return (f"PDF reports need WeasyPrint, which cannot be imported here: "
+                f"{_first_line(exc)}. Install the grader with its dependencies "
+                "(`pip install -e .` in its folder).")
     return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def require_pdf_engine() -> None:
     """Raise EnvironmentProblem (exit code 4) when PDFs cannot be made on this machine."""
-    problem = pdf_engine_problem()
-    if problem:
-        raise EnvironmentProblem(
-            "PDF reports need WeasyPrint's system libraries (Pango and GObject), and "
-            f"WeasyPrint cannot load them here: {problem}. {PDF_LIBRARIES_HINT}")
+    if problem := pdf_engine_problem():
+        raise EnvironmentProblem(problem)
 
 
 @lru_cache(maxsize=1)

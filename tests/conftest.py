@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import sys
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -164,3 +167,31 @@ zero = 0.5
 points = 10
 """
     return head + tail
+
+
+# WeasyPrint's import on the lent GPU machine (pip installs WeasyPrint, not Pango or GObject)
+NO_GOBJECT = ("cannot load library 'libgobject-2.0-0': libgobject-2.0-0: cannot open shared "
+              "object file: No such file or directory.  Additionally, ctypes.util."
+              "find_library() did not manage to locate a library called 'libgobject-2.0-0'")
+
+
+class _NoPango(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "weasyprint":
+            raise OSError(NO_GOBJECT)
+        return None
+
+
+@contextmanager
+def _pango_missing():
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in sys.modules if n.split(".")[0] == "weasyprint"]:
+            mp.delitem(sys.modules, name)
+        mp.setattr(sys, "meta_path", [_NoPango(), *sys.meta_path])
+        yield
+
+
+@pytest.fixture
+def pango_missing():
+    """A context manager in which `import weasyprint` fails as on a machine without Pango."""
+    return _pango_missing

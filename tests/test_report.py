@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import importlib.abc
 import json
 import os
 import re
@@ -445,24 +444,10 @@ def test_build_reports_in_two_processes(tmp_path):
 
 # ------------------------------------------------------------------ a machine without Pango
 
-# WeasyPrint's import on the lent GPU machine (pip installs WeasyPrint, not Pango or GObject)
-NO_GOBJECT = ("cannot load library 'libgobject-2.0-0': libgobject-2.0-0: cannot open shared "
-              "object file: No such file or directory.  Additionally, ctypes.util."
-              "find_library() did not manage to locate a library called 'libgobject-2.0-0'")
-
-
-class _NoPango(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] == "weasyprint":
-            raise OSError(NO_GOBJECT)
-        return None
-
-
 @pytest.fixture
-def no_pango(monkeypatch):
-    for name in [n for n in sys.modules if n.split(".")[0] == "weasyprint"]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setattr(sys, "meta_path", [_NoPango(), *sys.meta_path])
+def no_pango(pango_missing):
+    with pango_missing():
+        yield
 
 
 def test_report_without_pango_says_what_to_install_and_keeps_the_results(tmp_path, no_pango):
@@ -493,3 +478,12 @@ def test_evaluate_that_would_end_in_pdfs_stops_before_grading_without_pango(
 
 def test_report_engine_is_found_here():
     assert report.pdf_engine_problem() is None
+
+
+def test_weasyprint_missing_altogether_is_told_apart_from_missing_pango(monkeypatch):
+    for name in [n for n in sys.modules if n.split(".")[0] == "weasyprint"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "weasyprint", None)     # import raises ImportError
+    problem = report.pdf_engine_problem()
+    assert "need WeasyPrint, which cannot be imported" in problem and "pip install" in problem
+    assert "Pango" not in problem
