@@ -116,14 +116,37 @@ class GpuSampler:
 
 
 def grade(klass: Path, assignment, out: Path, options: Options, n_train: int) -> dict:
+    events = []
     started = time.monotonic()
-    results = evaluate(klass, assignment, out, options)
+    results = evaluate(klass, assignment, out, options, on_event=events.append)
     wall = time.monotonic() - started
     # training images seen by the students' models (epochs run x training set), class-wide
     images = sum(len(t.history) * n_train for r in results for t in r.training if t.ok)
     return {"wall": wall, "students": len(results), "per_hour": len(results) * 3600 / wall,
             "images_per_s": images / wall, "statuses": sorted(r.status for r in results),
-            "totals": {r.student: r.total for r in results}}
+            "totals": {r.student: r.total for r in results},
+            "breakdown": breakdown(results, events)}
+
+
+def breakdown(results, events) -> str:
+    """Where a student's time in its slot went, medians over the students that trained: from
+    the slot's started/finished events, the check's sandbox seconds and the training epochs'
+    seconds (the rest: sandbox starts, imports, CUDA's start, formats probe, predictions)."""
+    begun, spans = {}, {}
+    for e in events:
+        if e.kind == "started":
+            begun[e.student] = e.time                   # a retry restarts the clock
+        elif e.student in begun:
+            spans[e.student] = e.time - begun[e.student]
+    rows = [(spans[r.student], r.check.sandbox.seconds if r.check else 0.0,
+             sum(t.seconds for t in r.training))
+            for r in results if r.student in spans and any(t.ok for t in r.training)]
+    if not rows:
+        return "no student trained"
+    slot, check, epochs = (statistics.median(column) for column in zip(*rows))
+    return (f"per student in its slot (median of {len(rows)}): {slot:.1f} s = check, its "
+            f"sandbox's start included, {check:.1f} s + training epochs {epochs:.1f} s + the "
+            f"rest {slot - check - epochs:.1f} s")
 
 
 def main() -> None:
@@ -182,7 +205,7 @@ def main() -> None:
             figures.append((label, f))
             print(f"{label:>14}: {f['wall']:7.1f} s  {f['per_hour']:7.0f} students/hour  "
                   f"{f['images_per_s']:8.0f} training images/s  {f['gpu']}  load "
-                  f"{os.getloadavg()[0]:.1f}", flush=True)
+                  f"{os.getloadavg()[0]:.1f}\n{'':>16}{f['breakdown']}", flush=True)
         first = figures[0][1]
         for label, f in figures[1:]:
             print(f"{label} vs {figures[0][0]}: {first['wall'] / f['wall']:.2f}x the students "
