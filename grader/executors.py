@@ -16,8 +16,6 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import re
-import subprocess
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -25,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Callable, Literal, Protocol, Sequence
 
+from grader.gpus import parse_gpu_list, visible_gpus  # noqa: F401  (the executors' API)
 from grader.jobs import GradeJob, crashed, grade, with_placement
 from grader.results import EvaluationResult
 from grader.store import ResultStore
@@ -133,35 +132,6 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:
         return os.cpu_count() or 1
-
-
-_UUID_LINE = re.compile(r"^GPU (\d+): .*\(UUID: (GPU-[0-9a-fA-F-]+)\)")
-
-
-def parse_gpu_list(nvidia_smi_l: str, visible: str | None) -> list[str]:
-    """UUIDs of the GPUs this process may use, from `nvidia-smi -L` and CUDA_VISIBLE_DEVICES
-    (indices or UUIDs, comma-separated; empty: none)."""
-    gpus = [(m[1], m[2]) for line in nvidia_smi_l.splitlines() if (m := _UUID_LINE.match(line))]
-    if visible is None:
-        return [uuid for _, uuid in gpus]
-    chosen = []
-    for item in (v.strip() for v in visible.split(",")):
-        if not item:
-            continue
-        for index, uuid in gpus:
-            if item == index or (item.startswith("GPU-") and uuid.startswith(item)):
-                chosen.append(uuid)
-    return chosen
-
-
-def visible_gpus() -> list[str]:
-    """The GPUs visible to this process, by UUID (no torch import: nvidia-smi)."""
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return parse_gpu_list(out.stdout, os.environ.get("CUDA_VISIBLE_DEVICES")) \
-        if out.returncode == 0 else []
 
 
 # --------------------------------------------------------------------- GPU faults and retries

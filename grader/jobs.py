@@ -25,6 +25,7 @@ import numpy as np
 from grader import __version__, metrics, rubric
 from grader.checks import check_folder, prepared
 from grader.errors import GraderError
+from grader.gpus import cuda_device_label
 from grader.limits import Limits
 from grader.prepared import PreparedData
 from grader.probe import Probe
@@ -193,7 +194,8 @@ def _base(job: GradeJob) -> dict:
                 grader_version=__version__,
                 created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 class_names=list(a.dataset.class_names), dataset=s.dataset_source,
-                device="cuda" if s.gpu else "cpu", reference=list(s.reference),
+                device=cuda_device_label(s.gpu_id) if s.gpu else "cpu",
+                reference=list(s.reference),
                 reference_bands=list(s.reference_bands))
 
 

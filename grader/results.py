@@ -218,7 +218,8 @@ class EvaluationResult:
     possible: float
     class_names: list[str]
     dataset: str                    # "synthetic (seed 0)" or the data folder
-    device: str                     # "cpu" or the CUDA device name
+    device: str                     # "cpu", or "cuda (NVIDIA H200)" with the slot's GPU as
+    #                                 nvidia-smi names it ("cuda" when it does not)
     schema: int = SCHEMA_VERSION
     reference_bands: list[ReferenceBand] = field(default_factory=list)   # per trained model
 

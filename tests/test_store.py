@@ -198,6 +198,35 @@ def test_gpus_are_named_by_uuid_respecting_cuda_visible_devices(visible, expecte
     assert parse_gpu_list(NVIDIA_SMI_L, visible) == expected
 
 
+# as the lent H200 listed itself, and a node of a cluster with GPUs of two kinds
+H200_SMI_L = "GPU 0: NVIDIA H200 (UUID: GPU-75cf1a59-a80c-d5e9-21de-f89fbeb93134)\n"
+MIXED_SMI_L = ("GPU 0: Tesla V100-SXM2-32GB (UUID: GPU-0000aaaa-1111-2222-3333-444455556666)\n"
+               "GPU 1: NVIDIA A100-SXM4-80GB (UUID: GPU-bbbb0000-1111-2222-3333-444455556666)\n")
+
+
+def test_a_gpu_result_names_the_gpu_it_was_graded_on(tmp_path, hw2, monkeypatch):
+    from grader import gpus
+
+    assert gpus.gpu_names(H200_SMI_L) == {
+        "GPU-75cf1a59-a80c-d5e9-21de-f89fbeb93134": "NVIDIA H200"}
+    monkeypatch.setattr(gpus, "_nvidia_smi_l", lambda: MIXED_SMI_L)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    (job,) = make_jobs([colab_student(tmp_path, "alice")], hw2,
+                       settings(tmp_path, gpu=True, gpu_id=None))
+    a100 = dataclasses.replace(job, settings=dataclasses.replace(
+        job.settings, gpu_id="GPU-bbbb0000-1111-2222-3333-444455556666"))
+    assert crashed(a100, "x").device == "cuda (NVIDIA A100-SXM4-80GB)"   # the slot's GPU
+    assert crashed(job, "x").device == "cuda (Tesla V100-SXM2-32GB)"     # the first visible
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert crashed(job, "x").device == "cuda (NVIDIA A100-SXM4-80GB)"
+    assert job_key(job.submission, hw2, job.settings) == job_key(       # which GPU ran it
+        a100.submission, hw2, a100.settings)                              # decides nothing
+    monkeypatch.setattr(gpus, "_nvidia_smi_l", lambda: None)             # no nvidia-smi
+    assert crashed(a100, "x").device == "cuda"
+    assert crashed(dataclasses.replace(job, settings=dataclasses.replace(
+        job.settings, gpu=False)), "x").device == "cpu"
+
+
 # GPU faults ------------------------------------------------------------------------------------
 
 def test_a_fault_under_mps_reaches_only_who_shared_its_gpu_at_the_time():
