@@ -97,7 +97,8 @@ if want smoke; then
   cp -r submissions/ece661-hw2/alice "$tmp/alice"
   SECONDS=0
   timeout 240 python3 -m grader evaluate "$tmp/alice" --assignment ece661-hw2 \
-    --out "$tmp/out" --gpu --progress plain; echo "rc $? in ${SECONDS} s (the references' training included)"
+    --out "$tmp/out" --gpu --progress plain
+  echo "rc $? in ${SECONDS} s (the references' training included)"
   python3 - "$tmp/out/alice.json" <<'EOF' || exit 1
 import json, sys
 r = json.load(open(sys.argv[1]))
