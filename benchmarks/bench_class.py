@@ -36,9 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from grader.data import load_dataset  # noqa: E402
-from grader.evaluate import Options, evaluate  # noqa: E402
-from grader.executors import usable_cores  # noqa: E402
+from grader.inputs.data import load_dataset  # noqa: E402
+from grader.run.evaluate import Options, evaluate  # noqa: E402
+from grader.run.executors import usable_cores  # noqa: E402
 from grader.spec import load  # noqa: E402
 
 EXAMPLES = ROOT / "submissions" / "ece661-hw2"

@@ -87,8 +87,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
-    from grader.data import load_dataset
-    from grader.retrain import train_config
+    from grader.inputs.data import load_dataset
+    from grader.grading.retrain import train_config
     from grader.spec import load
 
     assignment = load(args.assignment)

@@ -1,6 +1,6 @@
 """`grader integrity` on a generated class of 300 notebooks, against naive all-pairs difflib.
 
-    ours    grader.integrity.find_integrity: every notebook read (grader.sources, magics
+    ours    grader.integrity.find_integrity: every notebook read (grader.inputs.sources, magics
             blanked), copydetect fingerprints in one worker process per core (a
             forkserver), starter and class-common k-grams removed, all 44,850 pairs
             compared; plus the models (from the result files) and the predictions
@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from grader import spec  # noqa: E402
+from grader import spec# noqa: E402
 from grader.integrity import IntegrityOptions, find_integrity, write_outputs  # noqa: E402
 from grader.integrity.code import read_document  # noqa: E402
 from integrity_factories import make_class  # noqa: E402

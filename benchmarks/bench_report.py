@@ -44,7 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from grader import report, results as results_io  # noqa: E402
+from grader import results as results_io
+from grader.report import pdf  # noqa: E402
+from grader.report import render as report  # noqa: E402
 from result_factories import class_of  # noqa: E402
 
 VARIANTS = ("grader", "gc on", "system fonts", "png charts", "usual")
@@ -55,7 +57,7 @@ _SVG_URI = re.compile(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)")
 def system_fonts(html: str) -> str:
     """The same page drawn with the system's DejaVu fonts: report.css inlined without its
     @font-face rules, and the charts' font named as the system's."""
-    css = (report.templates_dir() / "report.css").read_text(encoding="utf-8")
+    css = (pdf.templates_dir() / "report.css").read_text(encoding="utf-8")
     css = re.sub(r"@font-face\s*\{[^}]*\}", "", css)
     css = css.replace('"Grader Sans"', '"DejaVu Sans Condensed"')
     css = css.replace('"Grader Mono"', '"DejaVu Sans Mono"')
@@ -77,13 +79,13 @@ def render(result, variant: str, path: Path) -> tuple[float, float]:
     elif variant == "png charts":
         report.write_student_pdf(result, path, chart_format="png")
     elif variant == "gc on":
-        report.html_to_pdf(report.render_student_html(result), path)
+        pdf.html_to_pdf(report.render_student_html(result), path)
     else:
         usual = variant == "usual"
-        with nullcontext() if usual else report._one_collection():
+        with nullcontext() if usual else pdf.one_collection():
             html = system_fonts(report.render_student_html(
                 result, chart_format="png" if usual else "svg"))
-            base = str(report.templates_dir()) + os.sep
+            base = str(pdf.templates_dir()) + os.sep
             path.write_bytes(HTML(string=html, base_url=base).write_pdf())
     return time.process_time() - c0, time.perf_counter() - t0
 

@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from grader.limits import Limits  # noqa: E402
-from grader.probe import _shapes, locate, run_probes  # noqa: E402
-from grader.sandbox import Sandbox, bwrap_executable, hardening, unavailable_reason  # noqa: E402
-from grader.sources import read_sources  # noqa: E402
+from grader.sandbox.limits import Limits  # noqa: E402
+from grader.grading.probe import _shapes, locate, run_probes  # noqa: E402
+from grader.sandbox.bwrap import Sandbox, bwrap_executable, hardening, unavailable_reason  # noqa: E402
+from grader.inputs.sources import read_sources  # noqa: E402
 from grader.spec import load  # noqa: E402
 
 SPEC = """

@@ -34,12 +34,12 @@ sys.path.insert(0, str(ROOT / "tests"))
 from slurm_cluster import running_cluster, unavailable_reason  # noqa: E402
 from test_slurm import SPEC, make_class  # noqa: E402
 
-from grader.cluster import ClusterSettings  # noqa: E402
-from grader.evaluate import Options, evaluate  # noqa: E402
-from grader.executors import Event  # noqa: E402
-from grader.slurm import SlurmExecutor  # noqa: E402
+from grader.run.slurm.settings import ClusterSettings  # noqa: E402
+from grader.run.evaluate import Options, evaluate  # noqa: E402
+from grader.run.executors import Event  # noqa: E402
+from grader.run.slurm.submit import SlurmExecutor  # noqa: E402
 from grader.spec import load  # noqa: E402
-from grader.store import ResultStore  # noqa: E402
+from grader.run.store import ResultStore  # noqa: E402
 
 
 def build_class(root: Path, students: int) -> Path:

@@ -34,7 +34,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from grader.data import load_cifar10, write_synthetic_cifar10  # noqa: E402
+from grader.inputs.data import load_cifar10, write_synthetic_cifar10  # noqa: E402
 from reference import build  # noqa: E402
 from reference.train import TrainConfig, channel_stats, train  # noqa: E402
 

@@ -46,7 +46,7 @@ if [ -d .whl ]; then
     --target "$SITE" .whl/*.whl || exit 1
 fi
 export PYTHONPATH="$SITE:$PWD"
-python3 -c 'import grader.cli, grader.sandbox as s; print("sandbox:", s.unavailable_reason() or "ok")'
+python3 -c 'import grader.cli, grader.sandbox.bwrap as s; print("sandbox:", s.unavailable_reason() or "ok")'
 
 if want diag; then
   step "diagnosis: CUDA inside the sandbox, the grader's options changed one at a time"

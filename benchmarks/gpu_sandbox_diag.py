@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from grader.limits import Limits  # noqa: E402
-from grader.sandbox import Sandbox, bwrap_executable  # noqa: E402
+from grader.sandbox.limits import Limits  # noqa: E402
+from grader.sandbox.bwrap import Sandbox, bwrap_executable  # noqa: E402
 
 PROBE = [sys.executable, "-c", "import torch; x = torch.zeros(1, device='cuda'); "
          "print('CUDA ok', torch.cuda.get_device_name(0))"]

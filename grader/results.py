@@ -168,7 +168,7 @@ class TrainingResult:
 @dataclass(frozen=True)
 class ReferenceBand:
     """What the reference model reached under the grading budget, over its seeds, and whether
-    that is clearly better than chance (grader.retrain.reference_band decides it)."""
+    that is clearly better than chance (grader.grading.retrain.reference_band decides it)."""
 
     model: str                      # model key
     seeds: list[int]                # the training seeds of the reference runs that finished

@@ -5,7 +5,7 @@ This file runs inside the sandbox next to student code: it imports only torch, n
 standard library, and never sees the held-out labels. Given `eval_images` it returns predicted
 labels per epoch; the trusted side scores them.
 
-Images are uint8, N x H x W x C (as CIFAR-10 files and grader.data store them), numpy arrays or
+Images are uint8, N x H x W x C (as CIFAR-10 files and grader.inputs.data store them), numpy arrays or
 tensors; labels are int64 class indices. The whole training set is moved to the device once as
 one uint8 tensor and each batch is gathered, augmented (random crop with zero padding, horizontal
 flip) and normalised there with a few tensor operations: no DataLoader, no PIL, no per-image

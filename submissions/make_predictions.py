@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data import default_cache_dir, load_dataset
+from grader.inputs.data import default_cache_dir, load_dataset
 from grader.spec import load
 
 HERE = Path(__file__).parent / "ece661-hw2"

@@ -9,7 +9,7 @@ import zipfile
 import pytest
 from click.testing import CliRunner
 
-from grader.checks import check_submission
+from grader.grading.checks import check_submission
 from grader.cli import main
 from grader.spec import load
 

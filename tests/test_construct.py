@@ -1,11 +1,12 @@
-"""grader.construct on odd and oversized student code: bounded work, no exception."""
+"""grader.inputs.construct on odd and oversized student code: bounded work, no exception."""
 
 from __future__ import annotations
 
 import pytest
 
-from grader import construct, discovery
-from grader.sources import read_sources
+from grader.inputs import construct
+from grader.inputs import discovery
+from grader.inputs.sources import read_sources
 
 HW4NET = ("import torch.nn as nn\nclass HW4Net(nn.Module):\n"
           "    def __init__(self, task):\n        super().__init__()\n")

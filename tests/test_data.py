@@ -1,4 +1,4 @@
-"""grader.data: the real CIFAR-10 / Tiny ImageNet / .npz formats, the synthetic stand-in written
+"""grader.inputs.data: the real CIFAR-10 / Tiny ImageNet / .npz formats, the synthetic stand-in written
 in the CIFAR-10 format, and the held-out split."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import data as D
+from grader.inputs import data as D
 from grader.errors import InputError
 from grader.spec import DatasetSpec
 
@@ -343,7 +343,7 @@ def test_read_images_npz_faults(tmp_path):
 
 
 def test_the_grader_reads_the_written_labels_and_sample(tmp_path, dataset):
-    from grader.predictions import read_labels as grader_read_labels
+    from grader.grading.predictions import read_labels as grader_read_labels
     from grader.spec import PredictionsSpec
 
     files = D.split_test_set(dataset, tmp_path, permute_seed=1)
@@ -357,7 +357,7 @@ def test_the_grader_reads_the_written_labels_and_sample(tmp_path, dataset):
 def test_split_uses_the_spec_columns_and_first_id(tmp_path, dataset):
     """The course's own format (Id,Label, ids from first_id) in both CSV files, and the
     grader reads them back with the same spec."""
-    from grader.predictions import read_labels as grader_read_labels
+    from grader.grading.predictions import read_labels as grader_read_labels
     from grader.spec import PredictionsSpec
 
     spec = PredictionsSpec(id_column="Id", label_column="Label", first_id=1, rows=400,

@@ -6,8 +6,9 @@ import textwrap
 
 import pytest
 
-from grader import candidates, discovery
-from grader.sources import read_sources
+from grader.inputs import candidates
+from grader.inputs import discovery
+from grader.inputs.sources import read_sources
 from grader.spec import Assignment, DatasetSpec, LimitsSpec, ModelSpec, TrainingSpec
 
 
@@ -204,7 +205,7 @@ def test_names_used_in_annotations_decorators_defaults_and_keywords_stay_bound(m
 
 
 def _constructions(root, name):
-    from grader import construct
+    from grader.inputs import construct
 
     files, _ = read_sources(root)
     nss = discovery.namespaces(files)

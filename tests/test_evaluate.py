@@ -11,8 +11,9 @@ from click.testing import CliRunner
 
 from grader import results as results_mod
 from grader.cli import main
-from grader.data import load_dataset
-from grader.evaluate import Options, evaluate, find_submissions
+from grader.inputs.data import load_dataset
+from grader.inputs.handins import find_submissions
+from grader.run.evaluate import Options, evaluate
 from grader.spec import load
 from tests.conftest import simplenn_spec
 
@@ -199,7 +200,7 @@ def test_results_json_round_trip(graded):
 
 
 def test_gradescope_autograder_writes_results_json(graded, tmp_path):
-    from grader.gradescope import run_autograder
+    from grader.run.gradescope import run_autograder
 
     _, _, assignment, root = graded
     target = tmp_path / "results" / "results.json"

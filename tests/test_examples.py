@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.checks import check_submission
+from grader.grading.checks import check_submission
 from grader.spec import load
 
 EXAMPLES = Path(__file__).parent.parent / "submissions" / "ece661-hw2"

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from grader import exports, results
+from grader import results
+from grader.report import exports
 from result_factories import (HW2_ITEMS, crashed_result, failing_result, good_result,
                               tiny_imagenet_result)
 

@@ -16,7 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import grader
 import reference
 
-sys.path.insert(0, str(Path(grader.__file__).parent))     # the harness package, as in the sandbox
+sys.path.insert(0, str(Path(grader.__file__).parent / "sandbox"))  # the harness package, as in the sandbox
 from harness.dataflow import FlopCounter  # noqa: E402
 
 

@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from grader.evaluate import Options, evaluate
-from grader.executors import visible_gpus
+from grader.run.evaluate import Options, evaluate
+from grader.run.executors import visible_gpus
 from tests.test_parallel import world  # noqa: F401  (the class-scale test's honest students)
 from tests.test_sandbox import simplenn
 

@@ -1,12 +1,12 @@
-"""grader.choose without a sandbox: real candidates from real-looking notebooks, with the
+"""grader.grading.choose without a sandbox: real candidates from real-looking notebooks, with the
 probe results stood in by parameter shapes, so each rule of the choice is tested on its own."""
 
 from __future__ import annotations
 
-from grader.choose import choose
-from grader.probe import locate
+from grader.grading.choose import choose
+from grader.grading.probe import locate
 from grader.results import CheckResult
-from grader.sources import read_sources
+from grader.inputs.sources import read_sources
 from grader.spec import load
 
 PLAIN = {"fc.weight": [10, 8203]}                   # 82,030 parameters

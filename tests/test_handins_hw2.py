@@ -11,7 +11,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from grader.checks import check_submission
+from grader.grading.checks import check_submission
 from grader.cli import main
 from grader.spec import load
 from tests.handin_factories import (COLAB, IMPORTS, LAB1_SIMPLENN, LAB2_SIMPLENN, RESNET_CIFAR,
@@ -73,7 +73,7 @@ def test_class_with_required_args_is_built_as_the_student_builds_it(three_notebo
 
 def test_terminal_and_json_show_the_candidates(three_notebooks):
     from grader.results import to_dict
-    from grader.terminal import check_summary
+    from grader.cli.terminal import check_summary
 
     text = check_summary(three_notebooks)
     assert "built as ResNetCIFAR(BasicBlock, [3, 3, 3]), as in resnet_cifar10.ipynb cell 5" in text
@@ -203,7 +203,7 @@ def test_syntax_error_inside_the_only_model_is_named_in_found(tmp_path):
 def test_student_report_shows_candidates_and_construction(three_notebooks):
     import dataclasses
 
-    from grader import report
+    from grader.report import render as report
     from tests.result_factories import good_result
 
     result = dataclasses.replace(good_result(), check=three_notebooks)
@@ -218,7 +218,7 @@ def test_student_report_shows_candidates_and_construction(three_notebooks):
 def test_syntax_error_reaches_the_student_report(tmp_path):
     import dataclasses
 
-    from grader import report
+    from grader.report import render as report
     from tests.result_factories import good_result
 
     root = tmp_path / "frank"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.checks import check_submission
+from grader.grading.checks import check_submission
 from grader.spec import load
 from tests.handin_factories import notebook
 

@@ -260,7 +260,7 @@ def test_spec_integrity_starter_must_be_a_list(tmp_path):
 
 
 def test_only_the_class_summary_names_the_integrity_report():
-    from grader.report import render_student_html, render_summary_html
+    from grader.report.render import render_student_html, render_summary_html
     from result_factories import class_of, good_result
 
     results = class_of(3)
@@ -293,7 +293,7 @@ def test_evaluate_integrity_writes_beside_the_class_summary(generated, tmp_path)
     """What `grader evaluate --integrity` runs after grading: the integrity outputs in
     OUT/reports, then the reports, whose class summary names integrity.pdf."""
     from grader.cli import _write_integrity
-    from grader.report import build_reports
+    from grader.report.render import build_reports
 
     gen, task, _ = generated
     reports = tmp_path / "reports"
@@ -343,7 +343,7 @@ def test_without_labels_results_in_grades_give_models_and_agreement(generated, m
 
 
 def test_a_writefile_cell_is_compared_once(tmp_path, make_notebook):
-    """grader.sources blanks a %%writefile cell and reads its body as the module it writes:
+    """grader.inputs.sources blanks a %%writefile cell and reads its body as the module it writes:
     the code is compared once, under the cell it came from."""
     from grader.integrity.code import read_document
 
@@ -393,7 +393,7 @@ def test_a_folder_and_a_zip_of_one_name_are_two_students_named_as_evaluate_names
         tmp_path):
     import shutil
 
-    from grader.jobs import student_names
+    from grader.inputs.handins import student_names
 
     gen = make_class(tmp_path, honest=3, seed=8, planted=False)
     members = sorted(gen.root.iterdir())
@@ -411,8 +411,8 @@ def test_integrity_settings_do_not_decide_a_students_grade(tmp_path):
     key: editing them, or moving the spec folder, does not regrade the class."""
     import dataclasses
 
-    from grader.jobs import Settings, job_key
-    from grader.limits import Limits
+    from grader.run.jobs import Settings, job_key
+    from grader.sandbox.limits import Limits
     from grader.spec import IntegritySpec
 
     hw2 = spec.load("ece661-hw2")

@@ -17,12 +17,12 @@ import torch
 
 import grader
 import reference
-from grader.checks import check_submission
-from grader.layers import batchnorm_gaps, differences, differences_text, rows
-from grader.probe import Probe
+from grader.grading.checks import check_submission
+from grader.grading.layers import batchnorm_gaps, differences, differences_text, rows
+from grader.grading.probe import Probe
 from grader.spec import ModelSpec, load
 
-sys.path.insert(0, str(Path(grader.__file__).parent))     # the harness package, as in the sandbox
+sys.path.insert(0, str(Path(grader.__file__).parent / "sandbox"))  # the harness package, as in the sandbox
 from harness import inspect_models  # noqa: E402
 
 HEADER = """
@@ -416,9 +416,9 @@ def test_projection_on_every_block_is_extra_layers_not_a_shifted_table():
 
 
 def test_very_large_models_fall_back_to_a_greedy_alignment(monkeypatch):
-    import grader.layers
+    import grader.grading.layers
 
-    monkeypatch.setattr(grader.layers, "_MAX_CELLS", 0)
+    monkeypatch.setattr(grader.grading.layers, "_MAX_CELLS", 0)
     probe = probe_of(build(CONVS_FIRST.replace("nn.Linear(120, 84)", "nn.Linear(120, 80)")
                            .replace("nn.Linear(84, 10)", "nn.Linear(80, 10)")), "simplenn-bn")
     assert differences(probe) == ["fc2: 9,680 expected 10,164", "fc3: 810 expected 850"]

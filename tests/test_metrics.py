@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from grader.metrics import (accuracy, confusion_matrix, most_confused_pairs, per_class_accuracy,
+from grader.grading.metrics import (accuracy, confusion_matrix, most_confused_pairs, per_class_accuracy,
                             row_normalised_percent, scores)
 from grader.results import Scores
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from grader.evaluate import Options, evaluate
-from grader.sandbox import Sandbox
+from grader.run.evaluate import Options, evaluate
+from grader.sandbox.bwrap import Sandbox
 from tests.conftest import SIMPLENN
 from tests.test_parallel import world  # noqa: F401  (the class-scale test's spec and data)
 from tests.test_sandbox import simplenn

@@ -22,12 +22,12 @@ import pytest
 from click.testing import CliRunner
 
 from grader.cli import main
-from grader.data import load_dataset
+from grader.inputs.data import load_dataset
 from grader.errors import EXIT_ENVIRONMENT, EnvironmentProblem, InputError
-from grader.evaluate import Options, evaluate
-from grader.executors import gpu_oom
+from grader.run.evaluate import Options, evaluate
+from grader.run.executors import gpu_oom
 from grader.results import EvaluationResult
-from grader.sandbox import Sandbox
+from grader.sandbox.bwrap import Sandbox
 from grader.spec import load
 from tests.conftest import SIMPLENN, simplenn_spec
 from tests.test_sandbox import simplenn as hostile   # SimpleNN running code at import/init/forward
@@ -318,7 +318,7 @@ def test_force_only_and_changed_hand_ins_pick_the_students_to_grade(world, seria
 
 def test_cli_jsonl_progress_on_a_graded_class(world, serial, tmp_path, monkeypatch):
     _, out = serial
-    monkeypatch.setattr("grader.evaluate.usable_cores", lambda: 1)   # as the serial run
+    monkeypatch.setattr("grader.run.evaluate.usable_cores", lambda: 1)   # as the serial run
     shutil.copytree(out, tmp_path / "grades")
     result = CliRunner().invoke(main, [
         "evaluate", str(world["honest"]), "-a", str(world["root"] / "hw2-test.toml"),
@@ -343,7 +343,7 @@ def test_gpu_run_stops_before_grading_anyone_when_cuda_cannot_start_in_the_sandb
         world, tmp_path, monkeypatch):
     # CUDA "works" on the grader's side (as on the GPU machine where the sandbox got error 304);
     # the probe in a real GPU sandbox then fails here for want of a driver
-    monkeypatch.setattr("grader.evaluate._require_cuda", lambda: ["GPU-0c2b-fake"])
+    monkeypatch.setattr("grader.run.evaluate._require_cuda", lambda: ["GPU-0c2b-fake"])
     with pytest.raises(EnvironmentProblem, match="not inside the grader's sandbox") as raised:
         evaluate(world["honest"], world["assignment"], tmp_path / "out",
                  Options(cache_dir=world["cache"], gpu=True))

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grader import predictions
+from grader.grading import predictions
 from grader.errors import InputError
-from grader.predictions import MAX_ERRORS, read_labels, validate_predictions
+from grader.grading.predictions import MAX_ERRORS, read_labels, validate_predictions
 from grader.spec import CIFAR10_CLASSES, PredictionsSpec
 
 INDEX = PredictionsSpec(rows=3, labels="index")

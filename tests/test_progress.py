@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import json
 
-from grader.executors import Event
-from grader.progress import BarDisplay, JsonlDisplay, PlainDisplay, make_display
+from grader.run.executors import Event
+from grader.run.progress import BarDisplay, JsonlDisplay, PlainDisplay, make_display
 
 EVENTS = [
     Event("started", "alice", 1.0, slot=0),

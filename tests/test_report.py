@@ -20,10 +20,13 @@ import pypdfium2
 import pytest
 from click.testing import CliRunner
 
-from grader import charts, report, results
+from grader import results
+from grader.report import charts
+from grader.report import pdf
+from grader.report import render as report
 from grader.cli import main
 from grader.errors import InputError
-from grader.report_context import (clean_output, confused_pairs, layer_rows, student_context,
+from grader.report.context import (clean_output, confused_pairs, layer_rows, student_context,
                                    sum_confusions, summary_context)
 from grader.results import LayerRow
 from result_factories import (crashed_result, failing_result, good_result, no_check_result,
@@ -94,8 +97,8 @@ def test_clean_output_keeps_the_tail_without_terminal_escapes():
 
 
 def test_templates_are_found():
-    assert (report.templates_dir() / "student.html.j2").is_file()
-    assert (report.templates_dir() / "report.css").is_file()
+    assert (pdf.templates_dir() / "student.html.j2").is_file()
+    assert (pdf.templates_dir() / "report.css").is_file()
 
 
 # ------------------------------------------------------------------ charts
@@ -135,7 +138,7 @@ def test_charts_use_the_bundled_font():
     assert "font-family: 'Grader Sans'" in svg
     from matplotlib import font_manager
     found = font_manager.findfont("Grader Sans", fallback_to_default=False)
-    assert Path(found).parent == report.templates_dir() / "fonts"
+    assert Path(found).parent == pdf.templates_dir() / "fonts"
 
 
 def test_png_baseline_is_a_data_uri():
@@ -477,13 +480,13 @@ def test_evaluate_that_would_end_in_pdfs_stops_before_grading_without_pango(
 
 
 def test_report_engine_is_found_here():
-    assert report.pdf_engine_problem() is None
+    assert pdf.pdf_engine_problem() is None
 
 
 def test_weasyprint_missing_altogether_is_told_apart_from_missing_pango(monkeypatch):
     for name in [n for n in sys.modules if n.split(".")[0] == "weasyprint"]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "weasyprint", None)     # import raises ImportError
-    problem = report.pdf_engine_problem()
+    problem = pdf.pdf_engine_problem()
     assert "need WeasyPrint, which cannot be imported" in problem and "pip install" in problem
     assert "Pango" not in problem

@@ -10,9 +10,9 @@ import pytest
 from grader import spec
 from grader.errors import SpecError
 from grader.results import CheckResult, EpochStats, ItemScore, ReferenceBand, TrainingResult
-from grader.retrain import chance_accuracy, reference_band, reference_seeds
-from grader.rubric import score, total
-from grader.terminal import evaluation_table
+from grader.grading.retrain import chance_accuracy, reference_band, reference_seeds
+from grader.grading.rubric import score, total
+from grader.cli.terminal import evaluation_table
 
 HW2 = spec.load("ece661-hw2")
 MODELS = ("simplenn", "simplenn-bn", "resnet20")
@@ -363,7 +363,7 @@ def test_hw2_trains_its_reference_under_three_seeds():
 
 
 def test_eval_images_in_the_spec(tmp_path):
-    from grader.retrain import train_config
+    from grader.grading.retrain import train_config
     path = tmp_path / "hw.toml"
     path.write_text(SPEC.format(seed=0, line="eval_images = 500"))
     assert train_config(spec.load(str(path)), None)["eval_images"] == 500
@@ -389,7 +389,7 @@ def with_bands(result, bands_):
 
 
 def test_student_report_shows_one_figure_per_model_and_the_warning():
-    from grader import report
+    from grader.report import render as report
     from tests.result_factories import good_result
     at_chance = band("simplenn", 0.106)
     three = band("simplenn-bn", 0.55, 0.56, 0.57)
@@ -420,7 +420,7 @@ def _decoded_charts(html: str) -> str:
 
 
 def test_class_summary_shows_the_warning_and_the_item_as_not_gradable():
-    from grader import report
+    from grader.report import render as report
     from tests.result_factories import failing_result, good_result
     at_chance = band("simplenn", 0.106)
     results = [with_bands(make(), [at_chance]) for make in (good_result, failing_result)]

@@ -36,13 +36,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader import limits as limits_module
-from grader import sandbox
-from grader.checks import check_submission
+from grader.sandbox import limits as limits_module
+from grader.sandbox import bwrap as sandbox
+from grader.grading.checks import check_submission
 from grader.cli import main
 from grader.errors import EXIT_SANDBOX, SandboxUnavailable
-from grader.limits import Limits
-from grader.probe import _shapes, model_reports
+from grader.sandbox.limits import Limits
+from grader.grading.probe import _shapes, model_reports
 from grader.results import CheckReport, to_dict
 from grader.spec import load
 
@@ -567,7 +567,7 @@ def test_trusted_side_reads_shapes_without_loading_arrays_or_pickles(tmp_path):
     import subprocess
     import sys
 
-    code = ("import sys; from pathlib import Path; from grader.probe import _shapes; "
+    code = ("import sys; from pathlib import Path; from grader.grading.probe import _shapes; "
             f"_shapes(Path({str(tmp_path)!r}), {{'ok': True, 'param_file': 'objects.npz'}}); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from grader import retrain
-from grader.cluster import ClusterSettings
-from grader.evaluate import Options, evaluate
+from grader.grading import retrain
+from grader.run.slurm.settings import ClusterSettings
+from grader.run.evaluate import Options, evaluate
 from grader.results import to_dict
-from grader.slurm import SlurmExecutor
-from grader.jobs import UNFINISHED
-from grader.slurm_state import class_status
+from grader.run.slurm.submit import SlurmExecutor
+from grader.run.jobs import UNFINISHED
+from grader.run.slurm.status import class_status
 from grader.spec import load
-from grader.store import ResultStore
+from grader.run.store import ResultStore
 from tests.conftest import simplenn_spec
 from slurm_cluster import SlurmCluster, unavailable_reason
 
@@ -267,7 +267,7 @@ def test_gpu_on_slurm_needs_no_cuda_here_and_a_node_without_a_gpu_says_so(slurm,
     # CPU-only node refuses before any student is submitted
     from click.testing import CliRunner
 
-    from grader import sandbox
+    from grader.sandbox import bwrap as sandbox
     from grader.cli import main
     from grader.errors import EXIT_ENVIRONMENT
 
@@ -368,7 +368,7 @@ def test_no_wait_then_status_then_report(slurm, course, tmp_path, pango_missing)
 
 
 def test_cluster_settings_from_toml_and_command_line(tmp_path):
-    from grader import cluster
+    from grader.run.slurm import settings as cluster
     from grader.errors import SpecError
 
     path = tmp_path / "cluster.toml"
@@ -391,7 +391,7 @@ def test_cluster_settings_from_toml_and_command_line(tmp_path):
 
 
 def test_userns_cause_names_the_kernel_setting(tmp_path):
-    from grader.slurm import userns_cause
+    from grader.run.slurm.submit import userns_cause
 
     (tmp_path / "kernel").mkdir()
     (tmp_path / "user").mkdir()
@@ -403,8 +403,8 @@ def test_userns_cause_names_the_kernel_setting(tmp_path):
 
 
 def _job(tmp_path, student="alice", **settings):
-    from grader.jobs import GradeJob, Settings
-    from grader.limits import Limits
+    from grader.run.jobs import GradeJob, Settings
+    from grader.sandbox.limits import Limits
 
     limits = Limits(wall_seconds=60, memory_mb=2048, processes=64, file_size_mb=64,
                     cpu_seconds=600)
@@ -420,7 +420,8 @@ def test_node_without_user_namespaces_refuses_and_says_why(tmp_path, monkeypatch
     """A node where bubblewrap cannot run: every student of the task gets a result naming the
     node, the cause and the fix (never graded unsandboxed), a rerun regrades them, and the
     task fails."""
-    from grader import sandbox, slurm as slurm_mod
+    from grader.sandbox import bwrap as sandbox
+    from grader.run.slurm import submit as slurm_mod
     from grader.errors import SandboxUnavailable
 
     monkeypatch.setattr(sandbox, "unavailable_reason", lambda: "bubblewrap cannot create "
@@ -444,7 +445,7 @@ def test_node_without_user_namespaces_refuses_and_says_why(tmp_path, monkeypatch
 
 def test_node_that_cannot_see_the_prepared_data_says_the_cache_must_be_shared(tmp_path,
                                                                                monkeypatch):
-    from grader import slurm as slurm_mod
+    from grader.run.slurm import submit as slurm_mod
 
     problem = slurm_mod.node_problem(_job(tmp_path, sandboxed=False))
     assert "cannot see the prepared data" in str(problem) and "GRADER_CACHE" in str(problem)
@@ -452,7 +453,7 @@ def test_node_that_cannot_see_the_prepared_data_says_the_cache_must_be_shared(tm
 
 def test_gpu_task_on_a_node_without_a_usable_gpu_says_how_to_ask_for_one(tmp_path):
     # this machine has no CUDA: a --gpu array task here refuses its students with the fix
-    from grader import slurm as slurm_mod
+    from grader.run.slurm import submit as slurm_mod
 
     job = _job(tmp_path, sandboxed=False, gpu=True)
     (tmp_path / "prepared").mkdir()
@@ -475,15 +476,15 @@ def test_gpu_task_on_a_node_without_a_usable_gpu_says_how_to_ask_for_one(tmp_pat
     ("COMPLETED", False, "is the results folder on a filesystem the compute nodes share?"),
 ])
 def test_killed_reason_names_the_slurm_state_and_the_fix(state, started, expected):
-    from grader.slurm import killed_reason
-    from grader.slurm_state import TaskState
+    from grader.run.slurm.submit import killed_reason
+    from grader.run.slurm.status import TaskState
 
     reason = killed_reason(TaskState("7_2", 2, state, "1:04", "1:00", "n1"), started)
     assert expected in reason
 
 
 def test_cluster_table_in_the_assignment_spec_then_the_cluster_file_then_options(tmp_path):
-    from grader import cluster
+    from grader.run.slurm import settings as cluster
 
     spec_path = tmp_path / "hw2.toml"
     spec_path.write_text(SPEC + '\n[cluster]\npartition = "gpu"\nstudents_per_task = 8\n'
@@ -504,8 +505,8 @@ def test_cluster_table_in_the_assignment_spec_then_the_cluster_file_then_options
 def _submitted_array(tmp_path, jobs, job_id="100"):
     """What SlurmExecutor.submit records for `jobs` (one task each) as array `job_id`."""
     from grader.results import write_json_atomic
-    from grader.slurm import Submitted, crashed_template, jobs_path
-    from grader.slurm_state import update_manifest
+    from grader.run.slurm.submit import Submitted, crashed_template, jobs_path
+    from grader.run.slurm.status import update_manifest
 
     folder = tmp_path / "grades" / ".slurm"
     submitted = Submitted(job_id=job_id, tasks=len(jobs),
@@ -517,7 +518,7 @@ def _submitted_array(tmp_path, jobs, job_id="100"):
 
 
 def _states(monkeypatch, module, state, node="n1"):
-    from grader.slurm_state import TaskState
+    from grader.run.slurm.status import TaskState
 
     monkeypatch.setattr(module, "query_states", lambda job_id, tasks: {
         i: TaskState(f"{job_id}_{i}", i, state, "0:05", "1:00", node) for i in range(tasks)})
@@ -525,8 +526,8 @@ def _states(monkeypatch, module, state, node="n1"):
 
 def _task_result(out, job, array):
     """A result as an array task writes it (the store's file plus the array's id)."""
-    from grader.jobs import crashed
-    from grader.slurm import _TaskStore
+    from grader.run.jobs import crashed
+    from grader.run.slurm.submit import _TaskStore
 
     _TaskStore(out, array=array).put(job, crashed(job, "graded by a task"))
 
@@ -534,7 +535,7 @@ def _task_result(out, job, array):
 def test_status_records_a_killed_student_from_json_and_never_unpickles(tmp_path, monkeypatch):
     import pickle
 
-    from grader import slurm_state
+    from grader.run.slurm import status as slurm_state
 
     jobs = [_job(tmp_path, "alice"), _job(tmp_path, "bob")]
     out = tmp_path / "grades"
@@ -560,7 +561,7 @@ def test_status_records_a_killed_student_from_json_and_never_unpickles(tmp_path,
 def test_status_tells_this_arrays_result_by_id_not_by_clock(tmp_path, monkeypatch):
     """A result written by the student's array counts as graded while the task still runs,
     whatever its file's mtime; an older array's result with the same key (--force) does not."""
-    from grader import slurm_state
+    from grader.run.slurm import status as slurm_state
 
     job = _job(tmp_path, "alice")
     out = tmp_path / "grades"
@@ -579,7 +580,7 @@ def test_status_tells_this_arrays_result_by_id_not_by_clock(tmp_path, monkeypatc
 
 def test_follow_reports_only_this_arrays_results(tmp_path, monkeypatch):
     """--force/--only on Slurm: an older result with the same key is not this run's result."""
-    from grader import slurm as slurm_mod
+    from grader.run.slurm import submit as slurm_mod
 
     job = _job(tmp_path, "alice")
     out = tmp_path / "grades"
@@ -605,7 +606,7 @@ def test_follow_reports_only_this_arrays_results(tmp_path, monkeypatch):
 def test_task_regrades_what_it_was_sent_and_skips_only_its_own_results(tmp_path, monkeypatch):
     """--force/--only: the node does not reuse an older result with the same key; a requeued
     task of the same array skips the students it already graded."""
-    from grader import slurm as slurm_mod
+    from grader.run.slurm import submit as slurm_mod
 
     monkeypatch.setattr(slurm_mod, "node_problem", lambda job: None)
     monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "400")
@@ -636,7 +637,7 @@ def test_task_regrades_what_it_was_sent_and_skips_only_its_own_results(tmp_path,
 ])
 def test_node_slots_train_with_the_threads_of_the_key(tmp_path, threads, cores, memory,
                                                       expected):
-    from grader.slurm import node_slots
+    from grader.run.slurm.submit import node_slots
 
     settings = _job(tmp_path, threads=threads).settings
     slots = node_slots(settings, cores=cores, gpus=[], per_gpu=1, total_memory_mb=memory)
@@ -646,8 +647,8 @@ def test_node_slots_train_with_the_threads_of_the_key(tmp_path, threads, cores, 
 def test_manifest_updates_do_not_lose_each_other(tmp_path, monkeypatch):
     import threading
 
-    from grader import slurm_state
-    from grader.slurm import Submitted
+    from grader.run.slurm import status as slurm_state
+    from grader.run.slurm.submit import Submitted
 
     real = slurm_state.read_manifest
 

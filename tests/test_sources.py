@@ -8,7 +8,7 @@ import zipfile
 import pytest
 
 from grader.errors import InputError
-from grader.sources import blank_magics, read_notebook, read_sources, unpack_zip
+from grader.inputs.sources import blank_magics, read_notebook, read_sources, unpack_zip
 
 
 @pytest.mark.parametrize("source, kept", [
@@ -139,7 +139,7 @@ def test_syntax_error_skips_only_its_statement_and_is_recorded(tmp_path):
 
 
 def test_module_written_by_a_notebook_cell_is_importable(tmp_path, make_notebook):
-    from grader import discovery
+    from grader.inputs import discovery
 
     make_notebook(tmp_path / "s" / "hw2.ipynb", [
         "%%writefile models.py\nimport torch.nn as nn\nclass SimpleNN(nn.Module):\n    pass\n",

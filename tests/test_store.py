@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 
 from grader import results as results_mod
-from grader.executors import (Event, LocalExecutor, Ran, Slot, fault_neighbours, gpu_fault,
+from grader.run.executors import (Event, LocalExecutor, Ran, Slot, fault_neighbours, gpu_fault,
                               gpu_oom, parse_gpu_list, plan_slots)
-from grader.jobs import GradeJob, Settings, content_hash, crashed, job_key, make_jobs, \
-    student_names
-from grader.limits import Limits
-from grader.prepared import PreparedData, array_digest, prepare
+from grader.inputs.handins import student_names
+from grader.run.jobs import GradeJob, Settings, content_hash, crashed, job_key, make_jobs
+from grader.sandbox.limits import Limits
+from grader.inputs.prepared import PreparedData, array_digest, prepare
 from grader.results import CheckReport, SandboxReport, TrainingResult
 from grader.spec import load
-from grader.store import ResultStore
+from grader.run.store import ResultStore
 
 LIMITS = Limits(wall_seconds=10, memory_mb=1024, processes=64, file_size_mb=64, cpu_seconds=60)
 
@@ -205,7 +205,7 @@ MIXED_SMI_L = ("GPU 0: Tesla V100-SXM2-32GB (UUID: GPU-0000aaaa-1111-2222-3333-4
 
 
 def test_a_gpu_result_names_the_gpu_it_was_graded_on(tmp_path, hw2, monkeypatch):
-    from grader import gpus
+    from grader.run import gpus
 
     assert gpus.gpu_names(H200_SMI_L) == {
         "GPU-75cf1a59-a80c-d5e9-21de-f89fbeb93134": "NVIDIA H200"}
@@ -397,8 +397,8 @@ def test_a_neighbour_of_a_worker_killed_twice_gets_its_result_alone(tmp_path, hw
 
 
 def test_a_slot_s_sandboxes_see_only_its_gpu_and_mps_only_when_asked(tmp_path, monkeypatch):
-    from grader.jobs import _placed
-    from grader.sandbox import Sandbox
+    from grader.run.jobs import _placed
+    from grader.sandbox.bwrap import Sandbox
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     monkeypatch.setenv("CUDA_MPS_PIPE_DIRECTORY", str(tmp_path))

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from grader.data import load_cifar10, write_synthetic_cifar10
+from grader.inputs.data import load_cifar10, write_synthetic_cifar10
 from reference import build
 from reference.train import (History, TrainConfig, augment, channel_stats, learning_rate,
                              predict, train)
@@ -324,8 +324,8 @@ def test_hw2_demo_budget_lets_every_small_reference_learn(tmp_path):
     SimpleNN and SimpleNN with BatchNorm clearly beat chance (version 1 of the data left
     SimpleNN at 17%); ResNet-20, slower to train, is measured in reference/README.md."""
     from grader import spec
-    from grader.data import load_dataset
-    from grader.retrain import MIN_LIFT, train_config
+    from grader.inputs.data import load_dataset
+    from grader.grading.retrain import MIN_LIFT, train_config
 
     hw2 = spec.load("ece661-hw2")
     data = load_dataset(hw2.dataset, cache_dir=tmp_path)

@@ -8,7 +8,7 @@ keeps the comparison of a 300-student class to seconds. Reordered functions stil
 k-grams.
 
 What counts as a student's code: the `.py` files and the notebook code cells (outputs never),
-read by grader.sources (IPython magics and `!shell` lines blanked), joined into one document.
+read by grader.inputs.sources (IPython magics and `!shell` lines blanked), joined into one document.
 Starter code (the course's template, `--starter`, the spec's `[integrity] starter`) is
 copydetect boilerplate: its k-grams are removed from every document before comparing, so
 filling in the template is never a match. k-grams found in many students' code (more than
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.inputs.sources import read_sources
 from grader.integrity.parallel import parallel_map
-from grader.sources import read_sources
 
 K = 25                      # copydetect's noise threshold: matches shorter than 25 filtered
 #                             characters (about one line once names are letters) are noise
@@ -111,13 +111,13 @@ def read_document(root: Path, owner: str) -> Document:
 
 
 def _read_single(path: Path):
-    from grader.sources import SourceFile, _unit, read_notebook
+    from grader.inputs.sources import SourceFile, parse_unit, read_notebook
 
     if path.suffix == ".ipynb":
         return [read_notebook(path, path.name)], []
     if path.suffix == ".py":
         text = path.read_bytes().decode("utf-8", errors="replace")
-        return [SourceFile(path.name, [_unit(path.name, None, text, ipython=False)])], []
+        return [SourceFile(path.name, [parse_unit(path.name, None, text, ipython=False)])], []
     return [], [f"{path.name}: not a .py file or notebook; skipped"]
 
 

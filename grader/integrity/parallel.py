@@ -1,7 +1,7 @@
 """One worker process per core for the per-student reading work (notebooks, tokenizing,
 predictions.csv files, result files). Not forked from the grader: `grader evaluate --integrity`
 runs in its threaded process (the live display), which fork would copy mid-lock (see
-grader.executors). The workers fork from a fork server instead, a fresh single-threaded
+grader.run.executors). The workers fork from a fork server instead, a fresh single-threaded
 interpreter that has imported PRELOAD once. Nothing here needs the parent's memory: the k-gram
 hashes are stable across processes (grader.integrity.code._kgram_hashes), so the workers'
 fingerprints compare with each other's and the parent's."""

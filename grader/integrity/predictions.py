@@ -1,7 +1,7 @@
 """Copied predictions: shared wrong answers, agreement, and predictions in the public order.
 
 All of it is arithmetic on label vectors (one int per held-out image, in id order, as
-grader.predictions reads them); nothing here reads files.
+grader.grading.predictions reads them); nothing here reads files.
 
 Shared wrong answers (with held-out labels). For a pair (A, B), S counts the images both got
 wrong with the same wrong label. The null model is two independent models of A's and B's

@@ -39,7 +39,7 @@ def similarity_heatmap(names: Sequence[str], similarity: np.ndarray, *,
                        prefix: str = "similarity") -> str:
     """The class's code similarity matrix as an SVG (vector; the cells one raster image, as
     the confusion heatmap does), students in clusters: each next to the one most like them."""
-    from grader.charts import _RC, _figure, _to_svg
+    from grader.report.charts import CHART_STYLE, new_figure, to_svg
 
     n = len(names)
     order = _order(similarity)
@@ -50,8 +50,8 @@ def similarity_heatmap(names: Sequence[str], similarity: np.ndarray, *,
     margin = (max(len(s) for s in labels) * size * 0.55 / 72 + 0.25) if labelled else 0.35
     side = 4.6
     width, height = margin + side + 0.9, margin + side + 0.2
-    with matplotlib.rc_context(_RC):
-        fig = _figure(width, height)
+    with matplotlib.rc_context(CHART_STYLE):
+        fig = new_figure(width, height)
         ax = fig.add_axes((margin / width, margin / height, side / width, side / height))
         ax.grid(False)
         image = ax.imshow(matrix, cmap="Reds", vmin=0, vmax=100, interpolation="none",
@@ -72,7 +72,7 @@ def similarity_heatmap(names: Sequence[str], similarity: np.ndarray, *,
         bar = fig.colorbar(image, cax=cax)
         bar.set_label("% of code matching (starter removed)")
         bar.outline.set_visible(False)
-        return _to_svg(fig, prefix)
+        return to_svg(fig, prefix)
 
 
 def _order(similarity: np.ndarray) -> list[int]:
@@ -128,14 +128,14 @@ def integrity_context(report: IntegrityReport, heatmap_svg: str) -> dict:
 
 
 def render_integrity_html(report: IntegrityReport, heatmap_svg: str) -> str:
-    from grader.report import _render
+    from grader.report.pdf import render_template
 
-    return _render("integrity.html.j2", integrity_context(report, heatmap_svg))
+    return render_template("integrity.html.j2", integrity_context(report, heatmap_svg))
 
 
 def write_outputs(report: IntegrityReport, out_dir: Path) -> IntegrityOutputs:
     """integrity.pdf, integrity-heatmap.svg, integrity.json and integrity.csv in out_dir."""
-    from grader.report import html_to_pdf
+    from grader.report.pdf import html_to_pdf
     from grader.results import write_atomic
 
     out_dir = Path(out_dir)

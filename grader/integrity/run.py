@@ -17,13 +17,13 @@ import numpy as np
 
 from grader import __version__
 from grader.errors import InputError
+from grader.grading.predictions import read_labels, validate_predictions
+from grader.inputs.sources import SKIP_DIRS, unpack_zip
 from grader.integrity import code as code_mod
 from grader.integrity import findings as F
 from grader.integrity import models as models_mod
 from grader.integrity import predictions as pred_mod
 from grader.integrity.parallel import parallel_map
-from grader.predictions import read_labels, validate_predictions
-from grader.sources import SKIP_DIRS, unpack_zip
 from grader.spec import Assignment
 
 SOURCE_PREFIX = "source: "
@@ -59,7 +59,7 @@ def class_members(class_dir: Path) -> list[Path]:
 
 def find_integrity(class_dir: Path, assignment: Assignment,
                    options: IntegrityOptions = IntegrityOptions()) -> IntegrityReport:
-    from grader.jobs import student_names     # here: the workers need not import grading
+    from grader.inputs.handins import student_names
 
     members = class_members(class_dir)
     for path in (*options.starter, *options.sources):

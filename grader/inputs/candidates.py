@@ -1,0 +1,252 @@
+"""Which classes could serve each required model, before anything runs.
+
+A class is a candidate for a model when its name does not say it is something else, ranked
+statically by three kinds of evidence, then by how well it fits the spec once probed
+(grader.grading.choose):
+
+- the file: a spec can name the files each model is expected in (`files = [...]`); names are
+  matched tolerantly (case, spaces, `-`/`_`, prefixes and suffixes such as `-dev1`,
+  `-enhanced`, ` (1)`), and a file belongs to the model whose pattern it matches most
+  specifically, so `simplenn-cifar10-dev.ipynb` is Lab 2's, not Lab 1's;
+- the name: an accepted name, else a name that points at the model (MyResNet for ResNet20,
+  BatchNormNN for a BatchNorm model), else nothing (taken only if it fits the spec);
+- what the name excludes: `SimpleNN_nobn` is never the BatchNorm model, `SimpleNN_BN` never
+  the plain one when the spec has a BatchNorm model too, `ResNet18` never ResNet-20, and a
+  class named for another model stays with that model.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from grader.inputs import construct, discovery
+from grader.inputs.discovery import ModelSource, Namespace
+from grader.spec import Assignment, ModelSpec
+
+MAX_BUILDS = 16             # candidate builds probed in one sandbox run, best ranked first
+_NEGATED_BN = re.compile(r"(no|without|wo|non|minus)(bn|batchnorm)")
+_BN = re.compile(r"bn|batchnorm")
+_NOT_A_NUMBER_OF_THE_MODEL = re.compile(r"cifar\d*|imagenet\d*|coco\d*|hw\d+|lab\d+")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way to serve a model: a class or factory, and how it is called."""
+
+    source: ModelSource
+    file_rank: int          # 1: in a file the spec names for this model; 0: in a file named
+    #                         for no model (or the spec names none); -1: another model's file
+    file_exact: bool        # that file's name is the spec's exactly (after normalising)
+    name_tier: int          # 2: an accepted name; 1: the name points at the model;
+    #                         0: nothing in the name (taken only if it fits the spec)
+    order: int              # discovery order, the last tie-breaker
+    file_note: str = ""     # "in simplenn-cifar10-dev.ipynb, named for SimpleNN with BatchNorm"
+    name_note: str = ""     # "an accepted name", "the name points at this model", ...
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """A class not considered for a model, and why (shown in the report)."""
+
+    name: str
+    where: str
+    line: int
+    reason: str
+    close: bool = False     # the name resembles the model's: worth showing why it was left out
+
+
+def _compact(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def file_tokens(path: str) -> list[str]:
+    stem = PurePosixPath(path).name.rsplit(".", 1)[0]
+    return [t for t in re.split(r"[^a-z0-9]+", stem.lower()) if t]
+
+
+def file_match(path: str, pattern: str) -> tuple[int, bool] | None:
+    """(tokens of the pattern matched, exact) when the file's name contains the pattern's
+    tokens in a row; a token may carry a trailing number ("dev" matches "dev1")."""
+    want, got = file_tokens(pattern), file_tokens(path)
+    if not want:
+        return None
+    for start in range(len(got) - len(want) + 1):
+        if all(g == w or (g.startswith(w) and g[len(w):].isdigit())
+               for g, w in zip(got[start:], want)):
+            return len(want), got == want
+    return None
+
+
+def file_owners(path: str, assignment: Assignment) -> dict[str, bool]:
+    """Model key -> exact, for the models whose `files` this file matches most specifically."""
+    best, owners = 0, {}
+    for spec in assignment.models:
+        for pattern in spec.files:
+            hit = file_match(path, pattern)
+            if hit is None:
+                continue
+            if hit[0] > best:
+                best, owners = hit[0], {}
+            if hit[0] == best:
+                owners[spec.key] = owners.get(spec.key, False) or hit[1]
+    return owners
+
+
+def _numbers(name: str) -> set[str]:
+    return set(re.findall(r"\d+", _NOT_A_NUMBER_OF_THE_MODEL.sub("", _compact(name))))
+
+
+def says_batchnorm(name: str) -> bool | None:
+    """True when a class name says BatchNorm, False when it says none, None when silent."""
+    compact = _compact(name)
+    if _NEGATED_BN.search(compact):
+        return False
+    return True if _BN.search(compact) else None
+
+
+def resembles(name: str, spec: ModelSpec) -> bool:
+    """The name is close to an accepted name or the key (ratio 0.75, or contains one)."""
+    wanted = [w for w in [_compact(n) for n in spec.names] + [_compact(spec.key)]
+              if len(w) >= 5]         # "Net" resembles too much (LeNet, MyNet) to count
+    return any(difflib.SequenceMatcher(None, _compact(name), w).ratio() >= 0.75
+               or w in _compact(name) for w in wanted)
+
+
+def name_tier(name: str, spec: ModelSpec, assignment: Assignment) -> tuple[int | None, str]:
+    """(tier, note); tier None means the name says the class is something else."""
+    lowered = name.lower()
+    if name in spec.names or lowered in {n.lower() for n in spec.names}:
+        return 2, "an accepted name"
+    for other in assignment.models:
+        if other.key != spec.key and lowered in {n.lower() for n in other.names}:
+            return None, f"its name is accepted for {other.title}"
+    bn = says_batchnorm(name)
+    if spec.batchnorm_after_conv and bn is False:
+        return None, "its name says it has no BatchNorm"
+    siblings_bn = any(m.batchnorm_after_conv for m in assignment.models if m.key != spec.key)
+    if not spec.batchnorm_after_conv and bn and siblings_bn:
+        return None, "its name says it has BatchNorm (another model of the assignment does)"
+    wanted_numbers = set().union(*(_numbers(n) for n in spec.names + (spec.key,)))
+    if _numbers(name) and wanted_numbers and not _numbers(name) & wanted_numbers:
+        return None, (f"the number in its name ({', '.join(sorted(_numbers(name)))}) is not "
+                      f"the model's ({', '.join(sorted(wanted_numbers))})")
+    if resembles(name, spec):
+        return 1, "not an accepted name, but close to one"
+    if spec.batchnorm_after_conv and bn:
+        return 1, "not an accepted name, but it says BatchNorm"
+    return 0, "nothing in its name points at this model"
+
+
+def _components(nss: list[Namespace]) -> dict[str, str]:
+    """Classes other nn.Module classes instantiate (blocks, layers), or that are handed to
+    one as an argument (`ResNetCIFAR(BasicBlock, [3, 3, 3])`) -> one user."""
+    modules = discovery.module_candidates(nss)
+    classes = {d.node.name for _, d in modules}
+    used: dict[str, str] = {}
+    for _, d in modules:
+        names, _ = discovery.free_names(d.node)
+        for n in names - {d.node.name}:
+            used.setdefault(n, d.node.name)
+    for ns in nss:
+        for unit in ns.file.units:
+            for call in ast.walk(unit.tree) if unit.tree is not None else ():
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and (
+                        call.func.id in classes):
+                    for arg in call.args + [k.value for k in call.keywords]:
+                        if isinstance(arg, ast.Name) and arg.id in classes - {call.func.id}:
+                            used.setdefault(arg.id, call.func.id)
+    return used
+
+
+def options(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
+            ) -> tuple[list[Option], list[Excluded]]:
+    """Every candidate for one model (class or accepted factory, each way it is built), best
+    statically ranked first, and the classes excluded with the reason."""
+    defs = [(ns, d) for ns, d in discovery.module_candidates(nss)]
+    accepted = {n.lower() for n in spec.names}
+    defs += [(ns, d) for ns in nss for d in ns.defs
+             if isinstance(d.node, ast.FunctionDef) and d.node.name.lower() in accepted]
+    components = _components(nss)
+    any_files = any(m.files for m in assignment.models)
+    found, excluded = [], []
+    for index, (ns, d) in enumerate(defs):
+        name = d.node.name
+        tier, note = name_tier(name, spec, assignment)
+        if tier is not None and tier < 2 and name in components:
+            tier, note = None, f"a building block used by {components[name]}"
+        if tier is not None and tier < 2 and d.in_function:
+            tier, note = None, f"defined inside the function {d.in_function}"
+        if tier is not None and tier < 2 and not spec.args and (
+                required := construct.required_args(nss, d)) and not _constructions(nss, d):
+            tier, note = None, (f"it needs arguments ({', '.join(required)}) and the code "
+                                "never builds it")
+        if tier is None:
+            excluded.append(Excluded(d.qualname or name, d.unit.where, d.line, note,
+                                     close=resembles(name, spec)))
+            continue
+        owners = file_owners(d.unit.file, assignment) if any_files else {}
+        if spec.key in owners:
+            rank, exact = 1, owners[spec.key]
+            file_note = f"in {d.unit.file}, the file the assignment names for it"
+        elif owners:
+            rank, exact = -1, False
+            titles = ", ".join(assignment.model(k).title for k in owners)
+            file_note = f"in {d.unit.file}, the file the assignment names for {titles}"
+        else:
+            rank, exact, file_note = 0, False, f"in {d.unit.file}"
+        for source in _sources(nss, ns, d, spec, tier < 2):
+            found.append(Option(source, rank, exact, tier, index, file_note, note))
+    found.sort(key=lambda o: (-o.file_rank, -o.name_tier, o.order))
+    return found, excluded
+
+
+def _sources(nss, ns, d, spec: ModelSpec, substituted: bool) -> list[ModelSource]:
+    """The spec's arguments win; else a class with required arguments is built each way the
+    student builds it; else it is called without arguments."""
+    if not spec.args and construct.required_args(nss, d):
+        made = _constructions(nss, d)
+        if made:
+            return [discovery.model_source(nss, ns, d, substituted, construction=c)
+                    for c in made]
+    return [discovery.model_source(nss, ns, d, substituted, args=spec.args)]
+
+
+def _constructions(nss, d) -> list:
+    """The student's calls; code too odd to read statically (nesting past the recursion
+    limit, say) counts as none: the class is then called as the spec says."""
+    try:
+        return construct.constructions(nss, d)
+    except (RecursionError, ValueError, TypeError, OverflowError, SyntaxError, MemoryError):
+        return []
+
+
+def prune(per_model: list[list[Option]]) -> list[list[Option]]:
+    """Keep what is worth probing: options whose name points at the model; nameless ones
+    too when there is none, or when every named one may be graded for another model first
+    (the template's SimpleNN is a Lab 1 and a Lab 2 name); at most MAX_BUILDS distinct
+    builds, the best ranked of each model first."""
+    elsewhere = [{o.source.ident for o in opts} for opts in per_model]
+    kept = []
+    for index, opts in enumerate(per_model):
+        named = [o for o in opts if o.name_tier >= 1]
+        others = set().union(*(e for i, e in enumerate(elsewhere) if i != index))
+        shared = named and all(o.source.ident in others for o in named)
+        kept.append(opts if not named or shared else named)
+    allowed = {o.source.ident for o in probe_order(kept)[:MAX_BUILDS]}
+    return [[o for o in opts if o.source.ident in allowed] for opts in kept]
+
+
+def probe_order(per_model: list[list[Option]]) -> list[Option]:
+    """Distinct builds, round-robin over the models in rank order: every model's best
+    candidate is probed before any model's second (a hung one then costs the least)."""
+    seen, order = set(), []
+    for rank in range(max((len(o) for o in per_model), default=0)):
+        for opts in per_model:
+            if rank < len(opts) and opts[rank].source.ident not in seen:
+                seen.add(opts[rank].source.ident)
+                order.append(opts[rank])
+    return order

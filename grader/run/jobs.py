@@ -1,0 +1,299 @@
+"""One student's grading as one job: typed settings in, an EvaluationResult out.
+
+A GradeJob is small and picklable (paths, the frozen Assignment, frozen Settings, the reference
+results), so a process pool, a Slurm array task or a plain loop runs `grade(job)` unchanged.
+`grade` never raises: a crash, a timeout or a grader bug becomes a zero-score result with the
+reason. Its content key covers everything that decides the result, so a stored result is reused
+only when nothing that decides it changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from grader import __version__
+from grader.errors import GraderError
+from grader.grading import metrics, rubric
+from grader.grading.checks import check_folder, prepared
+from grader.grading.probe import Probe
+from grader.grading.retrain import run_training, train_in_session
+from grader.inputs.handins import student_names
+from grader.inputs.prepared import PreparedData
+from grader.inputs.sources import SKIP_DIRS
+from grader.results import (
+    CheckReport,
+    CheckResult,
+    EvaluationResult,
+    ItemScore,
+    ReferenceBand,
+    Scores,
+    TrainingResult,
+    to_dict,
+)
+from grader.run.gpus import cuda_device_label
+from grader.sandbox.bwrap import Sandbox
+from grader.sandbox.limits import Limits
+from grader.spec import Assignment
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every student of one run is graded with (the same for the whole class except the
+    per-slot placement: threads and gpu_id, which the executor fills in)."""
+
+    prepared: Path                  # prepared-data folder in the cache (grader.inputs.prepared)
+    data_key: str                   # full-content hash of the prepared data
+    dataset_source: str             # "synthetic (seed 0)" or the data folder, for results
+    config: tuple[tuple[str, object], ...]   # the canonical training config, as sorted items
+    check_limits: Limits            # for the check (probe) sandbox run
+    train_limits: Limits            # for the training sandbox run
+    reference: tuple[TrainingResult, ...] = ()   # the reference models' results (trained once)
+    reference_bands: tuple[ReferenceBand, ...] = ()   # their accuracy over the reference seeds
+    sandboxed: bool = True          # False only under --no-sandbox
+    gpu: bool = False               # train on CUDA
+    mps: bool = False               # let sandboxes reach the instructor's MPS daemon (opt-in)
+    threads: int = 1                # torch/OMP/MKL threads of one sandbox (cores // slots)
+    gpu_id: str | None = None       # the one GPU (UUID) this slot's sandboxes see; None: all
+    cache_dir: Path | None = None   # the one cache folder (data, references)
+
+    @property
+    def training(self) -> dict:
+        return dict(self.config)
+
+
+@dataclass(frozen=True)
+class GradeJob:
+    student: str                    # result name, unique in the class (grades/<student>.json)
+    submission: Path                # the student's folder or .zip
+    assignment: Assignment
+    settings: Settings
+    key: str                        # content key: see job_key
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 over every file of a submission (relative path and full bytes), or a zip's
+    bytes. Caches (__pycache__, .ipynb_checkpoints) are skipped like the grader skips them."""
+    digest = hashlib.sha256()
+    path = Path(path)
+    if path.is_file():
+        files = [(path.name, path)]
+    else:
+        files = sorted((p.relative_to(path).as_posix(), p) for p in path.rglob("*")
+                       if (p.is_file() or p.is_symlink())
+                       and not any(part in SKIP_DIRS for part in p.relative_to(path).parts))
+    for rel, p in files:
+        digest.update(rel.encode("utf-8", "surrogateescape") + b"\0")
+        if p.is_symlink():
+            digest.update(b"link:" + os.readlink(p).encode("utf-8", "surrogateescape"))
+        else:
+            with open(p, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def job_key(submission: Path, assignment: Assignment, settings: Settings) -> str:
+    """The hash of everything that decides a student's result: the submission's full
+    contents, the assignment spec, the data's full hash, the training config and limits, the
+    device, the sandboxing, the CPU thread count, the reference results and the grader
+    version. Not which slot or GPU ran it."""
+    decided = {
+        "submission": content_hash(submission), "assignment": _graded_by(assignment),
+        "data": settings.data_key, "config": settings.training,
+        "limits": [to_dict(settings.check_limits), to_dict(settings.train_limits)],
+        "gpu": settings.gpu, "sandboxed": settings.sandboxed,
+        # CPU training's float summation order depends on the thread count (not on the GPU)
+        "threads": None if settings.gpu else settings.threads,
+        "reference": [_decisive(r) for r in settings.reference],
+        "bands": [to_dict(b) for b in settings.reference_bands], "grader": __version__}
+    text = json.dumps(decided, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _graded_by(assignment: Assignment) -> dict:
+    """The spec without what grading never reads: `[integrity]` (its starter paths are absolute,
+    so editing it or moving the spec folder would otherwise regrade the class) and the spec
+    file's path. (`[cluster]` is not part of an Assignment at all.)"""
+    return {k: v for k, v in to_dict(assignment).items() if k not in ("integrity", "path")}
+
+
+def _decisive(run: TrainingResult) -> dict:
+    """A reference run without its timings: a reference retrained to the same predictions
+    (when it is not cached) must not change every student's key."""
+    return {k: v for k, v in to_dict(run).items() if k not in ("seconds", "images_per_second")}
+
+
+def make_jobs(submissions: list[Path], assignment: Assignment,
+              settings: Settings) -> list[GradeJob]:
+    names = student_names(submissions)
+    return [GradeJob(student=names[p], submission=p, assignment=assignment, settings=settings,
+                     key=job_key(p, assignment, settings)) for p in submissions]
+
+
+def grade(job: GradeJob) -> EvaluationResult:
+    """Grade one student. Never raises: any failure is a zero-score result with the reason."""
+    s, assignment = job.settings, job.assignment
+    base = _base(job)
+    try:
+        data = PreparedData.open(s.prepared)
+        with _placed(s), prepared(job.submission) as root, _one_process(s) as box:
+            # on the CPU one sandboxed process probes and then trains the student's models;
+            # on a GPU the check runs apart, in a sandbox that does not see the GPU (a model
+            # that moves itself to CUDA when it is available must pass the CPU probes)
+            if box is not None:
+                box.add_submission(root, skip=SKIP_DIRS)
+            report, probes = check_folder(root, str(job.submission), assignment,
+                                          s.check_limits, s.sandboxed, box=box)
+            training = _train_student(report, probes, root, assignment, data, s, box)
+        predictions, problem = _score_predictions(report, data.held_out, assignment)
+        items = rubric.score(
+            assignment, checks=report.checks + _training_checks(training),
+            accuracy={t.model: (t.scores.accuracy if t.ok and t.scores else None)
+                      for t in training},
+            reference={b.model: b for b in s.reference_bands},
+            predictions_accuracy=predictions.accuracy if predictions else None,
+            predictions_problem=problem)
+        earned, possible = rubric.total(items)
+        incomplete = report.sandbox.status != "ok" or any(not t.ok for t in training) or any(
+            not m.found or m.error for m in report.models)
+        return EvaluationResult(**base, status="failed" if incomplete else "ok",
+                                error=report.sandbox.reason or None, check=report,
+                                training=training, predictions=predictions, rubric=items,
+                                total=earned, possible=possible)
+    except GraderError as exc:
+        return crashed(job, str(exc), base)
+    except Exception as exc:  # a grader bug must not stop the class; it is reported per student
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return crashed(job, f"internal error while grading: {detail}", base)
+
+
+def crashed(job: GradeJob, reason: str, base: dict | None = None) -> EvaluationResult:
+    """The zero-score result of a student that could not be graded at all."""
+    a, base = job.assignment, base or _base(job)
+    items = [ItemScore(id=i.id, title=i.title, earned=0.0, possible=i.points, reasons=[reason])
+             for i in a.rubric]
+    return EvaluationResult(**base, status="crashed", error=reason, check=None, training=[],
+                            predictions=None, rubric=items, total=0.0, possible=a.total_points)
+
+
+def _base(job: GradeJob) -> dict:
+    """The fields every result of the job has, graded or crashed."""
+    a, s = job.assignment, job.settings
+    return dict(student=job.student, assignment=a.id, course=a.course, title=a.title,
+                grader_version=__version__,
+                created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                class_names=list(a.dataset.class_names), dataset=s.dataset_source,
+                device=cuda_device_label(s.gpu_id) if s.gpu else "cpu",
+                reference=list(s.reference),
+                reference_bands=list(s.reference_bands))
+
+
+@contextlib.contextmanager
+def _placed(s: Settings) -> Iterator[None]:
+    """While grading, this process's sandboxes see only the slot's GPU (by UUID) and, with
+    --mps, the MPS daemon's pipe folder (grader.sandbox.bwrap reads both from the environment);
+    the environment is restored afterwards (one slot runs in the grader's own process)."""
+    saved = {k: os.environ.get(k) for k in ("CUDA_VISIBLE_DEVICES", "GRADER_MPS_PIPE")}
+    if s.gpu and s.gpu_id:
+        os.environ["CUDA_VISIBLE_DEVICES"] = s.gpu_id
+    if s.mps:
+        os.environ["GRADER_MPS_PIPE"] = os.environ.get("CUDA_MPS_PIPE_DIRECTORY",
+                                                       "/tmp/nvidia-mps")
+    else:
+        os.environ.pop("GRADER_MPS_PIPE", None)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _one_process(s: Settings) -> Iterator[Sandbox | None]:
+    """The sandbox a CPU student is probed and trained in, by one process; None on a GPU."""
+    if s.gpu:
+        yield None
+        return
+    with Sandbox(s.train_limits, sandboxed=s.sandboxed, threads=s.threads) as box:
+        yield box
+
+
+def _train_student(report: CheckReport, probes: list[Probe], root: Path,
+                   assignment: Assignment, data: PreparedData, s: Settings,
+                   box: Sandbox | None) -> list[TrainingResult]:
+    """Retrain every model that was found and built: in the process that probed them when it
+    is still waiting (box.session), else in a sandboxed process of its own."""
+    buildable = {m.key for m in report.models if m.found and m.params is not None}
+    wanted = [m for m in assignment.models if m.train]
+    results = {m.key: TrainingResult(model=m.key, ok=False, error="not trained: the model was "
+                                     "not found or did not build") for m in wanted
+               if m.key not in buildable}
+    chosen = {p.spec.key: p for p in probes if p.source is not None}
+    train = [m for m in wanted if m.key in buildable and m.key in chosen]
+    waiting = box is not None and box.session is not None and box.session.alive
+    if train and waiting:
+        entries = [{"key": m.key, "module": chosen[m.key].modules[chosen[m.key].source.ident],
+                    "object": chosen[m.key].source.object_name, "args": m.args} for m in train]
+        _, trained = train_in_session(box, entries, data, s.training)
+        results.update(trained)
+    elif train:
+        entries = [{"key": m.key, "code": chosen[m.key].source.code,
+                    "object": chosen[m.key].source.object_name, "args": m.args} for m in train]
+        _, trained = run_training(entries, data, s.training, s.train_limits, submission=root,
+                                  sandboxed=s.sandboxed, gpu=s.gpu, threads=s.threads)
+        results.update(trained)
+    return [results[m.key] for m in wanted if m.key in results]
+
+
+def _training_checks(training: list[TrainingResult]) -> list[CheckResult]:
+    return [CheckResult(id=f"{t.model}.trains", passed=t.ok,
+                        message="trained with the canonical routine" if t.ok else (t.error or ""),
+                        model=t.model) for t in training]
+
+
+def _score_predictions(report: CheckReport, held_out: np.ndarray | None,
+                       assignment: Assignment) -> tuple[Scores | None, str]:
+    if held_out is None or assignment.predictions is None:
+        return None, "the assignment has no predictions.csv"
+    p = report.predictions
+    if p is None or not p.present:
+        return None, f"{assignment.predictions.file} was not handed in"
+    if not p.valid or p.labels is None:
+        first = p.errors[0].message if p.errors else "malformed"
+        return None, f"{assignment.predictions.file} is malformed ({first})"
+    preds = np.asarray(p.labels, dtype=np.int64)
+    if len(preds) != len(held_out):
+        return None, (f"{assignment.predictions.file} has {len(preds):,} rows but the held-out "
+                      f"split has {len(held_out):,} images")
+    return metrics.scores(preds, held_out, assignment.dataset.num_classes), ""
+
+
+def with_placement(job: GradeJob, *, threads: int, gpu_id: str | None) -> GradeJob:
+    """The job as one slot runs it (the key does not change)."""
+    return dataclasses.replace(job, settings=dataclasses.replace(
+        job.settings, threads=threads, gpu_id=gpu_id))
+
+
+# A result stored under UNFINISHED + key (a student whose Slurm task was killed, say) is shown
+# by reports but never reused: the store reuses a result only when its key equals the job's.
+UNFINISHED = "unfinished:"
+
+
+def unfinished(job: GradeJob) -> GradeJob:
+    """The job under its unfinished key (see UNFINISHED)."""
+    return dataclasses.replace(job, key=UNFINISHED + job.key)

@@ -1,0 +1,243 @@
+"""Sandboxed: build each model of one submission and probe it (python -m harness.inspect_models).
+
+For every model in the job: import the generated module, build it with the spec's arguments,
+run forward passes on random input for several batch sizes, record each leaf module's output
+shape in execution order, count FLOPs (harness.dataflow.FlopCounter, FlopCounterMode's rules),
+and export the trainable parameters as .npz so the grader recounts them without torch or pickle.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from harness import (
+    common,  # noqa: E402  (records the original torch functions first)
+    dataflow,  # noqa: E402
+)
+
+SAVEZ = np.savez            # taken before any student code is imported
+
+
+def probe(entry: dict, job: dict, done: list[dict]) -> dict:
+    """Build and probe one model. A student model gets job["entry_seconds"] for all of it;
+    after each stage what is known is written out (common.write_partial), so a run the
+    sandbox stops still tells which stage each model reached."""
+    key = entry["key"]
+    result: dict = {"key": key, "stage": "import", "ok": False}
+    label = entry.get("label") or entry.get("object") or entry.get("reference")
+    limit = None if entry.get("reference") else job.get("entry_seconds")
+    if limit:
+        result["seconds_limit"] = float(limit)
+
+    def reached(stage: str, text: str) -> None:
+        result["stage"] = stage
+        common.stage(f"{text} {label}")
+        common.write_partial(job, done + [result])
+
+    reached("import", "importing")
+    started = time.perf_counter()
+    try:
+        with common.deadline(limit):
+            _probe(entry, job, result, reached, started)
+    except BaseException as exc:  # student code may raise anything, SystemExit included
+        result["error"] = common.describe_error(exc)
+        if isinstance(exc, common.Deadline):
+            result["error"]["type"] = "Deadline"
+    finally:
+        result["tampering"] = common.tampering()
+    return result
+
+
+def _probe(entry: dict, job: dict, result: dict, reached, started: float) -> None:
+    if entry.get("reference"):
+        factory = common.reference_factory(entry["reference"])
+    else:
+        factory = common.load_object(entry["module"], entry["object"], {})
+    reached("build", "building")
+    model = factory(**entry.get("args", {}))
+    result["build_seconds"] = round(time.perf_counter() - started, 3)
+    if not isinstance(model, torch.nn.Module):
+        result["error"] = {"type": "TypeError", "message":
+                           f"{entry.get('label') or entry.get('object')} returned "
+                           f"{type(model).__name__}, not a torch.nn.Module", "traceback": ""}
+        return
+    model.eval()
+    reached("layers", "running forward passes of")
+    result.update(layer_table(model, job["input_shape"]))
+    reached("forward", "running forward passes of")
+    result["outputs"] = forward_shapes(model, job["input_shape"], job["batch_sizes"])
+    reached("flops", "counting FLOPs of")
+    result["flops"] = count_flops(model, job["input_shape"])
+    result["stage"] = "export"
+    # numpy's .npz (stored .npy members, no pickle): the trusted side reads the shapes from
+    # the members' headers without importing torch (2-3 s saved per `grader check`)
+    params = {name: p.detach().to("cpu", torch.float32).numpy()
+              for name, p in common.named_parameters(model) if p.requires_grad}
+    path = os.path.join(common.OUT, f"params-{result['key']}.npz")
+    SAVEZ(path, **params)
+    result["param_file"] = os.path.basename(path)
+    result["stage"] = "done"
+    result["ok"] = True
+
+
+def layer_table(model, input_shape) -> dict:
+    """Leaf modules (name, type, weight and kernel shape, output shape for one image), the
+    order they run in, the feature-map trace, and `ops`: the modules and torch functions the
+    forward pass runs, each with the ops that fed it (harness.dataflow), so the grader can
+    judge the order of operations (F.relu between a conv and its BatchNorm, say)."""
+    rows, order, trace = {}, [], []
+    leaves = [(name, module) for name, module in common.named_modules(model)
+              if next(module.children(), None) is None]
+    for name, module in leaves:
+        weight = getattr(module, "weight", None)
+        rows[name] = {"name": name, "type": type(module).__name__, "output_shape": None,
+                      "weight_shape": list(weight.shape) if isinstance(weight, torch.Tensor)
+                      else None,
+                      "kernel": list(getattr(module, "kernel_size", []) or [])
+                      if isinstance(getattr(module, "kernel_size", None), tuple) else None}
+
+    def hook(mod, inputs, output, name):
+        order.append(name)
+        if isinstance(output, torch.Tensor) and len(trace) < 10000:
+            trace.append([name, list(output.shape)])
+        if rows[name]["output_shape"] is None and isinstance(output, torch.Tensor):
+            rows[name]["output_shape"] = list(output.shape)
+
+    def run(recorder):
+        handles = [common.register_forward_hook(module, lambda m, i, o, name=name:
+                                                hook(m, i, o, name))
+                   for name, module in leaves]
+        if recorder is not None:
+            handles += recorder.attach(leaves, common.register_forward_pre_hook,
+                                       common.register_forward_hook)
+        image = torch.randn(1, *input_shape)
+        try:
+            with torch.no_grad():
+                if recorder is None:
+                    model(image)
+                else:
+                    with recorder:
+                        model(image)
+        finally:
+            for h in handles:
+                h.remove()
+
+    error, ops = None, None
+    recorder = dataflow.Recorder()
+    try:
+        run(recorder)
+        ops = recorder.ops
+    except common.Deadline:         # the model's time is up (probe's deadline): stop here
+        raise
+    except BaseException as exc:
+        error = common.describe_error(exc)
+        ops = recorder.ops           # as far as it got: the layers before the error
+        if not isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
+            order.clear()            # in case recording itself broke it: run once without
+            trace.clear()
+            for row in rows.values():
+                row["output_shape"] = None
+            try:
+                run(None)
+                error, ops = None, None
+            except BaseException as plain:
+                error = common.describe_error(plain)
+    return {"layers": list(rows.values()), "order": order, "trace": trace,
+            "ops": ops, "ops_truncated": recorder.truncated, "layers_error": error}
+
+
+def forward_shapes(model, input_shape, batch_sizes) -> list[dict]:
+    outputs = []
+    with torch.no_grad():
+        for b in batch_sizes:
+            entry = {"batch": b}
+            try:
+                out = model(torch.randn(b, *input_shape))
+                if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+                    entry["note"] = f"returned a {type(out).__name__}; the first item was used"
+                    out = out[0]
+                if not isinstance(out, torch.Tensor):
+                    entry["error"] = {"type": "TypeError", "traceback": "",
+                                      "message": f"forward returned {type(out).__name__}, "
+                                                 "not a tensor"}
+                else:
+                    entry["shape"] = list(out.shape)
+                    entry["dtype"] = str(out.dtype).replace("torch.", "")
+                    entry["finite"] = bool(torch.isfinite(out.float()).all()) \
+                        if out.is_floating_point() else True
+            except common.Deadline:
+                raise
+            except BaseException as exc:
+                entry["error"] = common.describe_error(exc)
+            outputs.append(entry)
+    return outputs
+
+
+def count_flops(model, input_shape) -> int | None:
+    try:
+        counter = dataflow.FlopCounter()
+        with torch.no_grad(), counter:
+            model(torch.randn(1, *input_shape))
+        return counter.total
+    except common.Deadline:
+        raise
+    except BaseException:
+        return None
+
+
+def probe_all(job: dict) -> list[dict]:
+    torch.manual_seed(job.get("seed", 0))
+    torch.set_num_threads(max(1, job.get("probe_threads") or job.get("threads", 1)))
+    results: list[dict] = []
+    for entry in job["models"]:
+        results.append(probe(entry, job, results))
+    return results
+
+
+def probe_then_train(job: dict) -> None:
+    """`grader evaluate` on the CPU: one sandboxed process per student. A forked child probes
+    every candidate (student code runs there), writes the report and exits; this process,
+    which has imported torch but never student code, waits for the grader's plan (the chosen
+    candidates) and trains them as a fresh process would: nothing the probed code did (state,
+    threads, monkeypatching, memory, cached modules) reaches training, and one `import torch`
+    serves both. Fork before any thread exists: torch has run no parallel work here yet."""
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            if common.PLAN_IN is not None:      # student code never reads the plan channel
+                os.close(common.PLAN_IN)
+            common.report(job, job["then"], probe_all(job))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    if job.get("sandboxed"):
+        common.end_others()                     # what the probed code left running
+    if not os.path.exists(os.path.join(common.OUT, job["then"])):
+        # the probing ended without its report: end the same way, so the grader's verdict
+        # (killed by signal 9, a limit, exit(0) from student code) is the one it earned
+        if os.WIFSIGNALED(status):
+            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+            os.kill(os.getpid(), os.WTERMSIG(status))
+        os._exit(os.waitstatus_to_exitcode(status))
+    from harness import train_models
+
+    train_models.run(job, common.plan() or {"models": []})
+
+
+def main() -> None:
+    job = common.read_job(sys.argv[1])
+    common.prepare_paths(job)
+    if job.get("then"):
+        probe_then_train(job)
+    common.finish(job, probe_all(job))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""The section parsers of an assignment spec: [assignment], [[models]], [dataset],
+[training], [limits], [predictions], [[rubric]] and [integrity], each into its dataclass.
+
+Built on grader.spec.reader.TableReader, so every fault names the file, key and line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from grader.spec.reader import TableReader
+from grader.spec.types import (
+    Assignment,
+    DatasetSpec,
+    IntegritySpec,
+    LimitsSpec,
+    ModelSpec,
+    ParamExpectation,
+    PredictionsSpec,
+    RubricItem,
+    TrainingSpec,
+)
+
+
+class SectionParser(TableReader):
+    """Turns the parsed TOML into an Assignment, section by section."""
+
+    def assignment(self, data: dict) -> Assignment:
+        known = {"assignment", "dataset", "training", "limits", "predictions", "models", "rubric",
+                 "cluster", "integrity"}   # [cluster] is read by grader.run.slurm.settings, not here
+        for unknown in sorted(set(data) - known):
+            self.fail(unknown, f"one of the sections [{'], ['.join(sorted(known))}]", unknown)
+        head = self.table(data, "assignment", {"course", "title", "required_files"}, "assignment")
+        dataset = self.dataset(data)
+        models = data.get("models", [])
+        if not isinstance(models, list) or not models:
+            self.fail("models", "at least one [[models]] table", models,
+                      missing="models" not in data)
+        parsed = tuple(self.model(m, i, dataset) for i, m in enumerate(models))
+        keys = [m.key for m in parsed]
+        if len(set(keys)) != len(keys):
+            self.fail("models.key", "unique model keys", keys)
+        predictions = self.predictions(data) if "predictions" in data else None
+        rubric = tuple(self.rubric_item(r, i, set(keys), predictions)
+                       for i, r in enumerate(data.get("rubric", [])))
+        files = self.get(head, "required_files", "assignment", list, [])
+        return Assignment(
+            id=self.path.stem,
+            course=self.get(head, "course", "assignment", str),
+            title=self.get(head, "title", "assignment", str),
+            path=str(self.path),
+            required_files=tuple(str(f) for f in files),
+            models=parsed, dataset=dataset, training=self.training(data),
+            limits=self.limits(data), predictions=predictions, rubric=rubric,
+            integrity=self.integrity(data))
+
+    def integrity(self, data: dict) -> IntegritySpec:
+        t = self.table(data, "integrity", {"starter", "free_models"}, "integrity")
+        starter = self.get(t, "starter", "integrity", list, [])
+        if not all(isinstance(p, str) and p for p in starter):
+            self.fail("integrity.starter", "a list of paths (files or folders)", starter)
+        free = self.get(t, "free_models", "integrity", list, None)
+        keys = {m.get("key") for m in data.get("models", []) if isinstance(m, dict)}
+        if free is not None and not all(k in keys for k in free):
+            self.fail("integrity.free_models", f"model keys ({', '.join(sorted(keys))})", free)
+        base = self.path.parent
+        return IntegritySpec(starter=tuple(str(base / p) for p in starter),
+                             free_models=tuple(free) if free is not None else None)
+
+    def dataset(self, data: dict) -> DatasetSpec:
+        d = DatasetSpec()
+        t = self.table(data, "dataset", {"name", "input_shape", "num_classes", "class_names",
+                                         "synthetic_train", "synthetic_test"}, "dataset")
+        name = self.get(t, "name", "dataset", str, d.name)
+        if name not in ("cifar10", "tiny-imagenet", "npz"):
+            self.fail("dataset.name", "cifar10, tiny-imagenet or npz", name)
+        shape = self.get(t, "input_shape", "dataset", list, list(d.input_shape))
+        if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
+            self.fail("dataset.input_shape", "three positive integers [C, H, W]", shape)
+        num_classes = self.positive(t, "num_classes", "dataset", d.num_classes)
+        default_names = d.class_names if num_classes == 10 else tuple(
+            f"class_{i}" for i in range(num_classes))
+        names = tuple(self.get(t, "class_names", "dataset", list, list(default_names)))
+        if len(names) != num_classes:
+            self.fail("dataset.class_names", f"{num_classes} names (num_classes)", len(names))
+        return DatasetSpec(name=name, input_shape=tuple(shape), num_classes=num_classes,
+                           class_names=names,
+                           synthetic_train=self.positive(t, "synthetic_train", "dataset",
+                                                         d.synthetic_train),
+                           synthetic_test=self.positive(t, "synthetic_test", "dataset",
+                                                        d.synthetic_test))
+
+    def model(self, m: Any, index: int, dataset: DatasetSpec) -> ModelSpec:
+        where = f"models[{index}]"
+        if not isinstance(m, dict):
+            self.fail(where, "a [[models]] table", m)
+        allowed = {"key", "title", "names", "args", "params", "reference", "weighted_layers",
+                   "batchnorm_after_conv", "train", "files"}
+        for unknown in sorted(set(m) - allowed):
+            self.fail(f"{where}.{unknown}", f"one of {', '.join(sorted(allowed))}", unknown)
+        key = self.get(m, "key", where, str)
+        if not re.fullmatch(r"[a-z0-9_-]+", key):
+            self.fail(f"{where}.key", "lower-case letters, digits, '-' and '_'", key)
+        names = self.get(m, "names", where, list)
+        if not names or not all(isinstance(n, str) and n.isidentifier() for n in names):
+            self.fail(f"{where}.names", "a list of Python class or function names", names)
+        reference = self.get(m, "reference", where, str, None)
+        if reference is not None:
+            from reference import MODELS  # light: model files import torch lazily
+            if reference not in MODELS:
+                self.fail(f"{where}.reference", f"a reference model ({', '.join(MODELS)})",
+                          reference)
+        layers = self.get(m, "weighted_layers", where, int, None)
+        files = self.get(m, "files", where, list, [])
+        if not all(isinstance(f, str) and f.strip() for f in files):
+            self.fail(f"{where}.files", "a list of file names such as \"hw2.ipynb\"", files)
+        return ModelSpec(
+            key=key, title=self.get(m, "title", where, str, key), names=tuple(names),
+            args=self.get(m, "args", where, dict, {}), params=self.params(m, where),
+            reference=reference, weighted_layers=layers,
+            batchnorm_after_conv=self.get(m, "batchnorm_after_conv", where, bool, False),
+            train=self.get(m, "train", where, bool, True), files=tuple(files))
+
+    def params(self, m: dict, where: str) -> ParamExpectation | None:
+        value = m.get("params")
+        expected = 'an integer, {min = N, max = M} or {reference = "model-id"}'
+        if value is None:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return ParamExpectation(exact=value)
+        if isinstance(value, dict) and set(value) <= {"min", "max"} and value and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in value.values()):
+            return ParamExpectation(min=value.get("min"), max=value.get("max"))
+        if isinstance(value, dict) and set(value) == {"reference"} and isinstance(
+                value["reference"], str):
+            return ParamExpectation(reference=value["reference"])
+        self.fail(f"{where}.params", expected, value)
+        return None
+
+    def training(self, data: dict) -> TrainingSpec:
+        d = TrainingSpec()
+        w = "training"
+        t = self.table(data, w, {"epochs", "batch_size", "lr", "momentum", "weight_decay",
+                                 "schedule", "milestones", "gamma", "augment", "seed",
+                                 "reference_seeds", "eval_images"}, w)
+        schedule = self.get(t, "schedule", w, str, d.schedule)
+        if schedule not in ("none", "step", "cosine", "onecycle"):
+            self.fail("training.schedule", "none, step, cosine or onecycle", schedule)
+        milestones = self.get(t, "milestones", w, list, [])
+        if not all(isinstance(x, int) and x > 0 for x in milestones):
+            self.fail("training.milestones", "a list of positive epoch numbers", milestones)
+        return TrainingSpec(
+            epochs=self.positive(t, "epochs", w, d.epochs),
+            batch_size=self.positive(t, "batch_size", w, d.batch_size),
+            lr=self.positive(t, "lr", w, d.lr),
+            momentum=self.get(t, "momentum", w, float, d.momentum),
+            weight_decay=self.get(t, "weight_decay", w, float, d.weight_decay),
+            schedule=schedule, milestones=tuple(milestones),
+            gamma=self.positive(t, "gamma", w, d.gamma),
+            augment=self.get(t, "augment", w, bool, d.augment),
+            seed=self.get(t, "seed", w, int, d.seed),
+            reference_seeds=self.reference_seeds(t, self.get(t, "seed", w, int, d.seed)),
+            eval_images=self.eval_images(t))
+
+    def eval_images(self, t: dict) -> int:
+        value = self.get(t, "eval_images", "training", int, 0)
+        if value < 0:
+            self.fail("training.eval_images", "0 (all held-out images) or a number of images",
+                      value)
+        return value
+
+    def reference_seeds(self, t: dict, seed: int) -> tuple[int, ...]:
+        expected = "a number of seeds (1 to 20) or a list of distinct integer seeds"
+        value = self.get(t, "reference_seeds", "training", (int, list), 1, expected)
+        if isinstance(value, int):
+            if not 1 <= value <= 20:
+                self.fail("training.reference_seeds", expected, value)
+            return tuple(range(seed, seed + value))
+        if not value or len(value) > 20 or len(set(map(repr, value))) != len(value) or not all(
+                isinstance(x, int) and not isinstance(x, bool) for x in value):
+            self.fail("training.reference_seeds", expected, value)
+        return tuple(value)
+
+    def limits(self, data: dict) -> LimitsSpec:
+        d = LimitsSpec()
+        names = {f for f in LimitsSpec.__dataclass_fields__}
+        t = self.table(data, "limits", names, "limits")
+        return LimitsSpec(**{n: self.positive(t, n, "limits", getattr(d, n)) for n in names})
+
+    def predictions(self, data: dict) -> PredictionsSpec:
+        d = PredictionsSpec()
+        w = "predictions"
+        names = {f for f in PredictionsSpec.__dataclass_fields__}
+        t = self.table(data, w, names, w)
+        labels = self.get(t, "labels", w, str, d.labels)
+        if labels not in ("index", "name", "either"):
+            self.fail("predictions.labels", "index, name or either", labels)
+        return PredictionsSpec(
+            file=self.get(t, "file", w, str, d.file),
+            id_column=self.get(t, "id_column", w, str, d.id_column),
+            label_column=self.get(t, "label_column", w, str, d.label_column),
+            id_aliases=self.names(t, "id_aliases", w),
+            label_aliases=self.names(t, "label_aliases", w),
+            rows=self.positive(t, "rows", w, d.rows),
+            first_id=self.get(t, "first_id", w, int, d.first_id),
+            labels=labels, max_bytes=self.positive(t, "max_bytes", w, d.max_bytes))
+
+    def rubric_item(self, r: Any, index: int, model_keys: set[str],
+                    predictions: PredictionsSpec | None) -> RubricItem:
+        where = f"rubric[{index}]"
+        if not isinstance(r, dict):
+            self.fail(where, "a [[rubric]] table", r)
+        allowed = {"id", "title", "points", "kind", "checks", "partial", "model", "basis",
+                   "full", "zero"}
+        for unknown in sorted(set(r) - allowed):
+            self.fail(f"{where}.{unknown}", f"one of {', '.join(sorted(allowed))}", unknown)
+        kind = self.get(r, "kind", where, str)
+        if kind not in ("check", "accuracy", "predictions"):
+            self.fail(f"{where}.kind", "check, accuracy or predictions", kind)
+        item_id = self.get(r, "id", where, str)
+        model = self.get(r, "model", where, str, None)
+        checks = self.get(r, "checks", where, list, [])
+        if kind == "check" and not checks:
+            self.fail(f"{where}.checks", "check ids or globs such as \"simplenn.*\"", checks,
+                      missing="checks" not in r)
+        if kind == "accuracy" and model not in model_keys:
+            self.fail(f"{where}.model", f"one of the model keys ({', '.join(sorted(model_keys))})",
+                      model, missing=model is None)
+        if kind == "predictions" and predictions is None:
+            self.fail(f"{where}.kind", "a [predictions] section for a predictions item", kind)
+        basis = self.get(r, "basis", where, str, "absolute")
+        if basis not in ("absolute", "reference"):
+            self.fail(f"{where}.basis", "absolute or reference", basis)
+        full = self.get(r, "full", where, float, 1.0)
+        zero = self.get(r, "zero", where, float, None)
+        if zero is not None and zero >= full:
+            self.fail(f"{where}.zero", f"a value below full ({full})", zero)
+        return RubricItem(
+            id=item_id, title=self.get(r, "title", where, str, item_id),
+            points=self.positive(r, "points", where, 1.0), kind=kind,
+            checks=tuple(str(c) for c in checks),
+            partial=self.get(r, "partial", where, bool, False),
+            model=model, basis=basis, full=full, zero=zero)

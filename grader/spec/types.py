@@ -1,0 +1,169 @@
+"""The assignment spec's typed data: frozen dataclasses, one per TOML section.
+
+grader.spec loads a TOML file into these (parsing in grader.spec.sections) and re-exports
+them, so other modules import them from grader.spec.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+
+
+@dataclass(frozen=True)
+class ParamExpectation:
+    """What the trainable-parameter count of a model must be."""
+
+    exact: int | None = None        # the count must equal this
+    min: int | None = None          # inclusive lower bound of an accepted range
+    max: int | None = None          # inclusive upper bound of an accepted range
+    reference: str | None = None    # "same as reference model X" (its count, resolved when built)
+
+    def describe(self) -> str:
+        if self.exact is not None:
+            return f"{self.exact:,}"
+        if self.reference is not None:
+            return f"same as reference {self.reference}"
+        lo = f"{self.min:,}" if self.min is not None else "0"
+        hi = f"{self.max:,}" if self.max is not None else "any"
+        return f"{lo} to {hi}"
+
+    def accepts(self, count: int, reference_count: int | None = None) -> bool:
+        if self.exact is not None:
+            return count == self.exact
+        if self.reference is not None:
+            return reference_count is not None and count == reference_count
+        return (self.min is None or count >= self.min) and (self.max is None or count <= self.max)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model the submission must contain."""
+
+    key: str                        # short id used in results and rubric ("simplenn")
+    title: str                      # what students call it ("SimpleNN (Lab 1)")
+    names: tuple[str, ...]          # accepted class or factory-function names, preferred first
+    args: dict[str, Any] = field(default_factory=dict)   # keyword arguments for the constructor
+    params: ParamExpectation | None = None               # expected trainable parameters
+    reference: str | None = None    # reference/ registry id: layer-by-layer comparison, retraining
+    weighted_layers: int | None = None       # conv + linear layers expected (ResNet-20: 20)
+    batchnorm_after_conv: bool = False       # every Conv2d must be followed by a BatchNorm2d
+    train: bool = True              # retrain it in `grader evaluate`
+    files: tuple[str, ...] = ()     # file names it is expected in ("simplenn-cifar10.ipynb"),
+    #                                 matched tolerantly; empty: anywhere in the submission
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """The data the models take and the data evaluate trains on."""
+
+    name: str = "cifar10"           # cifar10 | tiny-imagenet | npz
+    input_shape: tuple[int, int, int] = (3, 32, 32)   # C, H, W of one image
+    num_classes: int = 10
+    class_names: tuple[str, ...] = CIFAR10_CLASSES
+    synthetic_train: int = 4000     # images per split of the built-in synthetic data: small so
+    synthetic_test: int = 1000      # the README's main job runs in minutes on a 2-core CPU
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """The canonical training routine's budget; every model of the assignment gets the same."""
+
+    epochs: int = 2                 # grading budget, not the students' (overridable: --epochs)
+    batch_size: int = 128           # ECE 661 HW2
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    schedule: str = "none"          # none | step | cosine | onecycle
+    milestones: tuple[int, ...] = ()  # epochs where a step schedule multiplies lr by gamma
+    gamma: float = 0.1
+    augment: bool = True            # RandomCrop(padding=4) + horizontal flip, batch-wise
+    seed: int = 0
+    reference_seeds: tuple[int, ...] = ()   # seeds the reference trains under (TOML: a count n,
+    #                                 meaning seed .. seed + n - 1, or a list); relative rubric
+    #                                 items then use their mean and spread. Empty: (seed,)
+    eval_images: int = 0            # held-out images every retrained model is scored on, per
+    #                                 epoch and final (the first N); 0: all of them. Part of the
+    #                                 budget: a CPU demo need not predict 10,000 images per epoch
+
+
+@dataclass(frozen=True)
+class LimitsSpec:
+    """Sandbox limits for one student process (overridable on the command line)."""
+
+    wall_seconds: int = 120         # `check`: building and probing models (torch import ~6 s)
+    train_wall_seconds: int = 1800  # `evaluate`: retraining all of one student's models
+    memory_mb: int = 4096           # resident memory of the whole process tree
+    processes: int = 64             # tasks (processes and threads) alive at once
+    file_size_mb: int = 256         # largest file the student code may write
+    cpu_seconds: int = 7200         # CPU time of one process
+
+
+@dataclass(frozen=True)
+class PredictionsSpec:
+    """The predictions.csv format students hand in."""
+
+    file: str = "predictions.csv"
+    id_column: str = "id"           # the header's names, as the course hands them out; matched
+    label_column: str = "label"     # without regard to case or surrounding spaces
+    id_aliases: tuple[str, ...] = ()      # other names accepted for the id column
+    label_aliases: tuple[str, ...] = ()   # ... and for the label column (messages name only
+    #                                       id_column,label_column: the course's own format)
+    rows: int = 10000               # rows expected (one per held-out image)
+    first_id: int = 0               # ids run first_id .. first_id + rows - 1
+    labels: str = "index"           # index | name | either
+    max_bytes: int = 8 * 1024 * 1024   # larger files are refused without being read
+
+
+@dataclass(frozen=True)
+class RubricItem:
+    """One line of the rubric: points for checks, retrained accuracy or predictions.csv."""
+
+    id: str
+    title: str
+    points: float
+    kind: str                       # check | accuracy | predictions
+    checks: tuple[str, ...] = ()    # check: check ids or globs ("simplenn.*") that must pass
+    partial: bool = False           # check: points in proportion to checks passed
+    model: str | None = None        # accuracy: the model key
+    basis: str = "absolute"         # accuracy: absolute, or "reference" (fraction of its accuracy)
+    full: float = 1.0               # accuracy at or above which all points are earned
+    zero: float | None = None       # accuracy at or below which none; linear between (partial)
+
+
+@dataclass(frozen=True)
+class IntegritySpec:
+    """`grader integrity`'s settings in the spec."""
+
+    starter: tuple[str, ...] = ()   # starter code given to everyone (files or folders, relative
+    #                                 to the spec file): boilerplate, never counted as copying
+    free_models: tuple[str, ...] | None = None   # model keys whose architecture is the
+    #                                 student's own choice (compared); None: those with no exact
+    #                                 or reference count, no weighted_layers, and a range wider
+    #                                 than 10% (DLStudio's Net3, not ResNet-20's two options)
+
+
+@dataclass(frozen=True)
+class Assignment:
+    id: str
+    course: str
+    title: str
+    path: str
+    required_files: tuple[str, ...]
+    models: tuple[ModelSpec, ...]
+    dataset: DatasetSpec
+    training: TrainingSpec
+    limits: LimitsSpec
+    predictions: PredictionsSpec | None
+    rubric: tuple[RubricItem, ...]
+    integrity: IntegritySpec = IntegritySpec()
+
+    def model(self, key: str) -> ModelSpec:
+        return next(m for m in self.models if m.key == key)
+
+    @property
+    def total_points(self) -> float:
+        return sum(item.points for item in self.rubric)
