@@ -626,3 +626,189 @@ def make_class(root: Path, *, honest: int = 10, seed: int = 0, planted: bool = T
         save(_result(name, designs[name], accuracy), results / f"{name}.json")
         gen.students.append(name)
     return gen
+
+
+# ---------------------------------------------------------------- a copy across three cells
+
+def write_colab_notebook(path: Path, cells: list[tuple[str, str]]) -> Path:
+    """A notebook as Colab saves it: ("md", text) and ("code", source) cells, code cells with
+    execution counts and a stream output where given as ("code", source, output)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.update({"colab": {"provenance": [], "gpuType": "T4"}, "accelerator": "GPU",
+                        "kernelspec": {"name": "python3", "display_name": "Python 3"}})
+    count = 0
+    for kind, source, *output in cells:
+        if kind == "md":
+            nb.cells.append(nbformat.v4.new_markdown_cell(source))
+            continue
+        count += 1
+        outputs = [nbformat.v4.new_output("stream", name="stdout", text=output[0])] \
+            if output else []
+        nb.cells.append(nbformat.v4.new_code_cell(source, execution_count=count,
+                                                  outputs=outputs))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+COLAB_SETUP = [
+    ("md", "# ECE 661 HW2: SimpleNN on CIFAR-10\nRuntime > Change runtime type > GPU."),
+    ("code", "!pip install torchinfo\n!nvidia-smi"),
+    ("code", "from google.colab import drive\ndrive.mount('/content/drive')",
+     "Mounted at /content/drive\n"),
+    ("code", ("import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+              "import torchvision\nimport torchvision.transforms as transforms\n"
+              "device = 'cuda' if torch.cuda.is_available() else 'cpu'")),
+]
+
+TEMPLATE_CELLS = COLAB_SETUP + [
+    ("md", "## Part 1: data and the SimpleNN model"),
+    ("code", ("class SimpleNN(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+              "        # TODO: two conv layers and three linear layers\n\n"
+              "    def forward(self, x):\n        # TODO\n        pass")),
+    ("md", "## Part 2: train SimpleNN for 10 epochs"),
+    ("code", "# TODO: your training loop\n"),
+]
+
+# alice's own code, then the code bob copies (lines 5-12 of her cell 4, all of cell 5, lines
+# 1-15 of cell 6), then her own again
+ALICE_CELLS = COLAB_SETUP + [
+    ("md", "## Part 1: data and the SimpleNN model"),
+    ("code", """\
+# load CIFAR-10 from my Drive (downloaded once)
+DATA_DIR = '/content/drive/MyDrive/ece661/data'
+%ls $DATA_DIR
+
+transform_train = transforms.Compose([
+    transforms.RandomCrop(32, padding=4),
+    transforms.RandomHorizontalFlip(),
+    transforms.ToTensor(),
+    transforms.Normalize((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+])
+trainset = torchvision.datasets.CIFAR10(root='./data', train=True, download=True, transform=transform_train)
+trainloader = torch.utils.data.DataLoader(trainset, batch_size=128, shuffle=True, num_workers=2)
+""", "Files already downloaded and verified\n"),
+    ("md", "The model: two 5x5/3x3 convolutions, then three linear layers."),
+    ("code", """\
+class SimpleNN(nn.Module):
+    def __init__(self):
+        super(SimpleNN, self).__init__()
+        self.conv1 = nn.Conv2d(3, 8, 5)
+        self.conv2 = nn.Conv2d(8, 16, 3)
+        self.fc1 = nn.Linear(16*6*6, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        out = F.relu(self.conv1(x))
+        out = F.max_pool2d(out, 2)
+        out = F.relu(self.conv2(out))
+        out = F.max_pool2d(out, 2)
+        out = out.view(out.size(0), -1)
+        out = F.relu(self.fc1(out))
+        out = F.relu(self.fc2(out))
+        out = self.fc3(out)
+        return out
+"""),
+    ("md", "## Part 2: train SimpleNN for 10 epochs"),
+    ("code", """\
+net = SimpleNN().to(device)
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+for epoch in range(10):
+    net.train()
+    running_loss = 0.0
+    for i, (inputs, targets) in enumerate(trainloader):
+        inputs, targets = inputs.to(device), targets.to(device)
+        optimizer.zero_grad()
+        outputs = net(inputs)
+        loss = criterion(outputs, targets)
+        loss.backward()
+        optimizer.step()
+        running_loss += loss.item()
+    print('epoch %d loss %.3f' % (epoch + 1, running_loss / len(trainloader)))
+torch.save(net.state_dict(), DATA_DIR + '/../simplenn_alice.pth')
+""", "epoch 1 loss 1.912\nepoch 2 loss 1.604\n"),
+    ("code", ("import matplotlib.pyplot as plt\nimages, _ = next(iter(trainloader))\n"
+              "plt.imshow(torchvision.utils.make_grid(images[:16]).permute(1, 2, 0) / 2 + 0.5)\n"
+              "plt.axis('off')")),
+]
+
+# bob's copy: names changed, comments changed, reformatted, one cell more before it, his own
+# code around it (lines 5-12 of his cell 5, lines 2-20 of cell 6, lines 1-15 of cell 7)
+BOB_CELLS = COLAB_SETUP + [
+    ("code", "import os\nos.makedirs('/content/drive/MyDrive/ece661/ckpt', exist_ok=True)"),
+    ("md", "## Part 1"),
+    ("code", """\
+# CIFAR-10, with the augmentation from lecture 5
+SEED = 661
+torch.manual_seed(SEED)
+
+tf = transforms.Compose([
+        transforms.RandomCrop(32, padding = 4),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+])
+train_ds = torchvision.datasets.CIFAR10(root = './data', train = True, download = True, transform = tf)
+train_dl = torch.utils.data.DataLoader(train_ds, batch_size = 128, shuffle = True, num_workers = 2)
+"""),
+    ("md", "### SimpleNN"),
+    ("code", """\
+# my SimpleNN
+class SimpleNN(nn.Module):
+    def __init__(self):
+        super(SimpleNN, self).__init__()
+        self.c1 = nn.Conv2d(3, 8, 5)
+        self.c2 = nn.Conv2d(8, 16, 3)
+        self.l1 = nn.Linear(16*6*6, 120)
+        self.l2 = nn.Linear(120, 84)
+        self.l3 = nn.Linear(84, 10)
+
+    def forward(self, inp):
+        h = F.relu(self.c1(inp))
+        h = F.max_pool2d(h, 2)
+        h = F.relu(self.c2(h))
+        h = F.max_pool2d(h, 2)
+        h = h.view(h.size(0), -1)
+        h = F.relu(self.l1(h))
+        h = F.relu(self.l2(h))
+        h = self.l3(h)
+        return h
+"""),
+    ("md", "## Part 2"),
+    ("code", """\
+model = SimpleNN().to(device)
+loss_fn = nn.CrossEntropyLoss()
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+for ep in range(10):
+    model.train()
+    total = 0.0
+    for j, (x, y) in enumerate(train_dl):
+        x, y = x.to(device), y.to(device)
+        opt.zero_grad()
+        logits = model(x)
+        loss = loss_fn(logits, y)
+        loss.backward()
+        opt.step()
+        total += loss.item()
+    print('epoch %d loss %.3f' % (ep + 1, total / len(train_dl)))
+print("Finished Training")
+""", "epoch 1 loss 1.897\n"),
+    ("md", "Test accuracy below."),
+    ("code", ("correct = 0\nwith torch.no_grad():\n    for x, y in train_dl:\n"
+              "        correct += (model(x.to(device)).argmax(1).cpu() == y).sum().item()\n"
+              "print(correct / 50000)")),
+]
+
+
+def make_three_cell_copy(root: Path) -> tuple[Path, Path]:
+    """A class of two Colab hand-ins, bob's code copied from alice's across three consecutive
+    code cells, and the course's template notebook: (class folder, template folder)."""
+    root = Path(root)
+    write_colab_notebook(root / "template" / "hw2_template.ipynb", TEMPLATE_CELLS)
+    write_colab_notebook(root / "class" / "alice" / "SimpleNN_CIFAR10.ipynb", ALICE_CELLS)
+    write_colab_notebook(root / "class" / "bob" / "hw2 (1).ipynb", BOB_CELLS)
+    return root / "class", root / "template"

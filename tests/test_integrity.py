@@ -270,7 +270,7 @@ def test_only_the_class_summary_names_the_integrity_report():
 
 
 def test_excerpt_marks_matching_lines_with_their_file_and_line():
-    from grader.integrity.code import excerpt
+    from grader.integrity.documents import Region, excerpt
 
     cell1 = "import torch\nx = 1\n"
     cell2 = "def f(a):\n    return a + 1\n\ny = f(2)\nprint(y)\nz = 3\nw = 4"
@@ -279,7 +279,7 @@ def test_excerpt_marks_matching_lines_with_their_file_and_line():
                                                                "hw.ipynb cell 2")))
     start = text.index("def f")
     end = text.index("return a + 1") + len("return a + 1")
-    lines, cut = excerpt(doc, ((start, end),))
+    lines, cut = excerpt(doc, (Region("hw.ipynb cell 2", 1, 2, start, end),))
     shown = [(ln.where, ln.line, "".join(s.text for s in ln.segments),
               any(s.marked for s in ln.segments)) for ln in lines]
     assert ("hw.ipynb cell 2", 1, "def f(a):", True) in shown
@@ -466,3 +466,136 @@ def test_parallel_workers_are_not_forked_from_the_grader(monkeypatch):
 
     monkeypatch.setitem(globals(), "WORKER_SEES", "changed in the parent")
     assert parallel_map(_worker_sees, range(8), jobs=2) == ["as imported"] * 8
+
+
+# ---------------------------------------------------------------- regions (issue 24)
+
+def _marked_lines(html: str, owner: str) -> set[tuple[str, int]]:
+    """(where, line) of every line the PDF's side-by-side table for owner highlights."""
+    import re
+
+    table = html.split(f"<h3>{owner}</h3>", 1)[1].split("</table>", 1)[0]
+    marked, where = set(), None
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.DOTALL):
+        part = re.match(r'<td colspan="2">(.*?)</td>', row)
+        if part:
+            where = part.group(1)
+            continue
+        line = int(re.search(r'<td class="where">(\d+)</td>', row).group(1))
+        if "<mark>" in row:
+            marked.add((where, line))
+    return marked
+
+
+@pytest.mark.pdf
+def test_code_copied_across_three_cells_is_three_regions_in_json_csv_and_pdf(tmp_path,
+                                                                             monkeypatch):
+    """bob copied alice's data loading, SimpleNN and training loop, which run across three
+    consecutive code cells (markdown between them) of a Colab notebook: each student's side
+    is three regions, one per cell, with the lines of that cell, in every output."""
+    import html as html_mod
+
+    from integrity_factories import make_three_cell_copy
+
+    from grader.inputs.sources import read_sources
+    from grader.integrity.report import render_integrity_html
+
+    klass, template = make_three_cell_copy(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    report = find_integrity(klass, spec.load("ece661-hw2"),
+                            IntegrityOptions(starter=(template,), jobs=1))
+    outputs = write_outputs(report, tmp_path / "out")
+    expected = {
+        "alice": [("SimpleNN_CIFAR10.ipynb cell 4", 5, 12),
+                  ("SimpleNN_CIFAR10.ipynb cell 5", 1, 19),
+                  ("SimpleNN_CIFAR10.ipynb cell 6", 1, 15)],
+        "bob": [("hw2 (1).ipynb cell 5", 5, 12),
+                ("hw2 (1).ipynb cell 6", 2, 20),      # line 1 is bob's own comment
+                ("hw2 (1).ipynb cell 7", 1, 15)],     # line 16 is his own print
+    }
+    data = json.loads(outputs.json.read_text())
+    [pair] = data["flagged_pairs"]
+    assert (pair["a"], pair["b"]) == ("alice", "bob")
+    assert pair["flags"][0]["kind"] == "code"
+    for side, owner in (("regions_a", "alice"), ("regions_b", "bob")):
+        assert [(r["where"], r["first_line"], r["last_line"]) for r in pair["code"][side]] \
+            == expected[owner]
+    assert "3 regions in alice's files and cells, 3 in bob's" in pair["flags"][0]["evidence"]
+
+    with outputs.csv.open(newline="") as fh:
+        [row] = list(csv.DictReader(fh))
+    for column, owner in (("code_regions_a", "alice"), ("code_regions_b", "bob")):
+        assert row[column] == "; ".join(f"{w} lines {a}-{b}" for w, a, b in expected[owner])
+
+    page = render_integrity_html(report, "<svg/>")
+    pdf_text = "\n".join(p.extract_text() for p in pypdf.PdfReader(outputs.pdf).pages)
+    for owner, regions in expected.items():
+        cells = {u.where: u.source.split("\n") for f in read_sources(klass / owner)[0]
+                 for u in f.units}
+        code_lines = {(w, n) for w, a, b in regions for n in range(a, b + 1)
+                      if cells[w][n - 1].strip()}
+        assert _marked_lines(page, owner) == {(html_mod.escape(w), n) for w, n in code_lines}
+        assert all(w in pdf_text for w, _, _ in regions)
+
+
+def _filtered_lines(units) -> tuple[str, list[tuple[str, int]]]:
+    """copydetect's filtered code of each line of each unit, joined, and the (where, line) each
+    filtered character came from. Lines are filtered one by one: independent of
+    grader.integrity's own mapping (the generated class has no string across lines)."""
+    from copydetect.utils import filter_code
+
+    code, origin = [], []
+    for where, source in units:
+        for number, line in enumerate(source.split("\n"), 1):
+            filtered = filter_code(line, "line.py", "python")[0] if line.strip() else ""
+            code.append(filtered)
+            origin += [(where, number)] * len(filtered)
+    return "".join(code), origin
+
+
+@pytest.mark.pdf
+def test_every_region_of_the_generated_class_is_lines_of_matching_code(generated, outputs):
+    """Every region in integrity.json lies inside its cell or file, first line <= last line,
+    and every line of it that holds code is matching code: covered by a k-gram of filtered
+    code (25 characters) that the other side's code has too. integrity.csv lists the same."""
+    from grader.inputs.sources import read_sources
+    from grader.integrity.code import K
+
+    gen, _, _ = generated
+    data = json.loads(outputs.json.read_text())
+
+    def units(owner: str) -> list[tuple[str, str]]:
+        if owner.startswith("source: "):
+            name = owner[len("source: "):]
+            return [(name, (gen.sources / name).read_text(encoding="utf-8"))]
+        return [(u.where, u.source) for f in read_sources(gen.root / owner)[0] for u in f.units]
+
+    with outputs.csv.open(newline="") as fh:
+        csv_rows = {(r["a"], r["b"]): r for r in csv.DictReader(fh)}
+    checked = 0
+    for pair in (p for p in data["flagged_pairs"] if p["code"]):
+        for side, owner, other in (("a", pair["a"], pair["b"]), ("b", pair["b"], pair["a"])):
+            sources = dict(units(owner))
+            code, origin = _filtered_lines(units(owner))
+            theirs, _ = _filtered_lines(units(other))
+            shared = {theirs[i:i + K] for i in range(len(theirs) - K + 1)}
+            matching = set()
+            for i in range(len(code) - K + 1):
+                if code[i:i + K] in shared:
+                    matching.update(origin[i:i + K])
+            regions = pair["code"][f"regions_{side}"]
+            assert regions
+            for region in regions:
+                where, first, last = region["where"], region["first_line"], region["last_line"]
+                lines = sources[where].split("\n")
+                assert 1 <= first <= last <= len(lines), region
+                holding_code = [n for n in range(first, last + 1)
+                                if _filtered_lines([(where, lines[n - 1])])[0]]
+                assert first in holding_code and last in holding_code, region
+                assert all((where, n) in matching for n in holding_code), region
+                checked += 1
+            row = csv_rows[(pair["a"], pair["b"])][f"code_regions_{side}"]
+            assert row == "; ".join(
+                f"{r['where']} line {r['first_line']}" if r["first_line"] == r["last_line"]
+                else f"{r['where']} lines {r['first_line']}-{r['last_line']}" for r in regions)
+    assert checked >= 10

@@ -19,6 +19,9 @@ default): code that many students share says nothing about any one pair.
 copydetect hashes k-grams with Python's `hash()`, whose salt differs between processes; the
 fingerprints here hash them with a fixed polynomial instead (_kgram_hashes), so a fingerprint
 made in any worker process, or any run, compares with any other.
+
+Matches are found in the filtered code and mapped back to the students' files and cells, one
+region per file or cell, by grader.integrity.documents.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.inputs.sources import read_sources
+from grader.integrity.documents import Document, Part, Region, filtered_code, regions
 from grader.integrity.parallel import parallel_map
 
 K = 25                      # copydetect's noise threshold: matches shorter than 25 filtered
@@ -43,33 +47,6 @@ MIN_MATCH_CHARS = 120       # filtered characters two documents must share befor
 
 
 @dataclass(frozen=True)
-class Part:
-    """Where a stretch of a document came from."""
-
-    start: int                      # offset of its first character in the document
-    where: str                      # "hw2.ipynb cell 4" or "models.py"
-
-
-@dataclass(frozen=True)
-class Document:
-    """One student's (or one public source file's) code, as compared."""
-
-    owner: str                      # the student's folder name, or "source: <file>"
-    text: str                       # code cells and .py files, joined by blank lines
-    parts: tuple[Part, ...]         # where each stretch of text came from
-    notes: tuple[str, ...] = ()     # unreadable notebooks, skipped files
-
-    def locate(self, offset: int) -> tuple[str, int]:
-        """The file (and cell) and the 1-based line in it of a character offset."""
-        part = self.parts[0] if self.parts else Part(0, "?")
-        for candidate in self.parts:
-            if candidate.start > offset:
-                break
-            part = candidate
-        return part.where, self.text.count("\n", part.start, offset) + 1
-
-
-@dataclass(frozen=True)
 class CodeMatch:
     """How much of two documents matches, after starter and class-common code are removed."""
 
@@ -78,8 +55,8 @@ class CodeMatch:
     similarity_a: float             # share of a's fingerprinted code found in b (0..1)
     similarity_b: float             # share of b's found in a
     matched_chars: int              # filtered characters of a in matching regions
-    slices_a: tuple[tuple[int, int], ...] = ()   # matching regions in a's text (offsets)
-    slices_b: tuple[tuple[int, int], ...] = ()
+    regions_a: tuple[Region, ...] = ()   # matching code in a's files and cells, one region
+    regions_b: tuple[Region, ...] = ()   # per file or cell a matching stretch touches
 
     @property
     def similarity(self) -> float:
@@ -154,18 +131,23 @@ def _kgram_hashes(filtered: str) -> np.ndarray:
 def _fingerprint(text: str, boilerplate: np.ndarray):
     """copydetect's CodeFingerprint of the text, its fields (those its docstring lists) filled
     as its constructor fills them, with _kgram_hashes for its salted k-gram hashes; every
-    occurrence of a boilerplate hash is removed."""
+    occurrence of a boilerplate hash is removed. Its offsets are left empty, so compare_files
+    gives matches in the filtered code; `positions` (the token behind each filtered character)
+    maps them back to the text exactly (grader.integrity.documents.regions)."""
     from copydetect import CodeFingerprint
-    from copydetect.utils import filter_code, get_token_coverage, winnow
+    from copydetect.utils import get_token_coverage, winnow
 
-    filtered, offsets = filter_code(text, "code.py", "python")
+    positions = filtered_code(text)
+    filtered = positions.code
     hashes, idx = winnow(_kgram_hashes(filtered), WINDOW, remove_duplicates=False)
     keep = ~np.isin(hashes, boilerplate)
     hash_idx: dict[int, list[int]] = {}
     for h, i in zip(hashes[keep].tolist(), idx[keep].tolist()):
         hash_idx.setdefault(h, []).append(i)
     fp = CodeFingerprint.__new__(CodeFingerprint)
-    fp.filename, fp.raw_code, fp.filtered_code, fp.offsets = "code.py", text, filtered, offsets
+    fp.filename, fp.raw_code, fp.filtered_code = "code.py", text, filtered
+    fp.offsets = np.zeros((0, 2), dtype=np.int64)
+    fp.positions = positions
     fp.hashes, fp.hash_idx, fp.k = set(hash_idx), hash_idx, K
     fp.token_coverage = get_token_coverage(hash_idx, K, len(filtered))
     return fp
@@ -178,9 +160,7 @@ def _read_and_fingerprint(root: Path, owner: str, boilerplate: np.ndarray):
 
 def boilerplate_hashes(docs: list[Document]) -> np.ndarray:
     """Every k-gram hash of the starter code (no winnowing: all of them must go)."""
-    from copydetect.utils import filter_code
-
-    hashes = [_kgram_hashes(filter_code(doc.text, "starter.py", "python")[0]) for doc in docs]
+    hashes = [_kgram_hashes(filtered_code(doc.text).code) for doc in docs]
     return np.unique(np.concatenate(hashes)) if hashes else np.zeros(0, dtype=np.int64)
 
 
@@ -252,8 +232,9 @@ def compare_documents(students: list[Document], sources: list[Document],
         if overlap < MIN_MATCH_CHARS:
             return None
         return CodeMatch(i_doc.owner, j_doc.owner, float(min(sim_a, 1.0)),
-                         float(min(sim_b, 1.0)), int(overlap), _pairs(slices_a),
-                         _pairs(slices_b))
+                         float(min(sim_b, 1.0)), int(overlap),
+                         regions(i_doc, i_fp.positions, _pairs(slices_a)),
+                         regions(j_doc, j_fp.positions, _pairs(slices_b)))
 
     for i in range(n):
         for j in range(i + 1, n):
@@ -274,66 +255,3 @@ def _pairs(slices) -> tuple[tuple[int, int], ...]:
     if slices.ndim != 2 or slices.shape[1] == 0:
         return ()
     return tuple((int(s), int(e)) for s, e in zip(slices[0], slices[1]))
-
-
-# ---------------------------------------------------------------- side-by-side excerpts
-
-@dataclass(frozen=True)
-class Segment:
-    text: str
-    marked: bool                    # inside a matching region
-
-
-@dataclass(frozen=True)
-class ExcerptLine:
-    where: str                      # "hw2.ipynb cell 4"
-    line: int                       # 1-based within that file or cell
-    segments: tuple[Segment, ...]
-    gap_before: bool = False        # lines were left out just before this one
-    new_part: bool = False          # the first line shown from this file or cell
-
-
-def _line_segments(line: str, marked: np.ndarray) -> tuple[Segment, ...]:
-    """A line as one unmarked indentation and one marked or unmarked rest. copydetect maps
-    matches back to the original text only approximately (a few characters off at the ends),
-    so a line counts as matching when most of its visible characters are in a match."""
-    body = line.lstrip()
-    indent = line[:len(line) - len(body)]
-    visible = [not ch.isspace() for ch in line]
-    hits = int(np.sum(marked[:len(line)] & np.array(visible, dtype=bool))) if line else 0
-    hot = bool(body) and hits >= 0.5 * sum(visible)
-    return tuple(seg for seg in (Segment(indent, False), Segment(body, hot)) if seg.text)
-
-
-def excerpt(doc: Document, slices: tuple[tuple[int, int], ...], *, context: int = 1,
-            max_lines: int = 60) -> tuple[list[ExcerptLine], int]:
-    """The lines of doc that match (plus `context` lines around), each split into its
-    indentation and its (marked or unmarked) code, at most max_lines of them; and how many
-    were cut."""
-    text = doc.text
-    marked = np.zeros(len(text) + 1, dtype=bool)
-    for start, end in slices:
-        marked[max(0, start):min(len(text), end)] = True
-    starts = [0]
-    for pos, char in enumerate(text):
-        if char == "\n":
-            starts.append(pos + 1)
-    ends = [s - 1 for s in starts[1:]] + [len(text)]
-    hot = [any(seg.marked for seg in _line_segments(text[s:e], marked[s:e]))
-           for s, e in zip(starts, ends)]
-    keep = set()
-    for number, is_hot in enumerate(hot):
-        if is_hot:
-            keep.update(range(max(0, number - context), min(len(hot), number + context + 1)))
-    lines: list[ExcerptLine] = []
-    previous = -2
-    shown = sorted(keep)
-    for number in shown[:max_lines]:
-        s, e = starts[number], ends[number]
-        segments = _line_segments(text[s:e], marked[s:e])
-        where, line = doc.locate(s)
-        lines.append(ExcerptLine(where, line, tuple(segments), gap_before=number != previous + 1
-                                 and bool(lines),
-                                 new_part=not lines or lines[-1].where != where))
-        previous = number
-    return lines, max(0, len(shown) - max_lines)

@@ -134,8 +134,9 @@ def code_flag(match: CodeMatch, t: Thresholds, *, common_max: int, source: bool)
                 "removed)")
     evidence = (f"{_percent(match.similarity_a)} of {match.a}'s code and "
                 f"{_percent(match.similarity_b)} of {match.b}'s match "
-                f"({match.matched_chars:,} filtered characters in {len(match.slices_a)} "
-                "regions); worth a look")
+                f"({match.matched_chars:,} filtered characters; {len(match.regions_a)} regions "
+                f"in {match.a}'s files and cells, {len(match.regions_b)} in {match.b}'s); "
+                "worth a look")
     strength: Strength = "strong" if match.similarity >= t.code_strong else "moderate"
     return Flag("source" if source else "code", strength, compared, evidence)
 

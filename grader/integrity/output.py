@@ -2,7 +2,8 @@
 
 integrity.json holds the flagged pairs and students with their evidence (matching code as file,
 cell and line ranges rather than text); integrity.csv one row per pair with any evidence,
-flagged or not, ranked, so an instructor can sort and filter the whole class.
+flagged or not, ranked, so an instructor can sort and filter the whole class. Both list the
+same regions as the PDF marks (CodeMatch.regions_a and regions_b: one per file or cell).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import math
 from dataclasses import asdict
 from pathlib import Path
 
-from grader.integrity.code import CodeMatch, Document
+from grader.integrity.code import CodeMatch
+from grader.integrity.documents import Region
 from grader.integrity.findings import IntegrityReport, PairFinding
 from grader.results import write_atomic, write_json_atomic
 
 JSON_NAME = "integrity.json"
 CSV_NAME = "integrity.csv"
 CSV_COLUMNS = ["rank", "a", "b", "flags", "evidence", "code_similarity_a", "code_similarity_b",
-               "code_matched_chars", "model_similarity", "shared_errors", "expected_shared",
+               "code_matched_chars", "code_regions_a", "code_regions_b", "model_similarity", "shared_errors", "expected_shared",
                "log10_p_shared", "agreement", "disagree", "expected_disagree",
                "log10_p_agreement"]
 
@@ -31,31 +33,24 @@ def _finite(value: float | None) -> float | None:
     return value if math.isfinite(value) else -1e308 if value < 0 else 1e308
 
 
-def _regions(doc: Document | None, slices) -> list[dict]:
-    if doc is None:
-        return []
-    out = []
-    for start, end in slices:
-        where, first = doc.locate(start)
-        _, last = doc.locate(max(start, end - 1))
-        out.append({"where": where, "first_line": first, "last_line": last})
-    return out
+def _regions(regions: tuple[Region, ...]) -> list[dict]:
+    return [{"where": r.where, "first_line": r.first_line, "last_line": r.last_line}
+            for r in regions]
 
 
-def _code(match: CodeMatch | None, report: IntegrityReport) -> dict | None:
+def _code(match: CodeMatch | None) -> dict | None:
     if match is None:
         return None
     return {"similarity_a": match.similarity_a, "similarity_b": match.similarity_b,
             "matched_chars": match.matched_chars,
-            "regions_a": _regions(report.document(match.a), match.slices_a),
-            "regions_b": _regions(report.document(match.b), match.slices_b)}
+            "regions_a": _regions(match.regions_a), "regions_b": _regions(match.regions_b)}
 
 
 def pair_dict(pair: PairFinding, rank: int, report: IntegrityReport) -> dict:
     return {
         "rank": rank, "a": pair.a, "b": pair.b, "evidence": round(pair.evidence, 4),
         "flags": [asdict(f) for f in pair.flags],
-        "code": _code(pair.code, report),
+        "code": _code(pair.code),
         "models": [{"model": m.model, "title": m.title, "similarity": m.similarity,
                     "identical": m.identical, "params_a": m.params_a, "params_b": m.params_b,
                     "layers": len(m.layers_a), "group": m.group} for m in pair.models],
@@ -107,6 +102,8 @@ def write_csv(report: IntegrityReport, path: Path) -> Path:
             _fmt(pair.evidence),
             _fmt(code.similarity_a if code else None), _fmt(code.similarity_b if code else None),
             code.matched_chars if code else "",
+            "; ".join(r.lines for r in code.regions_a) if code else "",
+            "; ".join(r.lines for r in code.regions_b) if code else "",
             _fmt(max((m.similarity for m in pair.models), default=None)),
             shared.shared if shared else "", _fmt(shared.expected if shared else None),
             _fmt(shared.log10_p if shared else None), _fmt(shared.agreement if shared else None),

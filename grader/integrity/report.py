@@ -16,7 +16,7 @@ from typing import Sequence
 import matplotlib
 import numpy as np
 
-from grader.integrity.code import excerpt
+from grader.integrity.documents import excerpt
 from grader.integrity.findings import IntegrityReport, PairFinding, p_text
 from grader.integrity.output import CSV_NAME, JSON_NAME, write_csv, write_json
 
@@ -96,9 +96,9 @@ def _pair_context(pair: PairFinding, rank: int, report: IntegrityReport) -> dict
     code = None
     if pair.code is not None and pair.flags:
         sides = []
-        for owner, slices in ((pair.a, pair.code.slices_a), (pair.b, pair.code.slices_b)):
+        for owner, found in ((pair.a, pair.code.regions_a), (pair.b, pair.code.regions_b)):
             doc = report.document(owner)
-            lines, cut = excerpt(doc, slices, max_lines=MAX_LINES) if doc else ([], 0)
+            lines, cut = excerpt(doc, found, max_lines=MAX_LINES) if doc else ([], 0)
             sides.append({"owner": owner, "lines": lines, "cut": cut})
         code = {"match": pair.code, "sides": sides}
     shared = pair.shared
