@@ -354,6 +354,7 @@ def test_no_wait_then_status_then_report(slurm, course, tmp_path, pango_missing)
                                          "--progress", "plain"], env=env)
     assert submitted.exit_code == 0, submitted.output
     assert "submitted Slurm array" in submitted.output
+    assert not list(out.rglob("*.pdf")) and not (out / "reports").exists()
     deadline = time.monotonic() + 900     # a generous bound on a busy machine, not a timing test
     while time.monotonic() < deadline:
         status = runner.invoke(main, ["status", str(out)])
@@ -363,8 +364,24 @@ def test_no_wait_then_status_then_report(slurm, course, tmp_path, pango_missing)
         time.sleep(2)
     assert status.exit_code == 0, status.output
     assert "3/3 students graded (ok 2, failed 1, crashed 0)" in status.output
+    # the nodes graded; none of them, nor the Pango-less submitting run, wrote a PDF
+    assert not list(out.rglob("*.pdf")) and not (out / "reports").exists()
     report = runner.invoke(main, ["report", str(out), "--out", str(out / "reports")])
     assert (out / "reports" / "gradebook.csv").exists(), report.output
+    import csv
+
+    from grader import results
+
+    graded = {name: results.load(out / f"{name}.json") for name in ("alice", "bob", "carol")}
+    with open(out / "reports" / "gradebook.csv", newline="", encoding="utf-8") as fh:
+        header, *rows = list(csv.reader(fh))
+    assert header[-1] == "hw2-lab1 total", header
+    assert [(row[0], float(row[-1])) for row in rows] == [
+        ("Points Possible", graded["alice"].possible),
+        *[(name, pytest.approx(r.total, abs=1e-4)) for name, r in graded.items()]]
+    assert graded["carol"].status == "failed" and graded["alice"].total > 0
+    assert sorted(p.name for p in (out / "reports").glob("*.pdf")) == [
+        "alice.pdf", "bob.pdf", "carol.pdf", "class-summary.pdf"]
 
 
 def test_cluster_settings_from_toml_and_command_line(tmp_path):
@@ -391,7 +408,7 @@ def test_cluster_settings_from_toml_and_command_line(tmp_path):
 
 
 def test_userns_cause_names_the_kernel_setting(tmp_path):
-    from grader.run.slurm.submit import userns_cause
+    from grader.run.slurm.node import userns_cause
 
     (tmp_path / "kernel").mkdir()
     (tmp_path / "user").mkdir()
@@ -421,7 +438,7 @@ def test_node_without_user_namespaces_refuses_and_says_why(tmp_path, monkeypatch
     node, the cause and the fix (never graded unsandboxed), a rerun regrades them, and the
     task fails."""
     from grader.sandbox import bwrap as sandbox
-    from grader.run.slurm import submit as slurm_mod
+    from grader.run.slurm import node as slurm_mod
     from grader.errors import SandboxUnavailable
 
     monkeypatch.setattr(sandbox, "unavailable_reason", lambda: "bubblewrap cannot create "
@@ -445,7 +462,7 @@ def test_node_without_user_namespaces_refuses_and_says_why(tmp_path, monkeypatch
 
 def test_node_that_cannot_see_the_prepared_data_says_the_cache_must_be_shared(tmp_path,
                                                                                monkeypatch):
-    from grader.run.slurm import submit as slurm_mod
+    from grader.run.slurm import node as slurm_mod
 
     problem = slurm_mod.node_problem(_job(tmp_path, sandboxed=False))
     assert "cannot see the prepared data" in str(problem) and "GRADER_CACHE" in str(problem)
@@ -453,7 +470,7 @@ def test_node_that_cannot_see_the_prepared_data_says_the_cache_must_be_shared(tm
 
 def test_gpu_task_on_a_node_without_a_usable_gpu_says_how_to_ask_for_one(tmp_path):
     # this machine has no CUDA: a --gpu array task here refuses its students with the fix
-    from grader.run.slurm import submit as slurm_mod
+    from grader.run.slurm import node as slurm_mod
 
     job = _job(tmp_path, sandboxed=False, gpu=True)
     (tmp_path / "prepared").mkdir()
@@ -476,8 +493,7 @@ def test_gpu_task_on_a_node_without_a_usable_gpu_says_how_to_ask_for_one(tmp_pat
     ("COMPLETED", False, "is the results folder on a filesystem the compute nodes share?"),
 ])
 def test_killed_reason_names_the_slurm_state_and_the_fix(state, started, expected):
-    from grader.run.slurm.submit import killed_reason
-    from grader.run.slurm.status import TaskState
+    from grader.run.slurm.queue import TaskState, killed_reason
 
     reason = killed_reason(TaskState("7_2", 2, state, "1:04", "1:00", "n1"), started)
     assert expected in reason
@@ -504,21 +520,19 @@ def test_cluster_table_in_the_assignment_spec_then_the_cluster_file_then_options
 
 def _submitted_array(tmp_path, jobs, job_id="100"):
     """What SlurmExecutor.submit records for `jobs` (one task each) as array `job_id`."""
-    from grader.results import write_json_atomic
-    from grader.run.slurm.submit import Submitted, crashed_template, jobs_path
-    from grader.run.slurm.status import update_manifest
+    from grader.run.slurm.files import Submitted, update_manifest, write_jobs_file
 
     folder = tmp_path / "grades" / ".slurm"
     submitted = Submitted(job_id=job_id, tasks=len(jobs),
                           students={j.student: i for i, j in enumerate(jobs)},
                           submitted="2026-01-01T00:00:00+00:00")
-    write_json_atomic(jobs_path(folder, job_id), {j.student: crashed_template(j) for j in jobs})
+    write_jobs_file(folder, job_id, jobs)
     update_manifest(folder, submitted, jobs)
     return submitted
 
 
 def _states(monkeypatch, module, state, node="n1"):
-    from grader.run.slurm.status import TaskState
+    from grader.run.slurm.queue import TaskState
 
     monkeypatch.setattr(module, "query_states", lambda job_id, tasks: {
         i: TaskState(f"{job_id}_{i}", i, state, "0:05", "1:00", node) for i in range(tasks)})
@@ -527,9 +541,9 @@ def _states(monkeypatch, module, state, node="n1"):
 def _task_result(out, job, array):
     """A result as an array task writes it (the store's file plus the array's id)."""
     from grader.run.jobs import crashed
-    from grader.run.slurm.submit import _TaskStore
+    from grader.run.store import ArrayTaskStore
 
-    _TaskStore(out, array=array).put(job, crashed(job, "graded by a task"))
+    ArrayTaskStore(out, array=array).put(job, crashed(job, "graded by a task"))
 
 
 def test_status_records_a_killed_student_from_json_and_never_unpickles(tmp_path, monkeypatch):
@@ -606,7 +620,7 @@ def test_follow_reports_only_this_arrays_results(tmp_path, monkeypatch):
 def test_task_regrades_what_it_was_sent_and_skips_only_its_own_results(tmp_path, monkeypatch):
     """--force/--only: the node does not reuse an older result with the same key; a requeued
     task of the same array skips the students it already graded."""
-    from grader.run.slurm import submit as slurm_mod
+    from grader.run.slurm import node as slurm_mod
 
     monkeypatch.setattr(slurm_mod, "node_problem", lambda job: None)
     monkeypatch.setenv("SLURM_ARRAY_JOB_ID", "400")
@@ -637,7 +651,7 @@ def test_task_regrades_what_it_was_sent_and_skips_only_its_own_results(tmp_path,
 ])
 def test_node_slots_train_with_the_threads_of_the_key(tmp_path, threads, cores, memory,
                                                       expected):
-    from grader.run.slurm.submit import node_slots
+    from grader.run.slurm.node import node_slots
 
     settings = _job(tmp_path, threads=threads).settings
     slots = node_slots(settings, cores=cores, gpus=[], per_gpu=1, total_memory_mb=memory)
@@ -647,10 +661,10 @@ def test_node_slots_train_with_the_threads_of_the_key(tmp_path, threads, cores, 
 def test_manifest_updates_do_not_lose_each_other(tmp_path, monkeypatch):
     import threading
 
-    from grader.run.slurm import status as slurm_state
-    from grader.run.slurm.submit import Submitted
+    from grader.run.slurm import files as slurm_files
+    from grader.run.slurm.files import Submitted
 
-    real = slurm_state.read_manifest
+    real = slurm_files.read_manifest
 
     def slow(results_dir):
         try:
@@ -658,18 +672,37 @@ def test_manifest_updates_do_not_lose_each_other(tmp_path, monkeypatch):
         finally:
             time.sleep(0.05)        # a window for another writer between read and write
 
-    monkeypatch.setattr(slurm_state, "read_manifest", slow)
+    monkeypatch.setattr(slurm_files, "read_manifest", slow)
     folder = tmp_path / "grades" / ".slurm"
     jobs = [_job(tmp_path, f"s{i}") for i in range(6)]
-    threads = [threading.Thread(target=slurm_state.update_manifest, args=(
+    threads = [threading.Thread(target=slurm_files.update_manifest, args=(
         folder, Submitted(str(i), 1, {j.student: 0}, ""), [j])) for i, j in enumerate(jobs)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     manifest = real(tmp_path / "grades")
-    assert sorted(manifest["students"]) == [j.student for j in jobs]
-    assert len(manifest["arrays"]) == 6
+    assert sorted(manifest.students) == [j.student for j in jobs]
+    assert len(manifest.arrays) == 6
+
+
+def test_manifest_written_by_the_previous_version_is_read_and_kept_in_its_format(tmp_path):
+    from grader.run.slurm.files import Submitted, read_manifest, update_manifest
+
+    folder = tmp_path / "grades" / ".slurm"
+    folder.mkdir(parents=True)
+    old = {"students": {"alice": {"key": "k-alice", "job": "7", "task": 0}},
+           "arrays": [{"job_id": "7", "tasks": 1, "students": {"alice": 0},
+                       "submitted": "2026-01-01T00:00:00+00:00"}]}
+    (folder / "manifest.json").write_text(json.dumps(old, indent=2) + "\n")
+    manifest = read_manifest(tmp_path / "grades")
+    assert (manifest.students["alice"].job, manifest.arrays[0].tasks) == ("7", 1)
+    update_manifest(folder, Submitted("8", 1, {"bob": 0}, "2026-01-02T00:00:00+00:00"),
+                    [_job(tmp_path, "bob")])
+    old["students"]["bob"] = {"key": "k-bob", "job": "8", "task": 0}
+    old["arrays"].append({"job_id": "8", "tasks": 1, "students": {"bob": 0},
+                          "submitted": "2026-01-02T00:00:00+00:00"})
+    assert (folder / "manifest.json").read_text() == json.dumps(old, indent=2) + "\n"
 
 
 @pytest.mark.parametrize("manifest, message", [
