@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from grader.sandbox.limits import Limits  # noqa: E402
-from grader.grading.probe import _shapes, locate, run_probes  # noqa: E402
+from grader.grading.probe import locate, param_shapes, run_probes  # noqa: E402
 from grader.sandbox.bwrap import Sandbox, bwrap_executable, hardening, unavailable_reason  # noqa: E402
 from grader.inputs.sources import read_sources  # noqa: E402
 from grader.spec import load  # noqa: E402
@@ -99,9 +99,11 @@ class Job:
     def harness(self, sandboxed: bool) -> float:
         """The student process's wall time (RunOutcome.seconds): start to teardown."""
         probes = locate(read_sources(self.folder)[0], self.assignment)
-        outcome = run_probes(probes, self.assignment, self.folder, LIMITS, sandboxed=sandboxed)
-        assert outcome.status == "ok" and probes[0].params == 82030, outcome.reason
-        self.build_seconds = probes[0].report.get("build_seconds")
+        outcome, probes = run_probes(probes, self.assignment, self.folder, LIMITS,
+                                     sandboxed=sandboxed)
+        (measured,) = probes[0].measured.values()
+        assert outcome.status == "ok" and measured.params == 82030, outcome.reason
+        self.build_seconds = measured.report.build_seconds
         return outcome.seconds
 
     @staticmethod
@@ -119,9 +121,8 @@ class Job:
 
         torch.save({n: p.detach().clone() for n, p in build("simplenn").named_parameters()},
                    self.root / "params-simplenn.pt")
-        report = {"ok": True, "param_file": "params-simplenn.pt"}
-        took = timed(lambda: _shapes(self.root, report))
-        assert _shapes(self.root, report)["fc3.weight"] == [10, 84]
+        took = timed(lambda: param_shapes(self.root, "params-simplenn.pt"))
+        assert param_shapes(self.root, "params-simplenn.pt")["fc3.weight"] == [10, 84]
         return took
 
 

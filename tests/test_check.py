@@ -211,7 +211,13 @@ def test_notebook_with_magics_and_training_cells(tmp_path, make_notebook, one_mo
     assert "download" not in report.sandbox.output
 
 
-def test_zip_submission_and_refused_member(tmp_path, one_model_spec, simplenn_source):
+def test_zip_submission_and_refused_member(tmp_path, one_model_spec, simplenn_source,
+                                           monkeypatch):
+    import tempfile
+    from pathlib import Path
+
+    from grader.inputs import sources
+
     good = tmp_path / "alice.zip"
     with zipfile.ZipFile(good, "w") as zf:
         zf.writestr("alice/models.py", textwrap.dedent(simplenn_source))
@@ -220,10 +226,24 @@ def test_zip_submission_and_refused_member(tmp_path, one_model_spec, simplenn_so
     with zipfile.ZipFile(bad, "w") as zf:
         zf.writestr("models.py", "x = 1\n")
         zf.writestr("../../outside.py", "x = 1\n")
-    result = CliRunner().invoke(main, ["check", str(bad), "-a", str(one_model_spec())])
+    # unpacking happens in a folder of the system's temporary folder: make that one ours, so
+    # "../../outside.py" from the unpack folder would land in tmp_path, where it is looked for
+    system_tmp = tmp_path / "system-tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    unpacked_into = []
+    real_unpack = sources.unpack_zip
+    monkeypatch.setattr(sources, "unpack_zip", lambda archive, dest: (
+        unpacked_into.append(Path(dest)), real_unpack(archive, dest))[1])
+    spec = str(one_model_spec())
+    before = sorted(tmp_path.iterdir())
+    result = CliRunner().invoke(main, ["check", str(bad), "-a", spec])
     assert result.exit_code == 2
     assert "mallory.zip" in result.output and "outside the submission folder" in result.output
-    assert not (tmp_path.parent / "outside.py").exists()
+    assert [p.parent for p in unpacked_into] == [system_tmp]
+    assert list(system_tmp.iterdir()) == []               # the unpack folder is gone
+    assert sorted(tmp_path.iterdir()) == before           # and nothing was written beside it
+    assert not (tmp_path / "outside.py").exists()
 
 
 def test_forward_that_never_ends_is_not_called_a_build_failure(make_submission, tmp_path,

@@ -22,7 +22,7 @@ def _options(root, names, key="m", **spec):
     files, _ = read_sources(root)
     nss = discovery.namespaces(files)
     model = ModelSpec(key=key, title=key, names=tuple(names), **spec)
-    return candidates.options(nss, model, _assignment(model))
+    return candidates.find(nss, model, _assignment(model))
 
 
 def _find(root, names, key="m"):
@@ -158,13 +158,16 @@ def test_candidates_include_nested_and_function_local_classes(make_submission):
     """})
     files, _ = read_sources(root)
     nss = discovery.namespaces(files)
-    quals = {d.qualname: d for _, d in discovery.module_candidates(nss)}
+    quals = {d.qualname: d for _, d in discovery.module_classes(nss)}
     assert "Outer.Inner" in quals
     assert quals["Custom.__init__.Net3"].in_function == "Custom.__init__"
     # seed 001: Net3 defined inside __init__ still loads when its body stands alone
     src = _find(root, ["Net3"], key="net3")
     assert src.qualname == "Custom.__init__.Net3"
-    assert isinstance(_run(src.code)["Net3"](), object)
+    import torch
+
+    built = _run(src.code)["Net3"]()
+    assert isinstance(built, torch.nn.Module) and type(built).__name__ == "Net3"
 
 
 def test_names_used_in_annotations_decorators_defaults_and_keywords_stay_bound(make_submission):

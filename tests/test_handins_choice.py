@@ -4,8 +4,9 @@ probe results stood in by parameter shapes, so each rule of the choice is tested
 from __future__ import annotations
 
 from grader.grading.choose import choose
-from grader.grading.probe import locate
+from grader.grading.probe import Measurement, locate
 from grader.results import CheckResult
+from grader.sandbox.reports import ProbeReport
 from grader.inputs.sources import read_sources
 from grader.spec import load
 
@@ -13,13 +14,13 @@ PLAIN = {"fc.weight": [10, 8203]}                   # 82,030 parameters
 WITH_BN = {"fc.weight": [10, 8203], "bn.weight": [24], "bn.bias": [24]}   # 82,078
 
 
-def _checks(probe, assignment):
+def _checks(choice, assignment):
     """Stands in for the sandbox-backed checks: builds when shapes exist, params by count."""
-    key = probe.spec.key
-    built = probe.shapes is not None
+    key = choice.spec.key
+    built = choice.measured.shapes is not None
     results = [CheckResult(f"{key}.builds", built, "")]
-    if probe.spec.params is not None and built:
-        ok = probe.spec.params.accepts(probe.params or 0, probe.reference_params)
+    if choice.spec.params is not None and built:
+        ok = choice.spec.params.accepts(choice.params or 0, choice.reference_params)
         results.append(CheckResult(f"{key}.params", ok, ""))
     return results
 
@@ -28,12 +29,11 @@ def _choose(root, spec, shapes_by_line):
     files, _ = read_sources(root)
     probes = locate(files, spec)
     for probe in probes:
-        for option in probe.options:
-            shapes = shapes_by_line.get((option.source.where, option.source.line),
-                                        shapes_by_line.get(option.source.call))
-            probe.probed[option.source.ident] = ({"key": "x", "ok": True}, shapes)
-    choose(probes, spec, _checks)
-    return {p.spec.key: p for p in probes}
+        for candidate in probe.candidates:
+            shapes = shapes_by_line.get((candidate.source.where, candidate.source.line),
+                                        shapes_by_line.get(candidate.source.call))
+            probe.measured[candidate.source.ident] = Measurement(ProbeReport("x", ok=True), shapes)
+    return {c.spec.key: c for c in choose(probes, spec, _checks)}
 
 
 def test_a_notebook_that_defines_simplenn_twice_is_graded_on_the_later_one(tmp_path,

@@ -8,6 +8,7 @@ layer_table in this process, which is fast; one runs `grader check` end to end i
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import textwrap
 from pathlib import Path
@@ -18,8 +19,10 @@ import torch
 import grader
 import reference
 from grader.grading.checks import check_submission
+from grader.grading.choose import Choice
 from grader.grading.layers import batchnorm_gaps, differences, differences_text, rows
-from grader.grading.probe import Probe
+from grader.grading.probe import Measurement
+from grader.sandbox.reports import ProbeReport, parse_probes
 from grader.spec import ModelSpec, load
 
 sys.path.insert(0, str(Path(grader.__file__).parent / "sandbox"))  # the harness package, as in the sandbox
@@ -110,20 +113,25 @@ def build(source: str, name: str = "SimpleNN", **kwargs) -> torch.nn.Module:
     return namespace[name](**kwargs).eval()
 
 
-def report_of(model: torch.nn.Module) -> tuple[dict, dict]:
+def parsed(entry: dict) -> ProbeReport:
+    """A harness entry as the grader reads it (grader.sandbox.reports)."""
+    return parse_probes({"models": [dict(entry, key="m")]})["m"]
+
+
+def report_of(model: torch.nn.Module) -> tuple[ProbeReport, dict]:
     """The harness's layer table for one image, and the parameter shapes."""
-    report = inspect_models.layer_table(model, [3, 32, 32])
+    report = parsed(inspect_models.layer_table(model, [3, 32, 32]))
     shapes = {n: list(p.shape) for n, p in model.named_parameters() if p.requires_grad}
     return report, shapes
 
 
-def probe_of(model: torch.nn.Module, reference_id: str) -> Probe:
+def probe_of(model: torch.nn.Module, reference_id: str) -> Choice:
     report, shapes = report_of(model)
     ref_report, ref_shapes = report_of(reference.build(reference_id).eval())
     spec = ModelSpec(key="simplenn-bn", title="SimpleNN with BatchNorm", names=("SimpleNN",),
                      reference=reference_id, batchnorm_after_conv=True)
-    return Probe(spec, report=report, shapes=shapes, reference_report=ref_report,
-                 reference_shapes=ref_shapes)
+    return Choice(spec, measured=Measurement(report, shapes),
+                  reference=Measurement(ref_report, ref_shapes))
 
 
 # ------------------------------------------------------------------ order of operations
@@ -194,18 +202,18 @@ class SimpleNN(nn.Module):
 
 def test_without_recorded_ops_the_module_order_is_used():
     report, _ = report_of(build(RELU_BEFORE_BN))
-    report = dict(report, ops=[])
+    report = dataclasses.replace(report, ops=())
     # the modules alone run conv1, bn1, conv2, bn2: F.relu is invisible without the ops
     assert batchnorm_gaps(report) == []
     report, _ = report_of(build(CONVS_FIRST.replace("self.bn2(self.conv2(x))", "self.conv2(x)")))
-    assert [g.conv for g in batchnorm_gaps(dict(report, ops=[]))] == ["conv2"]
+    assert [g.conv for g in batchnorm_gaps(dataclasses.replace(report, ops=()))] == ["conv2"]
 
 
 def test_forward_error_keeps_the_ops_before_it():
     source = CONVS_FIRST.replace("nn.Linear(576, 120)", "nn.Linear(400, 120)")
     report, _ = report_of(build(source))
-    assert report["layers_error"] and "400x120" in report["layers_error"]["message"]
-    assert [op[1] for op in report["ops"] if op[0] == "module"][:4] == [
+    assert report.layers_error and "400x120" in report.layers_error.message
+    assert [op.name for op in report.ops if op.kind == "module"][:4] == [
         "conv1", "bn1", "pool", "conv2"]
 
 
@@ -435,5 +443,21 @@ def test_a_forged_op_graph_is_read_in_linear_time():
         ops += [["function", "Tensor.view", list(previous)] for _ in range(100)]
         previous = list(range(start, len(ops)))
     ops.append(["function", "F.relu", previous])
-    gaps = batchnorm_gaps({"layers": layers, "order": ["conv1"], "ops": ops})
-    assert [str(g) for g in gaps] == ["conv1 -> F.relu, no BatchNorm"]
+    import threading
+
+    outcome: dict = {}
+
+    def read() -> None:
+        try:
+            outcome["gaps"] = batchnorm_gaps(parsed({"layers": layers, "order": ["conv1"],
+                                                     "ops": ops}))
+        except BaseException as exc:  # re-raised below, in the test's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(timeout=60)           # a bound on a hang (100^5 paths), not a timing test
+    assert not worker.is_alive(), "reading the forged op graph did not finish"
+    if "error" in outcome:
+        raise outcome["error"]
+    assert [str(g) for g in outcome["gaps"]] == ["conv1 -> F.relu, no BatchNorm"]

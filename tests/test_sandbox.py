@@ -42,7 +42,8 @@ from grader.grading.checks import check_submission
 from grader.cli import main
 from grader.errors import EXIT_SANDBOX, SandboxUnavailable
 from grader.sandbox.limits import Limits
-from grader.grading.probe import _shapes, model_reports
+from grader.grading.probe import param_shapes
+from grader.sandbox.reports import parse_probes
 from grader.results import CheckReport, to_dict
 from grader.spec import load
 
@@ -540,7 +541,7 @@ def malicious_pth(marker: Path, path: Path) -> bytes:
 def test_trusted_side_refuses_a_malicious_pickle(tmp_path):
     marker = tmp_path / "pwned"
     malicious_pth(marker, tmp_path / "model.pth")
-    assert _shapes(tmp_path, {"ok": True, "param_file": "model.pth"}) is None
+    assert param_shapes(tmp_path, "model.pth") is None
     assert not marker.exists()
 
 
@@ -553,22 +554,22 @@ def test_trusted_side_refuses_a_compressed_params_file(tmp_path):
         for info in zin.infolist():
             zout.writestr(info.filename, zin.read(info.filename))
     assert (tmp_path / "bomb.npz").stat().st_size < 1_000_000     # inflates 16-fold and more
-    assert _shapes(tmp_path, {"ok": True, "param_file": "plain.npz"}) == {"w": [4_000_000]}
-    assert _shapes(tmp_path, {"ok": True, "param_file": "bomb.npz"}) is None
+    assert param_shapes(tmp_path, "plain.npz") == {"w": [4_000_000]}
+    assert param_shapes(tmp_path, "bomb.npz") is None
 
 
 def test_trusted_side_reads_shapes_without_loading_arrays_or_pickles(tmp_path):
     import numpy as np
 
     np.savez(tmp_path / "objects.npz", w=np.array([{"a": 1}], dtype=object))   # a pickle inside
-    assert _shapes(tmp_path, {"ok": True, "param_file": "objects.npz"}) == {"w": [1]}
+    assert param_shapes(tmp_path, "objects.npz") == {"w": [1]}
     np.save(tmp_path / "lone.npy", np.zeros(3))                   # not an archive
-    assert _shapes(tmp_path, {"ok": True, "param_file": "lone.npy"}) is None
+    assert param_shapes(tmp_path, "lone.npy") is None
     import subprocess
     import sys
 
-    code = ("import sys; from pathlib import Path; from grader.grading.probe import _shapes; "
-            f"_shapes(Path({str(tmp_path)!r}), {{'ok': True, 'param_file': 'objects.npz'}}); "
+    code = ("import sys; from pathlib import Path; from grader.grading.probe import param_shapes; "
+            f"param_shapes(Path({str(tmp_path)!r}), 'objects.npz'); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
@@ -681,12 +682,12 @@ def test_malformed_result_files_count_as_none(tmp_path, monkeypatch):
         {"batch": 1, "shape": [1, 10], "dtype": "float32", "finite": True}],
         "layers": [{"name": "fc", "type": "Linear", "weight_shape": [10, 3],
                     "output_shape": None, "kernel": None}], "flops": 60}
-    reports = model_reports({"models": [good, dict(good, key="bad", outputs=[1]),
-                                        dict(good, key="bad2", layers=[{"name": "fc"}]),
-                                        dict(good, key="bad3", flops=True), "x", 7]})
+    reports = parse_probes({"models": [good, dict(good, key="bad", outputs=[1]),
+                                       dict(good, key="bad2", layers=[{"name": "fc"}]),
+                                       dict(good, key="bad3", flops=True), "x", 7]})
     assert list(reports) == ["simplenn"]
-    assert reports["simplenn"]["order"] == [] and reports["simplenn"]["flops"] == 60
-    assert model_reports({"models": "x"}) == {} and model_reports(None) == {}
+    assert reports["simplenn"].order == () and reports["simplenn"].flops == 60
+    assert parse_probes({"models": "x"}) == {} and parse_probes(None) == {}
 
 
 # GPUs, --no-sandbox, and no bubblewrap ---------------------------------------------------------

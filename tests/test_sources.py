@@ -149,5 +149,5 @@ def test_module_written_by_a_notebook_cell_is_importable(tmp_path, make_notebook
     assert [(f.path, f.module_name) for f in files] == [("hw2.ipynb", "models"),
                                                         ("hw2.ipynb", None)]
     nss = discovery.namespaces(files)
-    (found,) = [(d.qualname, d.unit.where, d.line) for _, d in discovery.module_candidates(nss)]
+    (found,) = [(d.qualname, d.unit.where, d.line) for _, d in discovery.module_classes(nss)]
     assert found == ("SimpleNN", "hw2.ipynb cell 1", 3) and warnings == []

@@ -69,9 +69,13 @@ def test_a_folder_and_a_zip_of_the_same_name_get_two_results(tmp_path):
 
 def test_content_hash_covers_every_byte_not_the_first_megabyte(tmp_path):
     folder = colab_student(tmp_path, "alice")
-    (folder / "weights.bin").write_bytes(b"\0" * (3 << 20))
+    size = 3 << 20
+    (folder / "weights.bin").write_bytes(b"\0" * size)
     before = content_hash(folder)
-    (folder / "weights.bin").write_bytes(b"\0" * (3 << 20 - 1) + b"\1")
+    last_byte = bytearray(size)
+    last_byte[-1] = 1                            # the same size; only a byte past 2 MiB differs
+    (folder / "weights.bin").write_bytes(bytes(last_byte))
+    assert (folder / "weights.bin").stat().st_size == size
     changed = content_hash(folder)
     assert changed != before
     (folder / "__pycache__").mkdir()
@@ -133,6 +137,33 @@ def test_store_returns_a_result_only_for_the_same_key_and_writes_atomically(tmp_
     assert store.get(other) is None
     path.write_text('{"schema": 1, "student": "ali')   # a half-written file from another tool
     assert store.get(job) is None
+
+
+def test_stored_records_keep_their_json_keys_and_older_files_are_read(tmp_path, hw2):
+    """The store's on-disk format: the result's fields plus "key", and "slurm_array" in what an
+    array task wrote; a file written by the previous version reads the same."""
+    from grader.run.store import ArrayTaskStore, Stored
+
+    folder = colab_student(tmp_path, "alice")
+    (job,) = make_jobs([folder], hw2, settings(tmp_path))
+    result = crashed(job, "graded by a task")
+    grades = tmp_path / "grades"
+    grades.mkdir()
+    as_written = {**results_mod.to_dict(result), "key": job.key, "slurm_array": "12"}
+    (grades / "alice.json").write_text(json.dumps(as_written, indent=2))
+    store = ResultStore(grades)
+    assert store.get(job) == result
+    assert store.read("alice") == Stored(key=job.key, array="12", result=result)
+    assert store.written_by(job, "12") and not store.written_by(job, "13")
+    assert store.read("bob") == Stored(key=None, array=None, result=None)
+    ArrayTaskStore(grades, array="12").put(job, result)
+    assert json.loads((grades / "alice.json").read_text()) == as_written
+    store.put(job, result)
+    assert "slurm_array" not in json.loads((grades / "alice.json").read_text())
+    closed = ArrayTaskStore(grades, array="14")
+    closed.closed = True                        # Slurm is killing the task: nothing is stored
+    closed.put(job, crashed(job, "SIGTERM"))
+    assert store.read("alice").array is None and store.get(job) == result
 
 
 def test_prepared_data_is_keyed_by_full_contents_and_hides_held_out_labels(tmp_path):
@@ -258,7 +289,7 @@ def test_the_training_harness_classifies_gpu_errors_by_torchs_classes(monkeypatc
     import grader
     from grader.results import GPU_ERRORS
 
-    monkeypatch.syspath_prepend(str(Path(grader.__file__).parent))    # as in the sandbox
+    monkeypatch.syspath_prepend(str(Path(grader.__file__).parent / "sandbox"))  # as in the sandbox
     from harness import train_models
 
     assert {kind for kind, _ in train_models.GPU_ERRORS} <= GPU_ERRORS

@@ -23,12 +23,46 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from grader.grading.probe import Probe, count
-from grader.inputs.candidates import Option
-from grader.results import Candidate, CheckResult
-from grader.spec import Assignment, ParamExpectation
+from grader import results
+from grader.grading.probe import NOTHING, Measurement, Probe
+from grader.inputs.candidates import Candidate
+from grader.inputs.discovery import ModelSource
+from grader.inputs.sources import SyntaxProblem
+from grader.results import CheckResult
+from grader.sandbox.reports import ProbeReport
+from grader.spec import Assignment, ModelSpec, ParamExpectation
 
-FitChecks = Callable[[Probe, Assignment], list[CheckResult]]
+
+@dataclass(frozen=True)
+class Choice:
+    """The candidate one model is graded on (none when nothing is left), what probing it
+    found, and why it was chosen: what the model's checks read."""
+
+    spec: ModelSpec
+    source: ModelSource | None = None   # the chosen candidate's build; None: not found
+    measured: Measurement = NOTHING     # what probing it found
+    reference: Measurement = NOTHING    # the spec's reference model, probed alike
+    considered: tuple[results.Candidate, ...] = ()   # every candidate with why it won or lost,
+    #                                     then the exclusions worth showing
+    not_found: str = ""                 # why no candidate was chosen
+    classes: tuple[str, ...] = ()       # every nn.Module class seen (Probe.classes)
+    syntax: tuple[SyntaxProblem, ...] = ()   # the submission's code that did not parse
+    module: str = ""                    # the chosen build's module inside the probes' sandbox
+
+    @property
+    def report(self) -> ProbeReport | None:
+        return self.measured.report
+
+    @property
+    def params(self) -> int | None:
+        return self.measured.params
+
+    @property
+    def reference_params(self) -> int | None:
+        return self.reference.params
+
+
+FitChecks = Callable[[Choice, Assignment], list[CheckResult]]
 
 
 @dataclass(frozen=True)
@@ -61,35 +95,34 @@ def distance(expectation: ParamExpectation | None, params: int | None,
     return 0.0
 
 
-def fit(probe: Probe, option: Option, assignment: Assignment, checks: FitChecks) -> Fit:
-    report, shapes = probe.probed.get(option.source.ident, (None, None))
-    trial = Probe(probe.spec, source=option.source, report=report, shapes=shapes,
-                  reference_report=probe.reference_report,
-                  reference_shapes=probe.reference_shapes)
-    results = [r for r in checks(trial, assignment) if r.id.split(".", 1)[1] != "found"]
-    names = [r.id.split(".", 1)[1] for r in results]
-    return Fit(passed=tuple(n for n, r in zip(names, results) if r.passed),
-               failed=tuple(n for n, r in zip(names, results) if not r.passed),
-               params=count(shapes),
-               distance=distance(probe.spec.params, count(shapes), probe.reference_params))
+def fit(probe: Probe, candidate: Candidate, assignment: Assignment, checks: FitChecks) -> Fit:
+    measured = probe.measured.get(candidate.source.ident, NOTHING)
+    trial = Choice(probe.spec, source=candidate.source, measured=measured,
+                   reference=probe.reference)
+    checked = [r for r in checks(trial, assignment) if r.id.split(".", 1)[1] != "found"]
+    names = [r.id.split(".", 1)[1] for r in checked]
+    return Fit(passed=tuple(n for n, r in zip(names, checked) if r.passed),
+               failed=tuple(n for n, r in zip(names, checked) if not r.passed),
+               params=measured.params,
+               distance=distance(probe.spec.params, measured.params, probe.reference.params))
 
 
-def _key(option: Option, f: Fit) -> tuple:
-    return (option.file_rank, option.name_tier, len(f.passed), option.file_exact,
-            -f.distance, option.order)     # last: a later definition replaces an earlier one
+def _key(c: Candidate, f: Fit) -> tuple:
+    return (c.file_rank, c.name_tier, len(f.passed), c.file_exact,
+            -f.distance, c.order)     # last: a later definition replaces an earlier one
 
 
-def _why_lost(option: Option, f: Fit, winner: Option, wf: Fit) -> str:
-    if option.file_rank != winner.file_rank:
-        return f"{option.file_note}; {winner.source.qualname} is {winner.file_note}"
-    if option.name_tier != winner.name_tier:
-        return f"{option.name_note}; {winner.source.qualname} has {winner.name_note}"
+def _why_lost(c: Candidate, f: Fit, winner: Candidate, wf: Fit) -> str:
+    if c.file_rank != winner.file_rank:
+        return f"{c.file_note}; {winner.source.qualname} is {winner.file_note}"
+    if c.name_tier != winner.name_tier:
+        return f"{c.name_note}; {winner.source.qualname} has {winner.name_note}"
     if len(f.passed) != len(wf.passed):
         failed = ", ".join(f.failed) or "none"
         return (f"fits the spec less well: passes {len(f.passed)} of "
                 f"{len(f.passed) + len(f.failed)} checks (fails {failed}); "
                 f"{winner.source.qualname} passes {len(wf.passed)}")
-    if option.file_exact != winner.file_exact:
+    if c.file_exact != winner.file_exact:
         return f"its file name matches the assignment's less exactly than {winner.source.where}"
     if f.distance != wf.distance:
         return "its parameter count is further from the expected one"
@@ -97,85 +130,94 @@ def _why_lost(option: Option, f: Fit, winner: Option, wf: Fit) -> str:
             f"{winner.source.line}) is defined later, as a rerun cell or file would replace it")
 
 
-def _why_chosen(option: Option, f: Fit, rivals: int) -> str:
+def _why_chosen(c: Candidate, f: Fit, rivals: int) -> str:
     total = len(f.passed) + len(f.failed)
     fits = f"passes {len(f.passed)} of {total} checks" + (
         f" (fails {', '.join(f.failed)})" if f.failed else "")
-    why = f"{option.name_note}, {option.file_note}, {fits}"
+    why = f"{c.name_note}, {c.file_note}, {fits}"
     return f"best of {rivals + 1} candidates: {why}" if rivals else f"the only candidate: {why}"
 
 
-def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> None:
-    """Set each probe's source, report and shapes to its best candidate, and its
-    `considered` list to every candidate with the reason it won or lost."""
-    graded: dict[str, str] = {}          # option ident -> title of the model graded on it
-    all_fits = [{o.source.ident: fit(p, o, assignment, checks) for o in p.options}
+def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> list[Choice]:
+    """Each model's choice: its best candidate (or none), with every candidate and the
+    reason it won or lost."""
+    graded: dict[str, str] = {}          # candidate ident -> title of the model graded on it
+    all_fits = [{c.source.ident: fit(p, c, assignment, checks) for c in p.candidates}
                 for p in probes]
+    choices = []
     for index, probe in enumerate(probes):
         fits = all_fits[index]
         considered, eligible, unnamed = [], [], []
         deferred: dict[str, str] = {}    # ident -> the later model whose count it fits
-        for o in probe.options:
-            f = fits[o.source.ident]
-            elsewhere = _fits_later_model(o, f, probes[index + 1:], all_fits[index + 1:])
-            if o.source.ident in graded:
-                considered.append(_candidate(o, f, "lost",
-                                             f"already graded as {graded[o.source.ident]}"))
-            elif o.name_tier == 0 and not f.params_ok:
-                unnamed.append(_candidate(o, f, "lost", f"{o.name_note} and its parameter "
-                                          "count does not fit the spec"))
+        for c in probe.candidates:
+            f = fits[c.source.ident]
+            elsewhere = _fits_later_model(c, f, probes[index + 1:], all_fits[index + 1:])
+            if c.source.ident in graded:
+                considered.append(_considered(c, f, "lost",
+                                              f"already graded as {graded[c.source.ident]}"))
+            elif c.name_tier == 0 and not f.params_ok:
+                unnamed.append(_considered(c, f, "lost", f"{c.name_note} and its parameter "
+                                           "count does not fit the spec"))
             else:
-                eligible.append(o)
+                eligible.append(c)
                 if elsewhere:
-                    deferred[o.source.ident] = elsewhere
-        key = {o.source.ident: _key(o, fits[o.source.ident]) for o in eligible}
-        winner = max((o for o in eligible if o.source.ident not in deferred),
-                     key=lambda o: key[o.source.ident], default=None)
+                    deferred[c.source.ident] = elsewhere
+        key = {c.source.ident: _key(c, fits[c.source.ident]) for c in eligible}
+        winner = max((c for c in eligible if c.source.ident not in deferred),
+                     key=lambda c: key[c.source.ident], default=None)
         losers = []
-        for o in eligible:
-            if o is winner:
+        for c in eligible:
+            if c is winner:
                 continue
-            f, ident = fits[o.source.ident], o.source.ident
+            f, ident = fits[c.source.ident], c.source.ident
             if ident in deferred and (winner is None or key[ident] > key[winner.source.ident]):
                 why = f"its parameter count fits {deferred[ident]}, not this model"
             else:
-                why = _why_lost(o, f, winner, fits[winner.source.ident])
-            losers.append(_candidate(o, f, "lost", why))
+                why = _why_lost(c, f, winner, fits[winner.source.ident])
+            losers.append(_considered(c, f, "lost", why))
+        not_found = probe.not_found
         if winner is None:
             considered += losers + unnamed   # the unnamed ones explain why nothing was found
-            probe.source, probe.report, probe.shapes = None, None, None
-            if probe.options:
-                probe.not_found = (f"no class or factory function named "
-                                   f"{' or '.join(probe.spec.names)} is left: "
-                                   + "; ".join(f"{c.name}: {c.reason}" for c in considered))
+            if probe.candidates:
+                not_found = (f"no class or factory function named "
+                             f"{' or '.join(probe.spec.names)} is left: "
+                             + "; ".join(f"{c.name}: {c.reason}" for c in considered))
         else:
             wf = fits[winner.source.ident]
             graded[winner.source.ident] = probe.spec.title
-            probe.source = winner.source
-            probe.report, probe.shapes = probe.probed.get(winner.source.ident, (None, None))
             why = _why_chosen(winner, wf, len(considered) + len(losers))
-            considered = [_candidate(winner, wf, "chosen", why)] + losers + considered
-        considered += [Candidate(name=e.name, source=e.where, line=e.line, status="excluded",
-                                 reason=e.reason) for e in probe.excluded
+            considered = [_considered(winner, wf, "chosen", why)] + losers + considered
+        considered += [results.Candidate(name=e.name, source=e.where, line=e.line,
+                                         status="excluded", reason=e.reason)
+                       for e in probe.exclusions
                        if e.close and not e.reason.startswith(("a building block",
                                                                  "its name is accepted for"))]
-        probe.considered = considered
+        source = winner.source if winner is not None else None
+        choices.append(Choice(
+            probe.spec, source=source,
+            measured=probe.measured.get(source.ident, NOTHING) if source else NOTHING,
+            reference=probe.reference, considered=tuple(considered), not_found=not_found,
+            classes=probe.classes, syntax=probe.syntax,
+            module=probe.modules.get(source.ident, "") if source else ""))
+    return choices
 
 
-def _fits_later_model(option: Option, f: Fit, later: list[Probe], fits: list[dict]) -> str:
+def _fits_later_model(c: Candidate, f: Fit, later: list[Probe], fits: list[dict]) -> str:
     """The title of a later model whose count this candidate fits when it does not fit the
     model at hand (HW4Net(2) is Net2's, even when Net1 comes first and has no other)."""
     if f.params_ok or f.params is None:
         return ""
     for probe, their in zip(later, fits):
-        other = their.get(option.source.ident)
+        other = their.get(c.source.ident)
         if other is not None and other.params_ok and probe.spec.params is not None and (
                 probe.spec.params.exact is not None or probe.spec.params.reference is not None):
             return probe.spec.title
     return ""
 
 
-def _candidate(option: Option, f: Fit, status: str, reason: str) -> Candidate:
-    s = option.source
-    return Candidate(name=s.qualname, source=s.where, line=s.line, call=s.call, params=f.params,
-                     chosen=status == "chosen", status=status, reason=reason)
+def _considered(c: Candidate, f: Fit, status: str, reason: str) -> results.Candidate:
+    """A candidate as the result lists it, with why it won or lost."""
+    s = c.source
+    return results.Candidate(name=s.qualname, source=s.where, line=s.line, call=s.call,
+                             params=f.params, chosen=status == "chosen", status=status,
+                             reason=reason)

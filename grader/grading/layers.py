@@ -16,9 +16,11 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from grader.grading.probe import Probe
+from grader.grading.choose import Choice
+from grader.grading.probe import Measurement
 from grader.inputs.discovery import translate_traceback
 from grader.results import LayerRow
+from grader.sandbox.reports import HarnessError, Layer, ProbeReport
 
 WEIGHTED = ("Conv1d", "Conv2d", "Conv3d", "Linear", "LazyLinear", "LazyConv2d")
 BATCHNORMS = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "LazyBatchNorm2d")
@@ -51,25 +53,38 @@ def owned(shapes: dict[str, list[int]] | None, module: str) -> int:
     return total
 
 
-def _param_rows(report: dict | None, shapes: dict | None) -> list[dict]:
+@dataclass(frozen=True, eq=False)
+class _Row:
+    """A leaf module with the parameters it owns directly, recounted."""
+
+    layer: Layer
+    params: int
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+
+def _param_rows(measured: Measurement) -> list[_Row]:
     """The leaf modules with their recounted parameters, in the order forward first ran them;
     modules that never ran (unused, or after an error) follow in registration order."""
-    report = report or {}
+    if measured.report is None:
+        return []
     first_run: dict[str, int] = {}
-    for position, name in enumerate(report.get("order") or []):
+    for position, name in enumerate(measured.report.order):
         first_run.setdefault(name, position)
-    rows = [dict(row, params=owned(shapes, row["name"])) for row in report.get("layers") or []]
+    rows = [_Row(layer, owned(measured.shapes, layer.name)) for layer in measured.report.layers]
     never = len(first_run)
-    return sorted(rows, key=lambda row: first_run.get(row["name"], never))
+    return sorted(rows, key=lambda row: first_run.get(row.name, never))
 
 
-def _sig(row: dict) -> tuple:
-    return row["type"], tuple(row.get("weight_shape") or ())
+def _sig(row: _Row) -> tuple:
+    return row.layer.type, row.layer.weight_shape or ()
 
 
-def _kind_of(row: dict) -> tuple:
+def _kind_of(row: _Row) -> tuple:
     """Type and kernel size: a layer can only be paired with one of the same kind."""
-    return row["type"], tuple((row.get("weight_shape") or [])[2:])
+    return row.layer.type, (row.layer.weight_shape or ())[2:]
 
 
 # Alignment scores: an identical layer is worth three paired ones of the same kind but another
@@ -80,27 +95,27 @@ _EXACT, _SAME_KIND, _SAME_NAME, _SAME_LEAF = 3000, 1000, 2, 1
 _MAX_CELLS = 4_000_000          # larger tables fall back to difflib (thousands of layers)
 
 
-def _pairs(student: list[dict], reference: list[dict]) -> dict[str, dict]:
+def _pairs(student: list[_Row], reference: list[_Row]) -> dict[str, _Row]:
     """Student layer name -> the reference layer it corresponds to: the best alignment of the
     layers that hold parameters, each list in execution order (a longest common subsequence
     over (type, weight shape), layers of the same kind paired where shapes differ), so an extra
     or missing layer (a projection shortcut, say) does not shift every pair after it."""
-    s_with = [r for r in student if r["params"]]
-    r_with = [r for r in reference if r["params"]]
+    s_with = [r for r in student if r.params]
+    r_with = [r for r in reference if r.params]
     n, m = len(s_with), len(r_with)
     if n * m > _MAX_CELLS:
         return _pairs_difflib(s_with, r_with)
 
-    def gain(a: dict, b: dict) -> int:
+    def gain(a: _Row, b: _Row) -> int:
         if _sig(a) == _sig(b):
             score = _EXACT
         elif _kind_of(a) == _kind_of(b):
             score = _SAME_KIND
         else:
             return 0
-        if a["name"] == b["name"]:
+        if a.name == b.name:
             score += _SAME_NAME
-        elif a["name"].rsplit(".", 1)[-1] == b["name"].rsplit(".", 1)[-1]:
+        elif a.name.rsplit(".", 1)[-1] == b.name.rsplit(".", 1)[-1]:
             score += _SAME_LEAF
         return score
 
@@ -114,7 +129,7 @@ def _pairs(student: list[dict], reference: list[dict]) -> dict[str, dict]:
     while i < n and j < m:
         g = gain(s_with[i], r_with[j])
         if g and best[i][j] == g + best[i + 1][j + 1]:
-            pairs[s_with[i]["name"]] = r_with[j]
+            pairs[s_with[i].name] = r_with[j]
             i, j = i + 1, j + 1
         elif best[i][j] == best[i + 1][j]:
             i += 1
@@ -123,7 +138,7 @@ def _pairs(student: list[dict], reference: list[dict]) -> dict[str, dict]:
     return pairs
 
 
-def _pairs_difflib(s_with: list[dict], r_with: list[dict]) -> dict[str, dict]:
+def _pairs_difflib(s_with: list[_Row], r_with: list[_Row]) -> dict[str, _Row]:
     """A faster, greedier alignment for very large models."""
     matcher = difflib.SequenceMatcher(None, [_sig(r) for r in s_with],
                                       [_sig(r) for r in r_with], autojunk=False)
@@ -132,24 +147,29 @@ def _pairs_difflib(s_with: list[dict], r_with: list[dict]) -> dict[str, dict]:
         if op == "equal" or (op == "replace" and i2 - i1 == j2 - j1):
             for a, b in zip(s_with[i1:i2], r_with[j1:j2]):
                 if op == "equal" or _kind_of(a) == _kind_of(b):
-                    pairs[a["name"]] = b
+                    pairs[a.name] = b
     return pairs
 
 
-def rows(probe: Probe) -> list[LayerRow]:
+def rows(choice: Choice) -> list[LayerRow]:
     """The student's layer table, in the order forward runs the layers."""
-    student = _param_rows(probe.report, probe.shapes)
-    reference = _param_rows(probe.reference_report, probe.reference_shapes)
+    student = _param_rows(choice.measured)
+    reference = _param_rows(choice.reference)
     pairs = _pairs(student, reference) if reference else {}
     out = []
     for r in student:
-        ref = pairs.get(r["name"])
-        expected = ref["params"] if ref else None
-        out.append(LayerRow(name=r["name"], type=r["type"], output_shape=r.get("output_shape"),
-                            weight_shape=r.get("weight_shape"), params=r["params"],
+        ref = pairs.get(r.name)
+        expected = ref.params if ref else None
+        out.append(LayerRow(name=r.name, type=r.layer.type,
+                            output_shape=_listed(r.layer.output_shape),
+                            weight_shape=_listed(r.layer.weight_shape), params=r.params,
                             expected_params=expected,
-                            differs=expected is not None and expected != r["params"]))
+                            differs=expected is not None and expected != r.params))
     return out
+
+
+def _listed(shape: tuple[int, ...] | None) -> list[int] | None:
+    return list(shape) if shape is not None else None
 
 
 @dataclass(frozen=True)
@@ -160,33 +180,33 @@ class Difference:
     delta: int                      # the student's parameters minus the reference's
 
 
-def _differences(probe: Probe) -> list[Difference]:
+def _differences(choice: Choice) -> list[Difference]:
     """Every difference, largest (in parameters) first."""
-    student = _param_rows(probe.report, probe.shapes)
-    reference = _param_rows(probe.reference_report, probe.reference_shapes)
+    student = _param_rows(choice.measured)
+    reference = _param_rows(choice.reference)
     if not reference:
         return []
     pairs = _pairs(student, reference)
-    diffs = [Difference(f"{s['name']}: {s['params']:,} expected {pairs[s['name']]['params']:,}",
-                        s["params"] - pairs[s["name"]]["params"])
-             for s in student if s["name"] in pairs and s["params"] != pairs[s["name"]]["params"]]
+    diffs = [Difference(f"{s.name}: {s.params:,} expected {pairs[s.name].params:,}",
+                        s.params - pairs[s.name].params)
+             for s in student if s.name in pairs and s.params != pairs[s.name].params]
     paired = {id(r) for r in pairs.values()}
-    extra = [s for s in student if s["params"] and s["name"] not in pairs]
-    missing = [r for r in reference if r["params"] and id(r) not in paired]
+    extra = [s for s in student if s.params and s.name not in pairs]
+    missing = [r for r in reference if r.params and id(r) not in paired]
     diffs += _unmatched(extra, "extra layer", "not in the reference", 1)
     diffs += _unmatched(missing, "reference layer", "missing", -1)
     return sorted(diffs, key=lambda d: -abs(d.delta))     # stable: ties keep layer order
 
 
-def differences(probe: Probe) -> list[str]:
+def differences(choice: Choice) -> list[str]:
     """"fc1: 60,240 expected 69,240" for each way the layers differ, largest first."""
-    return [d.text for d in _differences(probe)]
+    return [d.text for d in _differences(choice)]
 
 
-def differences_text(probe: Probe, shown: int = SHOWN_DIFFERENCES) -> str:
+def differences_text(choice: Choice, shown: int = SHOWN_DIFFERENCES) -> str:
     """The largest differences and, for the rest, how many and how many parameters they
     add up to, so a short message cannot hide millions of extra parameters."""
-    diffs = _differences(probe)
+    diffs = _differences(choice)
     text = "; ".join(d.text for d in diffs[:shown])
     rest = diffs[shown:]
     if rest:
@@ -196,34 +216,34 @@ def differences_text(probe: Probe, shown: int = SHOWN_DIFFERENCES) -> str:
     return text
 
 
-def _kind(row: dict) -> str:
-    kernel = (row.get("weight_shape") or [])[2:]
-    return f"{row['type']} {'x'.join(map(str, kernel))}" if kernel else row["type"]
+def _kind(row: _Row) -> str:
+    kernel = (row.layer.weight_shape or ())[2:]
+    return f"{row.layer.type} {'x'.join(map(str, kernel))}" if kernel else row.layer.type
 
 
-def _unmatched(rows: list[dict], noun: str, verb: str, sign: int) -> list[Difference]:
+def _unmatched(rows: list[_Row], noun: str, verb: str, sign: int) -> list[Difference]:
     """One difference per layer, or one summary when there are many (projection shortcuts)."""
     if len(rows) <= 2:
-        return [Difference(f"{noun} {r['name']} ({_kind(r)}, {r['params']:,}) {verb}",
-                           sign * r["params"]) for r in rows]
+        return [Difference(f"{noun} {r.name} ({_kind(r)}, {r.params:,}) {verb}",
+                           sign * r.params) for r in rows]
     kinds: dict[str, int] = {}
     for r in rows:
         kinds[_kind(r)] = kinds.get(_kind(r), 0) + 1
     parts = ", ".join(f"{n} {k}" for k, n in kinds.items())
-    total = sum(r["params"] for r in rows)
-    largest = max(rows, key=lambda r: r["params"])
+    total = sum(r.params for r in rows)
+    largest = max(rows, key=lambda r: r.params)
     return [Difference(f"{len(rows)} {noun}s {verb} ({parts}; {total:,} parameters), the "
-                       f"largest {largest['name']} ({largest['params']:,})", sign * total)]
+                       f"largest {largest.name} ({largest.params:,})", sign * total)]
 
 
-def weighted_count(layers: list[dict]) -> int:
+def weighted_count(layers: tuple[Layer, ...]) -> int:
     """Convolutions larger than 1x1 plus fully connected layers (how ResNet-20 gets its 20)."""
     count = 0
-    for row in layers:
-        if row["type"] not in WEIGHTED:
+    for layer in layers:
+        if layer.type not in WEIGHTED:
             continue
-        kernel = row.get("kernel") or []
-        if row["type"].startswith(("Conv", "LazyConv")) and kernel and all(k == 1 for k in kernel):
+        kernel = layer.kernel or ()
+        if layer.type.startswith(("Conv", "LazyConv")) and kernel and all(k == 1 for k in kernel):
             continue
         count += 1
     return count
@@ -251,26 +271,27 @@ def _short(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def batchnorm_gaps(report: dict) -> list[BatchNormGap]:
+def batchnorm_gaps(report: ProbeReport) -> list[BatchNormGap]:
     """The convolutions not directly followed by a BatchNorm, judged from the ops forward ran
     (functional calls included) and which op fed which; from the module order alone when
     the harness recorded no ops."""
-    types = {row["name"]: row["type"] for row in report.get("layers") or []}
-    ops = report.get("ops") or []
+    types = {layer.name: layer.type for layer in report.layers}
+    ops = report.ops
     if not ops:
-        return _gaps_from_order(types, report.get("order") or [])
+        return _gaps_from_order(types, report.order)
     consumers: list[list[int]] = [[] for _ in ops]
-    for index, (_, _, inputs) in enumerate(ops):
-        for source in inputs:
+    for index, op in enumerate(ops):
+        for source in op.inputs:
             if 0 <= source < index:
                 consumers[source].append(index)
 
     def label(index: int) -> str:
-        kind, name, _ = ops[index]
-        return f"{name} ({types[name]})" if kind == "module" and name in types else name
+        name = ops[index].name
+        return f"{name} ({types[name]})" if ops[index].kind == "module" and name in types \
+            else name
 
     def what(index: int) -> str:
-        kind, name, _ = ops[index]
+        kind, name = ops[index].kind, ops[index].name
         if kind == "module":
             kind_name = types.get(name, "")
             return ("batchnorm" if kind_name in BATCHNORMS else "activation"
@@ -296,8 +317,9 @@ def batchnorm_gaps(report: dict) -> list[BatchNormGap]:
         return found
 
     gaps: dict[str, BatchNormGap] = {}
-    for index, (kind, name, _) in enumerate(ops):
-        if kind != "module" or not types.get(name, "").startswith(("Conv", "LazyConv")):
+    for index, op in enumerate(ops):
+        name = op.name
+        if op.kind != "module" or not types.get(name, "").startswith(("Conv", "LazyConv")):
             continue
         after = next_ops(index)
         if name in gaps or any(what(c) == "batchnorm" for c in after):
@@ -313,7 +335,7 @@ def batchnorm_gaps(report: dict) -> list[BatchNormGap]:
     return list(gaps.values())
 
 
-def _gaps_from_order(types: dict[str, str], order: list[str]) -> list[BatchNormGap]:
+def _gaps_from_order(types: dict[str, str], order: tuple[str, ...]) -> list[BatchNormGap]:
     """Without recorded ops: the module that runs next after each convolution."""
     gaps: dict[str, BatchNormGap] = {}
     for i, name in enumerate(order):
@@ -331,39 +353,39 @@ _VIEW = re.compile(r"shape '\[([^\]]*)\]' is invalid for input of size (\d+)")
 _MATMUL = re.compile(r"mat1 and mat2 shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
 
 
-def explain_forward_error(probe: Probe, error: dict) -> str:
+def explain_forward_error(choice: Choice, error: HarnessError) -> str:
     """A hint a student can act on for the usual forward-pass mistakes."""
-    message = error.get("message", "")
+    message = error.message
     match = _MATMUL.search(message)
-    layers = (probe.report or {}).get("layers") or []
+    layers = choice.report.layers if choice.report is not None else ()
     if match:
         got, expected = int(match[2]), int(match[3])
-        linear = next((r for r in layers if r["type"] == "Linear"
-                       and len(r.get("weight_shape") or []) == 2
-                       and r["weight_shape"][1] == expected and r.get("output_shape") is None),
+        linear = next((layer for layer in layers if layer.type == "Linear"
+                       and len(layer.weight_shape or ()) == 2
+                       and layer.weight_shape[1] == expected and layer.output_shape is None),
                       None)
-        before = _feature_map(probe)
-        name = f"{linear['name']} = Linear({expected}, {linear['weight_shape'][0]})" \
+        before = _feature_map(choice)
+        name = f"{linear.name} = Linear({expected}, {linear.weight_shape[0]})" \
             if linear else f"a Linear layer with in_features={expected}"
         return (f"{name} expects {expected:,} inputs per image but receives {got:,}{before}. "
                 f"Set in_features to {got:,} (or fix the layers before it).")
     match = _VIEW.search(message)
     if match:
         return (f"x.view({match[1]}) cannot reshape {int(match[2]):,} values per image"
-                f"{_feature_map(probe)}. Flatten with x.flatten(1) (or x.view(x.size(0), -1)) "
+                f"{_feature_map(choice)}. Flatten with x.flatten(1) (or x.view(x.size(0), -1)) "
                 "and make the next Linear layer's in_features match.")
-    if error.get("type") == "NameError":
+    if error.type == "NameError":
         return "The model uses a name its code never defines: " + message
-    trace = error.get("traceback", "")
-    if probe.source is not None:
-        trace = translate_traceback(trace, probe.source)
+    trace = error.traceback
+    if choice.source is not None:
+        trace = translate_traceback(trace, choice.source)
     return "The forward pass raised an error on random input of the assignment's shape:\n" + \
         trace[-1200:]
 
 
-def _feature_map(probe: Probe) -> str:
+def _feature_map(choice: Choice) -> str:
     """"; the feature map before it is 16x6x6 = 576 values" from the last 4-D output seen."""
-    trace = (probe.report or {}).get("trace") or []
+    trace = choice.report.trace if choice.report is not None else ()
     maps = [shape for _, shape in trace if len(shape) == 4]
     if not maps:
         return ""

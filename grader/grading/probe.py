@@ -1,25 +1,30 @@
-"""Find each required model, probe it in the sandbox, and recount it on the trusted side.
+"""Find each required model's candidates, probe them in the sandbox, and recount them here.
 
-`locate` and `run_probes` give one `Probe` per required model: where it was found, the
-harness's report (shapes, layers, FLOPs, errors) and the parameter shapes recounted here from
-the headers of the .npz the harness exported (no array data, no pickle), so student code that
-patches `Module.parameters` cannot fake its count.
+`locate` gives one `Probe` per required model: its candidates (grader.inputs.candidates) and the
+classes its name rules out, nothing run. `run_probes` builds and probes every candidate and the
+reference models in one sandboxed process and gives each a `Measurement`: the harness's report,
+parsed once (grader.sandbox.reports), and the parameter shapes recounted here from the headers
+of the .npz the harness exported (no array data, no pickle), so student code that patches
+`Module.parameters` cannot fake its count. grader.grading.choose then picks the candidate each
+model is graded on.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from grader.inputs import candidates, discovery
-from grader.inputs.candidates import Excluded, Option
-from grader.inputs.sources import SKIP_DIRS, SourceFile, SyntaxProblem
-from grader.results import Candidate
+from grader.inputs.candidates import Candidate, Exclusion
+from grader.inputs.sources import SKIP_DIRS, SourceFile, SyntaxProblem, syntax_problems
 from grader.sandbox.bwrap import RunOutcome, Sandbox, open_plain, read_plain
 from grader.sandbox.limits import Limits
+from grader.sandbox.reports import ProbeReport, parse_probes
 from grader.spec import Assignment, ModelSpec
 
 BATCH_SIZES = (1, 2, 7)
@@ -28,84 +33,35 @@ MAX_PARTIAL_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Need:
-    """A field of REPORT that must be present and not null."""
+class Measurement:
+    """What probing one build (a candidate or a reference model) found."""
 
-    schema: object
-
-
-# The harness's entry for one model as the checks read it. Student code runs in the harness's
-# process and can read the nonce, so result.json is untrusted data: an entry that does not fit
-# (a string where a dict is read, say) counts as no report instead of crashing the grader.
-# Every field may be missing or null unless wrapped in Need; [x] is a list of x, (x, y) a pair.
-ERROR = {"type": str, "message": str, "traceback": str, "missing_module": str,
-         "memory": bool, "processes": bool, "network": bool, "gpu": str}
-REPORT = {
-    "key": Need(str), "stage": str, "ok": bool, "error": ERROR, "build_seconds": float,
-    "layers": [{"name": Need(str), "type": Need(str), "output_shape": [int],
-                "weight_shape": [int], "kernel": [int]}],
-    "order": [str], "trace": [(str, [int])], "layers_error": ERROR,
-    "ops": [(str, str, [int])], "ops_truncated": bool,     # harness/dataflow.py
-    "outputs": [{"batch": Need(int), "shape": [int], "dtype": str, "finite": bool, "note": str,
-                 "error": ERROR}],
-    "flops": int, "param_file": str, "tampering": [str], "seconds_limit": float}
-
-
-def fits(value, schema) -> bool:
-    if isinstance(schema, Need):
-        return value is not None and fits(value, schema.schema)
-    if value is None:
-        return True
-    if isinstance(schema, dict):
-        return isinstance(value, dict) and all(fits(value.get(k), s) for k, s in schema.items())
-    if isinstance(schema, list):
-        return isinstance(value, list) and all(fits(v, schema[0]) for v in value)
-    if isinstance(schema, tuple):
-        return (isinstance(value, list) and len(value) == len(schema)
-                and all(fits(v, s) for v, s in zip(value, schema)))
-    if schema in (int, float):          # JSON numbers; bool is an int to Python, not here
-        return isinstance(value, (int, float) if schema is float else int) and not isinstance(
-            value, bool)
-    return isinstance(value, schema)
-
-
-def model_reports(result: dict | None) -> dict[str, dict]:
-    """The result's entries that fit REPORT, by key; the list fields default to []."""
-    models = (result or {}).get("models")
-    if not isinstance(models, list):
-        return {}
-    return {m["key"]: {**{k: [] for k, s in REPORT.items() if isinstance(s, list)},
-                       **{k: v for k, v in m.items() if v is not None}}
-            for m in models if fits(m, REPORT)}
-
-
-@dataclass
-class Probe:
-    spec: ModelSpec
-    source: discovery.ModelSource | None = None   # the build graded (the chosen option's)
-    not_found: str = ""                     # why no model was found
-    candidates: list[str] = field(default_factory=list)   # every nn.Module class seen
-    report: dict | None = None              # the harness's entry for this model
+    report: ProbeReport | None = None   # the harness's report; None when no valid one came back
     shapes: dict[str, list[int]] | None = None   # trainable parameter shapes, recounted here
-    reference_report: dict | None = None
-    reference_shapes: dict[str, list[int]] | None = None
-    options: list[Option] = field(default_factory=list)     # candidates, statically ranked
-    excluded: list[Excluded] = field(default_factory=list)  # classes whose name rules them out
-    probed: dict[str, tuple[dict | None, dict | None]] = field(default_factory=dict)
-    #   option ident -> (harness report, recounted shapes) for every option built
-    considered: list[Candidate] = field(default_factory=list)   # the choice, explained
-    #                                                                (grader.grading.choose)
-    syntax: list[SyntaxProblem] = field(default_factory=list)   # code that did not parse
-    modules: dict[str, str] = field(default_factory=dict)
-    #   option ident -> the generated module's path inside the sandbox it was probed in
 
     @property
     def params(self) -> int | None:
         return count(self.shapes)
 
-    @property
-    def reference_params(self) -> int | None:
-        return count(self.reference_shapes)
+
+NOTHING = Measurement()             # not probed, or nothing valid came back
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One required model: its candidates, and what probing each of them found."""
+
+    spec: ModelSpec
+    candidates: tuple[Candidate, ...] = ()      # statically ranked, best first
+    exclusions: tuple[Exclusion, ...] = ()      # classes whose name rules them out
+    classes: tuple[str, ...] = ()   # every nn.Module class seen: "Net (hw.ipynb cell 2, line 3)"
+    not_found: str = ""             # why there is no candidate at all
+    syntax: tuple[SyntaxProblem, ...] = ()      # the submission's code that did not parse
+    measured: dict[str, Measurement] = field(default_factory=dict)
+    #   candidate ident -> what probing it found (run_probes)
+    reference: Measurement = NOTHING            # the spec's reference model, probed alike
+    modules: dict[str, str] = field(default_factory=dict)
+    #   candidate ident -> the generated module's path inside the sandbox it was probed in
 
 
 def count(shapes: dict[str, list[int]] | None) -> int | None:
@@ -121,53 +77,47 @@ def count(shapes: dict[str, list[int]] | None) -> int | None:
 
 
 def locate(files: list[SourceFile], assignment: Assignment) -> list[Probe]:
-    """Static part: the candidates for each required model (nothing runs). Each probe's
-    source is its best-ranked option until grader.grading.choose picks among the probed ones."""
+    """Static part: the candidates for each required model (nothing runs)."""
     nss = discovery.namespaces(files)
-    names = [f"{d.qualname} ({d.unit.where}, line {d.line})"
-             for _, d in discovery.module_candidates(nss)]
-    found = [candidates.options(nss, spec, assignment) for spec in assignment.models]
-    kept = candidates.prune([opts for opts, _ in found])
-    probes = []
-    for spec, (_, excluded), opts in zip(assignment.models, found, kept):
-        probe = Probe(spec, candidates=names, options=opts, excluded=excluded)
-        if opts:
-            probe.source = opts[0].source
-        else:
-            probe.not_found = (f"no class or factory function named "
-                               f"{' or '.join(spec.names)} was found")
-        probes.append(probe)
-    return probes
+    classes = tuple(f"{d.qualname} ({d.unit.where}, line {d.line})"
+                    for _, d in discovery.module_classes(nss))
+    syntax = tuple(syntax_problems(files))
+    found = [candidates.find(nss, spec, assignment) for spec in assignment.models]
+    kept = candidates.prune([ranked for ranked, _ in found])
+    return [Probe(spec, candidates=tuple(ranked), exclusions=tuple(exclusions), classes=classes,
+                  syntax=syntax, not_found="" if ranked else (
+                      f"no class or factory function named {' or '.join(spec.names)} was found"))
+            for spec, (_, exclusions), ranked in zip(assignment.models, found, kept)]
 
 
 PROBES_FILE = "probes.json"
 
 
 def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, limits: Limits,
-               *, sandboxed: bool = True, box: Sandbox | None = None) -> RunOutcome:
+               *, sandboxed: bool = True, box: Sandbox | None = None
+               ) -> tuple[RunOutcome, list[Probe]]:
     """Dynamic part: one sandboxed process builds and probes every candidate build (each
     distinct build once, whichever models it is a candidate for) and the reference models;
-    the parameter tensors are then recounted here. Each student build gets its share of the
-    wall-clock limit when there are several, so one that hangs does not take the others'
-    reports with it. With `box` (`grader evaluate`'s sandbox, the submission already in it)
-    the process is kept after its probes, waiting in box.session for the models to train."""
+    the parameter tensors are then recounted here. Gives the probes with their measurements.
+    Each student build gets its share of the wall-clock limit when there are several, so one
+    that hangs does not take the others' reports with it. With `box` (`grader evaluate`'s
+    sandbox, the submission already in it) the process is kept after its probes, waiting in
+    box.session for the models to train."""
     owned = box is None
     with Sandbox(limits, sandboxed=sandboxed) if owned else contextlib.nullcontext(box) as box:
         if owned:
             box.add_submission(submission, skip=SKIP_DIRS)
         entries = []
-        builds: dict[str, str] = {}          # option ident -> entry key
-        args = {o.source.ident: p.spec.args for p in probes for o in p.options}
-        for option in candidates.probe_order([p.options for p in probes]):
-            key = builds[option.source.ident] = f"b{len(builds)}"
-            path = box.add_job_file(f"model_{key}.py", option.source.code)
-            for probe in probes:
-                probe.modules[option.source.ident] = path
-            label = option.source.qualname if option.source.call.endswith("()") else (
-                option.source.call)
+        builds: dict[str, str] = {}          # candidate ident -> entry key
+        modules: dict[str, str] = {}         # candidate ident -> generated module in the box
+        args = {c.source.ident: p.spec.args for p in probes for c in p.candidates}
+        for candidate in candidates.probe_order([p.candidates for p in probes]):
+            source = candidate.source
+            key = builds[source.ident] = f"b{len(builds)}"
+            path = modules[source.ident] = box.add_job_file(f"model_{key}.py", source.code)
+            label = source.qualname if source.call.endswith("()") else source.call
             entries.append({"key": key, "module": path, "label": label,
-                            "object": option.source.object_name,
-                            "args": args[option.source.ident]})
+                            "object": source.object_name, "args": args[source.ident]})
         for probe in probes:                 # then the references (trusted and quick)
             ref = probe.spec.reference or (probe.spec.params and probe.spec.params.reference)
             if ref:
@@ -185,24 +135,23 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
             # probed with one thread, as `grader check` does, then trained with the slot's
             outcome = box.start("inspect_models", dict(job, then=PROBES_FILE, probe_threads=1)
                                 ).first(PROBES_FILE, limits.wall_seconds)
-        reports = model_reports(outcome.result if outcome.result is not None
-                                else _partial(outcome.out_dir))
-        for probe in probes:
-            for option in probe.options:
-                report = reports.get(builds[option.source.ident])
-                probe.probed[option.source.ident] = (report, _shapes(outcome.out_dir, report))
-            if probe.source is not None:
-                probe.report, probe.shapes = probe.probed[probe.source.ident]
-            probe.reference_report = reports.get(f"reference:{probe.spec.key}")
-            probe.reference_shapes = _shapes(outcome.out_dir, probe.reference_report)
-        return outcome
+        reports = parse_probes(outcome.result if outcome.result is not None
+                               else _partial(outcome.out_dir))
+
+        def measure(key: str) -> Measurement:
+            report = reports.get(key)
+            return Measurement(report, _shapes(outcome.out_dir, report))
+
+        measured = {ident: measure(key) for ident, key in builds.items()}
+        return outcome, [dataclasses.replace(
+            probe, measured={c.source.ident: measured[c.source.ident] for c in probe.candidates},
+            reference=measure(f"reference:{probe.spec.key}"), modules=modules)
+            for probe in probes]
 
 
 def _partial(out_dir: Path) -> dict | None:
     """What the harness wrote before a limit stopped it (partial.json): untrusted like
     result.json, and only read when there is no result.json."""
-    import json
-
     raw = read_plain(out_dir / "partial.json", MAX_PARTIAL_BYTES)
     try:
         data = json.loads(raw.decode("utf-8")) if raw is not None else None
@@ -216,15 +165,21 @@ def _reference_args(assignment: Assignment) -> dict:
     return {"num_classes": assignment.dataset.num_classes}
 
 
-def _shapes(out_dir: Path, report: dict | None) -> dict[str, list[int]] | None:
-    """The exported parameters' shapes, read from the headers of the .npz's stored .npy
-    members: no array data, no pickle and no torch are ever loaded here; anything odd counts
-    as none."""
-    if not report or not report.get("ok") or not isinstance(report.get("param_file"), str):
+def _shapes(out_dir: Path, report: ProbeReport | None) -> dict[str, list[int]] | None:
+    """The shapes of the parameters a build's report says it exported; None when it exported
+    none."""
+    if report is None or not report.ok or report.param_file is None:
         return None
+    return param_shapes(out_dir, report.param_file)
+
+
+def param_shapes(out_dir: Path, name: str) -> dict[str, list[int]] | None:
+    """The shapes of the parameters exported to out_dir/name, read from the headers of the
+    .npz's stored .npy members: no array data, no pickle and no torch are ever loaded here;
+    anything odd counts as none."""
     # opened safely: with evaluate's one process per student, the report is read while the
     # process (its training part) still runs and could swap the file for a FIFO or a link
-    fh = open_plain(out_dir / Path(report["param_file"]).name, MAX_PARAM_FILE)
+    fh = open_plain(out_dir / Path(name).name, MAX_PARAM_FILE)
     if fh is None:
         return None
     try:

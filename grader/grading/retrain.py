@@ -1,13 +1,14 @@
 """Retraining in the sandbox and scoring on the trusted side.
 
-The training data (images and labels) and the held-out images (no labels) are .npy files
-(grader.inputs.prepared) linked read-only into each sandbox. What comes back, per-epoch predicted labels
-for the held-out images (all, or the first `[training] eval_images`), is scored here against
-their labels, so the curves and the final figure are on the same images. Reference models
+The training data (images and labels) and the held-out images (no labels) are .npy files of
+the prepared data (grader.inputs.prepared) linked read-only into each sandbox. What comes back,
+per-epoch predicted labels for the held-out images (all, or the first `[training]
+eval_images`), is scored here against their labels, so the curves and the final figure are on
+the same images. The harness's report is parsed once (grader.sandbox.reports). Reference models
 train the same way, under each of the spec's reference seeds, once per configuration, and are
-cached (on a cluster, trained by one job on a node: grader.run.slurm.submit); `reference_band` turns their
-runs into the band the rubric compares students with, and says when the reference did not
-clearly beat chance under the budget.
+cached (on a cluster, trained by one job on a node: grader.run.slurm.submit);
+`reference_band` turns their runs into the band the rubric compares students with, and says
+when the reference did not clearly beat chance under the budget.
 """
 
 from __future__ import annotations
@@ -24,10 +25,8 @@ import numpy as np
 
 from grader.errors import InputError
 from grader.grading import metrics
-from grader.grading.probe import ERROR, Need, fits
 from grader.inputs.sources import SKIP_DIRS
 from grader.results import (
-    GPU_ERRORS,
     EpochStats,
     ReferenceBand,
     TrainingResult,
@@ -36,19 +35,16 @@ from grader.results import (
 )
 from grader.sandbox.bwrap import RunOutcome, Sandbox
 from grader.sandbox.limits import Limits
+from grader.sandbox.reports import (
+    HarnessError,
+    TrainHistory,
+    TrainReport,
+    parse_training,
+)
 from grader.spec import Assignment
 
 if TYPE_CHECKING:
     from grader.inputs.prepared import PreparedData
-
-# The harness's entry for one trained model; like probe.REPORT, untrusted data: an entry that
-# does not fit counts as no report (the model gets "the process ended before training it").
-TRAIN_REPORT = {
-    "key": Need(str), "ok": bool, "stage": str, "error": ERROR, "seconds": float,
-    "predictions_files": [str], "tampering": [str],
-    "history": {"epochs": [{"epoch": int, "train_loss": float, "train_accuracy": float,
-                            "lr": float, "seconds": float, "images_per_second": float}],
-                "diverged": bool, "seconds": float, "images_per_second": float}}
 
 # "Clearly better than chance": the reference's mean accuracy, less its spread over seeds,
 # must close at least this fraction of the gap between chance and 100% (10 balanced classes:
@@ -136,52 +132,48 @@ def _training_job(box: Sandbox, entries: list[dict], data: PreparedData, config:
 
 def _scored(entries: list[dict], outcome: RunOutcome, labels: np.ndarray,
             num_classes: int) -> dict[str, TrainingResult]:
-    models = (outcome.result or {}).get("models")
-    reports = {m["key"]: m for m in (models if isinstance(models, list) else [])
-               if fits(m, TRAIN_REPORT)}
+    reports = parse_training(outcome.result)   # an entry that does not fit counts as none
     return {entry["key"]: score_training(entry["key"], reports.get(entry["key"]), outcome,
                                          labels, num_classes) for entry in entries}
 
 
-def score_training(key: str, report: dict | None, outcome: RunOutcome, labels: np.ndarray,
-                   num_classes: int) -> TrainingResult:
+def score_training(key: str, report: TrainReport | None, outcome: RunOutcome,
+                   labels: np.ndarray, num_classes: int) -> TrainingResult:
     """One model's TrainingResult from the harness's (untrusted) entry and prediction files:
     every epoch's predictions and the final ones are scored against the same held-out
     labels (scored_labels), so the last point of the curves is the model's figure."""
     if report is None:
         why = outcome.reason or "the sandboxed process ended before training this model"
         return TrainingResult(model=key, ok=False, error=why)
-    tampering = sorted({str(t) for t in report.get("tampering") or []})
-    if not report.get("ok"):
-        err = report.get("error") or {}
+    tampering = sorted(set(report.tampering))
+    if not report.ok:
+        err = report.error or HarnessError()
         where = {"import": "importing", "build": "building", "train": "training"}.get(
-            report.get("stage"), "running")
-        gpu = err.get("gpu") if err.get("gpu") in GPU_ERRORS else ""
-        return TrainingResult(model=key, ok=False, seconds=float(report.get("seconds") or 0),
-                              error=f"{where} failed: {err.get('type', 'Error')}: "
-                                    f"{str(err.get('message', ''))[:500]}",
-                              tampering=tampering, gpu_error=gpu)
-    files = report.get("predictions_files") or [None, None]
-    history = report.get("history") or {}
-    n_epochs = len(history.get("epochs") or [])
-    per_epoch = _load_predictions(outcome.out_dir, files[0], (n_epochs, len(labels)),
-                                  num_classes)
-    final = _load_predictions(outcome.out_dir, files[-1], (len(labels),), num_classes)
+            report.stage or "", "running")
+        return TrainingResult(model=key, ok=False, seconds=report.seconds or 0.0,
+                              error=f"{where} failed: {err.type}: {err.message[:500]}",
+                              tampering=tampering, gpu_error=err.gpu)
+    files = report.predictions_files
+    history = report.history or TrainHistory()
+    per_epoch = _load_predictions(outcome.out_dir, files[0] if files else None,
+                                  (len(history.epochs), len(labels)), num_classes)
+    final = _load_predictions(outcome.out_dir, files[-1] if files else None, (len(labels),),
+                              num_classes)
     epochs = []
-    for i, e in enumerate(history.get("epochs") or []):
+    for i, e in enumerate(history.epochs):
         val = metrics.accuracy(per_epoch[i], labels, num_classes) \
             if per_epoch is not None else 0.0
-        epochs.append(EpochStats(epoch=int(e.get("epoch", i + 1)),
-                                 train_loss=_finite(e.get("train_loss")),
-                                 train_accuracy=_finite(e.get("train_accuracy")),
-                                 val_accuracy=val, lr=_finite(e.get("lr"))))
+        epochs.append(EpochStats(epoch=e.epoch if e.epoch is not None else i + 1,
+                                 train_loss=_finite(e.train_loss),
+                                 train_accuracy=_finite(e.train_accuracy),
+                                 val_accuracy=val, lr=_finite(e.lr)))
     failed = dict(model=key, ok=False, history=epochs, tampering=tampering)
     if tampering:
         return TrainingResult(**failed, error=(
             "the model code replaced torch functions while it was retrained ("
             + ", ".join(tampering) + "), so its training and held-out predictions cannot be "
             "trusted; it earns no accuracy points"))
-    if history.get("diverged"):
+    if history.diverged:
         return TrainingResult(**failed, error="training diverged: the loss became NaN or "
                                               "infinite")
     if per_epoch is None or final is None:
@@ -189,9 +181,9 @@ def score_training(key: str, report: dict | None, outcome: RunOutcome, labels: n
                                               "held-out images")
     scores = metrics.scores(final, labels, num_classes)
     return TrainingResult(model=key, ok=True, history=epochs, scores=scores,
-                          seconds=_finite(history.get("seconds")),
-                          images_per_second=_finite(history.get("images_per_second")),
-                          device=str(history.get("device") or "")[:40])
+                          seconds=_finite(history.seconds),
+                          images_per_second=_finite(history.images_per_second),
+                          device=history.device)
 
 
 def _finite(value) -> float:
@@ -202,11 +194,11 @@ def _finite(value) -> float:
     return value if np.isfinite(value) else 0.0
 
 
-def _load_predictions(out_dir: Path, name, shape: tuple[int, ...],
+def _load_predictions(out_dir: Path, name: str | None, shape: tuple[int, ...],
                       num_classes: int) -> np.ndarray | None:
     """Predicted labels of the given shape; anything malformed (shape, range, a pickle) is
     refused."""
-    if not isinstance(name, str):
+    if name is None:
         return None
     path = out_dir / Path(name).name
     try:

@@ -1,8 +1,9 @@
 """Which classes could serve each required model, before anything runs.
 
-A class is a candidate for a model when its name does not say it is something else, ranked
-statically by three kinds of evidence, then by how well it fits the spec once probed
-(grader.grading.choose):
+A candidate for a model is a class or factory function of the student's, built one way (the
+spec's arguments, or a call the student's code makes), that may be that model: its name does
+not say it is something else. Candidates are ranked statically by three kinds of evidence,
+then by how well they fit the spec once probed (grader.grading.choose):
 
 - the file: a spec can name the files each model is expected in (`files = [...]`); names are
   matched tolerantly (case, spaces, `-`/`_`, prefixes and suffixes such as `-dev1`,
@@ -34,10 +35,10 @@ _NOT_A_NUMBER_OF_THE_MODEL = re.compile(r"cifar\d*|imagenet\d*|coco\d*|hw\d+|lab
 
 
 @dataclass(frozen=True)
-class Option:
-    """One way to serve a model: a class or factory, and how it is called."""
+class Candidate:
+    """A class or factory function that may be one of the spec's models, built one way."""
 
-    source: ModelSource
+    source: ModelSource     # the generated module that builds it, and the call
     file_rank: int          # 1: in a file the spec names for this model; 0: in a file named
     #                         for no model (or the spec names none); -1: another model's file
     file_exact: bool        # that file's name is the spec's exactly (after normalising)
@@ -49,7 +50,7 @@ class Option:
 
 
 @dataclass(frozen=True)
-class Excluded:
+class Exclusion:
     """A class not considered for a model, and why (shown in the report)."""
 
     name: str
@@ -144,7 +145,7 @@ def name_tier(name: str, spec: ModelSpec, assignment: Assignment) -> tuple[int |
 def _components(nss: list[Namespace]) -> dict[str, str]:
     """Classes other nn.Module classes instantiate (blocks, layers), or that are handed to
     one as an argument (`ResNetCIFAR(BasicBlock, [3, 3, 3])`) -> one user."""
-    modules = discovery.module_candidates(nss)
+    modules = discovery.module_classes(nss)
     classes = {d.node.name for _, d in modules}
     used: dict[str, str] = {}
     for _, d in modules:
@@ -162,17 +163,17 @@ def _components(nss: list[Namespace]) -> dict[str, str]:
     return used
 
 
-def options(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
-            ) -> tuple[list[Option], list[Excluded]]:
+def find(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
+         ) -> tuple[list[Candidate], list[Exclusion]]:
     """Every candidate for one model (class or accepted factory, each way it is built), best
     statically ranked first, and the classes excluded with the reason."""
-    defs = [(ns, d) for ns, d in discovery.module_candidates(nss)]
+    defs = [(ns, d) for ns, d in discovery.module_classes(nss)]
     accepted = {n.lower() for n in spec.names}
     defs += [(ns, d) for ns in nss for d in ns.defs
              if isinstance(d.node, ast.FunctionDef) and d.node.name.lower() in accepted]
     components = _components(nss)
     any_files = any(m.files for m in assignment.models)
-    found, excluded = [], []
+    found, exclusions = [], []
     for index, (ns, d) in enumerate(defs):
         name = d.node.name
         tier, note = name_tier(name, spec, assignment)
@@ -185,8 +186,8 @@ def options(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
             tier, note = None, (f"it needs arguments ({', '.join(required)}) and the code "
                                 "never builds it")
         if tier is None:
-            excluded.append(Excluded(d.qualname or name, d.unit.where, d.line, note,
-                                     close=resembles(name, spec)))
+            exclusions.append(Exclusion(d.qualname or name, d.unit.where, d.line, note,
+                                        close=resembles(name, spec)))
             continue
         owners = file_owners(d.unit.file, assignment) if any_files else {}
         if spec.key in owners:
@@ -199,9 +200,9 @@ def options(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
         else:
             rank, exact, file_note = 0, False, f"in {d.unit.file}"
         for source in _sources(nss, ns, d, spec, tier < 2):
-            found.append(Option(source, rank, exact, tier, index, file_note, note))
-    found.sort(key=lambda o: (-o.file_rank, -o.name_tier, o.order))
-    return found, excluded
+            found.append(Candidate(source, rank, exact, tier, index, file_note, note))
+    found.sort(key=lambda c: (-c.file_rank, -c.name_tier, c.order))
+    return found, exclusions
 
 
 def _sources(nss, ns, d, spec: ModelSpec, substituted: bool) -> list[ModelSource]:
@@ -224,29 +225,29 @@ def _constructions(nss, d) -> list:
         return []
 
 
-def prune(per_model: list[list[Option]]) -> list[list[Option]]:
-    """Keep what is worth probing: options whose name points at the model; nameless ones
+def prune(per_model: list[list[Candidate]]) -> list[list[Candidate]]:
+    """Keep what is worth probing: candidates whose name points at the model; nameless ones
     too when there is none, or when every named one may be graded for another model first
     (the template's SimpleNN is a Lab 1 and a Lab 2 name); at most MAX_BUILDS distinct
     builds, the best ranked of each model first."""
-    elsewhere = [{o.source.ident for o in opts} for opts in per_model]
+    elsewhere = [{c.source.ident for c in ranked} for ranked in per_model]
     kept = []
-    for index, opts in enumerate(per_model):
-        named = [o for o in opts if o.name_tier >= 1]
+    for index, ranked in enumerate(per_model):
+        named = [c for c in ranked if c.name_tier >= 1]
         others = set().union(*(e for i, e in enumerate(elsewhere) if i != index))
-        shared = named and all(o.source.ident in others for o in named)
-        kept.append(opts if not named or shared else named)
-    allowed = {o.source.ident for o in probe_order(kept)[:MAX_BUILDS]}
-    return [[o for o in opts if o.source.ident in allowed] for opts in kept]
+        shared = named and all(c.source.ident in others for c in named)
+        kept.append(ranked if not named or shared else named)
+    allowed = {c.source.ident for c in probe_order(kept)[:MAX_BUILDS]}
+    return [[c for c in ranked if c.source.ident in allowed] for ranked in kept]
 
 
-def probe_order(per_model: list[list[Option]]) -> list[Option]:
+def probe_order(per_model: list[list[Candidate]]) -> list[Candidate]:
     """Distinct builds, round-robin over the models in rank order: every model's best
     candidate is probed before any model's second (a hung one then costs the least)."""
     seen, order = set(), []
-    for rank in range(max((len(o) for o in per_model), default=0)):
-        for opts in per_model:
-            if rank < len(opts) and opts[rank].source.ident not in seen:
-                seen.add(opts[rank].source.ident)
-                order.append(opts[rank])
+    for rank in range(max((len(ranked) for ranked in per_model), default=0)):
+        for ranked in per_model:
+            if rank < len(ranked) and ranked[rank].source.ident not in seen:
+                seen.add(ranked[rank].source.ident)
+                order.append(ranked[rank])
     return order

@@ -316,7 +316,7 @@ def namespaces(files: list[SourceFile]) -> list[Namespace]:
     return [build_namespace(f) for f in files]
 
 
-def module_candidates(nss: list[Namespace]) -> list[tuple[Namespace, Definition]]:
+def module_classes(nss: list[Namespace]) -> list[tuple[Namespace, Definition]]:
     """Every nn.Module subclass in the submission, nested ones included."""
     return [(ns, d) for ns in nss for d in ns.classes if is_module_class(nss, d.node)]
 

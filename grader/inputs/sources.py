@@ -9,9 +9,12 @@ refused.
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 import stat
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -102,6 +105,18 @@ def unpack_zip(archive: Path, dest: Path) -> Path:
             zf.extract(m, root)
     entries = [p for p in dest.iterdir() if p.name not in SKIP_DIRS]
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
+
+
+@contextlib.contextmanager
+def unpacked(submission: Path) -> Iterator[Path]:
+    """The submission as a folder: a .zip is unpacked safely into a temporary one."""
+    if not submission.exists():
+        raise InputError("submission not found", path=str(submission))
+    with tempfile.TemporaryDirectory(prefix="grader-unzip-") as tmp:
+        root = unpack_zip(submission, Path(tmp)) if submission.suffix == ".zip" else submission
+        if not root.is_dir():
+            raise InputError("expected a folder or a .zip of a student's files", path=str(root))
+        yield root
 
 
 def list_files(root: Path) -> list[str]:

@@ -25,12 +25,12 @@ import numpy as np
 from grader import __version__
 from grader.errors import GraderError
 from grader.grading import metrics, rubric
-from grader.grading.checks import check_folder, prepared
-from grader.grading.probe import Probe
+from grader.grading.checks import check_folder
+from grader.grading.choose import Choice
 from grader.grading.retrain import run_training, train_in_session
 from grader.inputs.handins import student_names
 from grader.inputs.prepared import PreparedData
-from grader.inputs.sources import SKIP_DIRS
+from grader.inputs.sources import SKIP_DIRS, unpacked
 from grader.results import (
     CheckReport,
     CheckResult,
@@ -148,15 +148,15 @@ def grade(job: GradeJob) -> EvaluationResult:
     base = _base(job)
     try:
         data = PreparedData.open(s.prepared)
-        with _placed(s), prepared(job.submission) as root, _one_process(s) as box:
+        with _placed(s), unpacked(job.submission) as root, _one_process(s) as box:
             # on the CPU one sandboxed process probes and then trains the student's models;
             # on a GPU the check runs apart, in a sandbox that does not see the GPU (a model
             # that moves itself to CUDA when it is available must pass the CPU probes)
             if box is not None:
                 box.add_submission(root, skip=SKIP_DIRS)
-            report, probes = check_folder(root, str(job.submission), assignment,
-                                          s.check_limits, s.sandboxed, box=box)
-            training = _train_student(report, probes, root, assignment, data, s, box)
+            report, choices = check_folder(root, str(job.submission), assignment,
+                                           s.check_limits, s.sandboxed, box=box)
+            training = _train_student(report, choices, root, assignment, data, s, box)
         predictions, problem = _score_predictions(report, data.held_out, assignment)
         items = rubric.score(
             assignment, checks=report.checks + _training_checks(training),
@@ -233,7 +233,7 @@ def _one_process(s: Settings) -> Iterator[Sandbox | None]:
         yield box
 
 
-def _train_student(report: CheckReport, probes: list[Probe], root: Path,
+def _train_student(report: CheckReport, choices: list[Choice], root: Path,
                    assignment: Assignment, data: PreparedData, s: Settings,
                    box: Sandbox | None) -> list[TrainingResult]:
     """Retrain every model that was found and built: in the process that probed them when it
@@ -243,11 +243,11 @@ def _train_student(report: CheckReport, probes: list[Probe], root: Path,
     results = {m.key: TrainingResult(model=m.key, ok=False, error="not trained: the model was "
                                      "not found or did not build") for m in wanted
                if m.key not in buildable}
-    chosen = {p.spec.key: p for p in probes if p.source is not None}
+    chosen = {c.spec.key: c for c in choices if c.source is not None}
     train = [m for m in wanted if m.key in buildable and m.key in chosen]
     waiting = box is not None and box.session is not None and box.session.alive
     if train and waiting:
-        entries = [{"key": m.key, "module": chosen[m.key].modules[chosen[m.key].source.ident],
+        entries = [{"key": m.key, "module": chosen[m.key].module,
                     "object": chosen[m.key].source.object_name, "args": m.args} for m in train]
         _, trained = train_in_session(box, entries, data, s.training)
         results.update(trained)

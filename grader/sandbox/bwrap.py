@@ -29,6 +29,7 @@ from pathlib import Path
 
 from grader.errors import SandboxUnavailable
 from grader.sandbox.limits import Group, Limits, apply_rlimits, human_mb
+from grader.sandbox.reports import HarnessError, parse_cuda
 
 HARNESS_DIR = Path(__file__).resolve().parent / "harness"  # run as `harness.<module>`
 REPO_DIR = Path(__file__).resolve().parents[2]     # holds grader/ and reference/
@@ -53,7 +54,9 @@ class RunOutcome:
     exit_code: int | None
     seconds: float
     output: str                     # student stdout+stderr, head and tail kept, never parsed
-    result: dict | None             # the harness's result.json, validated
+    result: dict | None             # the harness's report: a JSON object with the run's nonce,
+    #                                 untrusted beyond that; read only through the parse
+    #                                 functions of grader.sandbox.reports
     out_dir: Path                   # host folder holding the harness's other files
     sandboxed: bool = True
 
@@ -89,15 +92,13 @@ def gpu_problem(limits: Limits) -> str | None:
     no student code): a machine whose sandbox hides the GPU is found before any student is."""
     with Sandbox(limits, gpu=True) as box:
         outcome = box.run("cuda_probe", {})
-    models = (outcome.result or {}).get("models")
-    report = models[0] if isinstance(models, list) and models and isinstance(models[0], dict) \
-        else None
+    report = parse_cuda(outcome.result)
     if report is None:
         return outcome.reason or "the CUDA probe ended without a result"
-    if report.get("ok") is True:
+    if report.ok:
         return None
-    error = report.get("error") if isinstance(report.get("error"), dict) else {}
-    return f"{error.get('type', 'Error')}: {str(error.get('message', ''))[:300]}"
+    error = report.error or HarnessError()
+    return f"{error.type}: {error.message[:300]}"
 
 
 @functools.lru_cache(maxsize=1)

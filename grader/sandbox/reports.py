@@ -1,0 +1,326 @@
+"""What the harness programs report, parsed once on the trusted side into frozen dataclasses.
+
+The harness writes its reports as JSON (out/result.json, probes.json, partial.json) from the
+process that runs student code, and student code can read the run's nonce and write those files
+itself: the JSON is untrusted. Each parse function checks every field it reads (its type, and
+its presence where the field is required) and leaves out an entry that does not fit, so a forged
+or truncated entry counts as no report for that model (a failing check that says so), never a
+KeyError in the grader. Nothing after these functions reads harness JSON by key.
+
+A field that is missing or null takes its default; a list field defaults to empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypeVar, get_args
+
+T = TypeVar("T")
+
+# Where inspect_models got to with one build (harness/inspect_models.py `reached`): it stops
+# at the first stage that fails, and a run a limit stops leaves its last stage in partial.json.
+ProbeStage = Literal["import", "build", "layers", "forward", "flops", "export", "done"]
+TrainStage = Literal["import", "build", "train", "done"]      # harness/train_models.py
+GpuError = Literal["out_of_memory", "fault", ""]    # torch's own CUDA exception classes only
+
+
+class Malformed(ValueError):
+    """A report entry that does not fit its program's report (the entry is left out)."""
+
+
+@dataclass(frozen=True)
+class HarnessError:
+    """An exception the harness caught around student code (harness/common.describe_error)."""
+
+    type: str = "Error"             # the exception's class name; "Deadline": its time was up
+    message: str = ""
+    traceback: str = ""             # the student's frames only
+    missing_module: str = ""        # a ModuleNotFoundError's module
+    memory: bool = False            # it looks like running out of memory
+    processes: bool = False         # it looks like running out of processes or threads
+    network: bool = False           # a download or connection failed (no network inside)
+    gpu: GpuError = ""              # train_models: torch's CUDA out-of-memory or fault class
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}".strip()
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One leaf module as the harness saw it (no parameter figures: those are recounted)."""
+
+    name: str                       # dotted module path ("layer1.0.conv1")
+    type: str                       # class name ("Conv2d")
+    output_shape: tuple[int, ...] | None = None   # for one image; None when it never ran
+    weight_shape: tuple[int, ...] | None = None
+    kernel: tuple[int, ...] | None = None         # kernel_size, where it is a tuple
+
+
+@dataclass(frozen=True)
+class Op:
+    """One module or torch function a forward pass ran (harness/dataflow.py)."""
+
+    kind: Literal["module", "function"]
+    name: str                       # the module's path, or the function ("F.relu")
+    inputs: tuple[int, ...]         # the earlier ops whose outputs it read, by index
+
+
+@dataclass(frozen=True)
+class ForwardOutput:
+    """The output of one forward pass on random input of one batch size."""
+
+    batch: int
+    shape: tuple[int, ...] | None = None
+    dtype: str = ""                 # torch's name without "torch." ("float32")
+    finite: bool = False            # no NaN or infinity in it
+    note: str = ""                  # "returned a tuple; the first item was used"
+    error: HarnessError | None = None
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    """inspect_models' report on one build (a student's candidate or a reference model)."""
+
+    key: str                        # the job entry's key ("b0", "reference:simplenn")
+    stage: ProbeStage | None = None  # the last stage reached
+    ok: bool = False                # every stage finished and the parameters were exported
+    error: HarnessError | None = None   # what stopped it at `stage`
+    build_seconds: float | None = None
+    layers: tuple[Layer, ...] = ()  # leaf modules in registration order
+    order: tuple[str, ...] = ()     # leaf modules in the order forward ran them (repeats kept)
+    trace: tuple[tuple[str, tuple[int, ...]], ...] = ()   # (module, output shape) as they ran
+    layers_error: HarnessError | None = None   # the layer-table forward pass failed with it
+    ops: tuple[Op, ...] = ()        # what forward ran, with which op fed which
+    ops_truncated: bool = False     # the op record hit its cap
+    outputs: tuple[ForwardOutput, ...] = ()   # one per batch size
+    flops: int | None = None        # per image, forward pass
+    param_file: str | None = None   # the .npz of trainable parameters, in out/
+    tampering: tuple[str, ...] = ()  # torch functions student code replaced
+    seconds_limit: float | None = None   # this build's share of the wall clock, if any
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One epoch of the canonical training routine (reference/train.py History)."""
+
+    epoch: int | None = None
+    train_loss: float | None = None     # None when not finite
+    train_accuracy: float | None = None
+    lr: float | None = None
+    seconds: float | None = None
+    images_per_second: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainHistory:
+    """The training run's summary (reference/train.py History.to_dict)."""
+
+    epochs: tuple[EpochReport, ...] = ()
+    diverged: bool = False          # the loss became NaN or infinite
+    seconds: float | None = None
+    images_per_second: float | None = None
+    device: str = ""                # torch's device name, at most 40 characters
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """train_models' report on one model. Its held-out predictions are files (.npy) in out/."""
+
+    key: str                        # the job entry's key: the model's
+    ok: bool = False
+    stage: TrainStage | None = None  # the last stage reached
+    error: HarnessError | None = None
+    seconds: float | None = None
+    predictions_files: tuple[str, ...] = ()   # (per-epoch, final) .npy files in out/
+    tampering: tuple[str, ...] = ()
+    history: TrainHistory | None = None
+
+
+@dataclass(frozen=True)
+class CudaReport:
+    """cuda_probe's answer: whether CUDA starts in a GPU sandbox (no student code runs)."""
+
+    ok: bool = False
+    error: HarnessError | None = None
+
+
+def parse_probes(result: dict | None) -> dict[str, ProbeReport]:
+    """inspect_models' reports (result.json, probes.json or partial.json) that fit, by key."""
+    return _entries(result, _probe_report)
+
+
+def parse_training(result: dict | None) -> dict[str, TrainReport]:
+    """train_models' reports that fit, by key."""
+    return _entries(result, _train_report)
+
+
+def parse_cuda(result: dict | None) -> CudaReport | None:
+    """cuda_probe's report; None when there is none that fits."""
+    models = result.get("models") if isinstance(result, dict) else None
+    if not isinstance(models, list) or not models or not isinstance(models[0], dict):
+        return None
+    try:
+        return CudaReport(ok=_get(models[0], "ok", bool) is True,
+                          error=_object(models[0], "error", _error))
+    except Malformed:
+        return None
+
+
+def _entries(result: dict | None, parse: Callable[[dict], T]) -> dict[str, T]:
+    models = result.get("models") if isinstance(result, dict) else None
+    if not isinstance(models, list):
+        return {}
+    found = {}
+    for entry in models:
+        try:
+            report = parse(_dict(entry))
+        except Malformed:
+            continue
+        found[report.key] = report
+    return found
+
+
+def _probe_report(raw: dict) -> ProbeReport:
+    return ProbeReport(
+        key=_get(raw, "key", str, required=True), stage=_literal(raw, "stage", ProbeStage),
+        ok=bool(_get(raw, "ok", bool)), error=_object(raw, "error", _error),
+        build_seconds=_get(raw, "build_seconds", float),
+        layers=_list(raw, "layers", _layer), order=_list(raw, "order", _str),
+        trace=_list(raw, "trace", _trace_step),
+        layers_error=_object(raw, "layers_error", _error), ops=_list(raw, "ops", _op),
+        ops_truncated=bool(_get(raw, "ops_truncated", bool)),
+        outputs=_list(raw, "outputs", _output), flops=_get(raw, "flops", int),
+        param_file=_get(raw, "param_file", str), tampering=_list(raw, "tampering", _str),
+        seconds_limit=_get(raw, "seconds_limit", float))
+
+
+def _train_report(raw: dict) -> TrainReport:
+    return TrainReport(
+        key=_get(raw, "key", str, required=True), ok=bool(_get(raw, "ok", bool)),
+        stage=_literal(raw, "stage", TrainStage), error=_object(raw, "error", _error),
+        seconds=_get(raw, "seconds", float),
+        predictions_files=_list(raw, "predictions_files", _str),
+        tampering=_list(raw, "tampering", _str), history=_object(raw, "history", _history))
+
+
+def _history(raw: dict) -> TrainHistory:
+    return TrainHistory(
+        epochs=_list(raw, "epochs", _epoch),
+        diverged=bool(_get(raw, "diverged", bool)), seconds=_get(raw, "seconds", float),
+        images_per_second=_get(raw, "images_per_second", float),
+        device=str(raw.get("device") or "")[:40])     # shown only, never decided on
+
+
+def _epoch(value) -> EpochReport:
+    raw = _dict(value)
+    return EpochReport(**{name: _get(raw, name, int if name == "epoch" else float)
+                          for name in ("epoch", "train_loss", "train_accuracy", "lr", "seconds",
+                                       "images_per_second")})
+
+
+def _error(raw: dict) -> HarnessError | None:
+    if not raw:                     # {}: no error said
+        return None
+    text = {name: _get(raw, name, str) for name in ("type", "message", "traceback",
+                                                    "missing_module")}
+    flags = {name: bool(_get(raw, name, bool)) for name in ("memory", "processes", "network")}
+    gpu = _get(raw, "gpu", str)
+    return HarnessError(**{k: v for k, v in text.items() if v is not None}, **flags,
+                        gpu=gpu if gpu in get_args(GpuError) else "")
+
+
+def _layer(value) -> Layer:
+    raw = _dict(value)
+    return Layer(name=_get(raw, "name", str, required=True),
+                 type=_get(raw, "type", str, required=True),
+                 output_shape=_object(raw, "output_shape", _ints, kind=list),
+                 weight_shape=_object(raw, "weight_shape", _ints, kind=list),
+                 kernel=_object(raw, "kernel", _ints, kind=list))
+
+
+def _output(value) -> ForwardOutput:
+    raw = _dict(value)
+    return ForwardOutput(batch=_get(raw, "batch", int, required=True),
+                         shape=_object(raw, "shape", _ints, kind=list),
+                         dtype=_get(raw, "dtype", str) or "",
+                         finite=bool(_get(raw, "finite", bool)),
+                         note=_get(raw, "note", str) or "", error=_object(raw, "error", _error))
+
+
+def _trace_step(value) -> tuple[str, tuple[int, ...]]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise Malformed("a trace step is [module, shape]")
+    return _str(value[0]), _ints(value[1])
+
+
+def _op(value) -> Op:
+    if not isinstance(value, list) or len(value) != 3 or value[0] not in ("module", "function"):
+        raise Malformed("an op is [kind, name, inputs]")
+    return Op(kind=value[0], name=_str(value[1]), inputs=_ints(value[2]))
+
+
+# ------------------------------------------------------------------ checking one value
+
+def _is(value, kind: type) -> bool:
+    """JSON's types: a bool is not a number here (though it is an int to Python), and a
+    float field takes an integer."""
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
+
+
+def _get(raw: dict, name: str, kind: type, *, required: bool = False):
+    value = raw.get(name)
+    if value is None:
+        if required:
+            raise Malformed(f"{name} is missing")
+        return None
+    if not _is(value, kind):
+        raise Malformed(f"{name} is not a {kind.__name__}")
+    return float(value) if kind is float else value
+
+
+def _literal(raw: dict, name: str, allowed) -> str | None:
+    value = raw.get(name)
+    if value is not None and value not in get_args(allowed):
+        raise Malformed(f"{name} is not one of {get_args(allowed)}")
+    return value
+
+
+def _object(raw: dict, name: str, parse: Callable, *, kind: type = dict):
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not _is(value, kind):
+        raise Malformed(f"{name} is not a {kind.__name__}")
+    return parse(value)
+
+
+def _list(raw: dict, name: str, parse: Callable[[object], T]) -> tuple[T, ...]:
+    value = raw.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise Malformed(f"{name} is not a list")
+    return tuple(parse(item) for item in value)
+
+
+def _dict(value) -> dict:
+    if not isinstance(value, dict):
+        raise Malformed("not an object")
+    return value
+
+
+def _str(value) -> str:
+    if not isinstance(value, str):
+        raise Malformed("not a string")
+    return value
+
+
+def _ints(value) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(_is(v, int) for v in value):
+        raise Malformed("not a list of integers")
+    return tuple(value)
