@@ -13,6 +13,8 @@ from grader.grading.checks import check_submission
 from grader.cli import main
 from grader.spec import load
 
+pytestmark = pytest.mark.sandbox
+
 MISTAKES = '''
 import torch.nn as nn
 import torch.nn.functional as F
@@ -116,7 +118,7 @@ names = ["ResNet20"]
 
 @pytest.fixture(scope="module")
 def mistakes_report(tmp_path_factory):
-    from tests.conftest import SIMPLENN
+    from tests.factories.models import SIMPLENN
 
     root = tmp_path_factory.mktemp("mistakes")
     (root / "good.py").write_text(SIMPLENN)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import textwrap
 
 import numpy as np
@@ -15,7 +17,7 @@ from grader.inputs.data import load_dataset
 from grader.inputs.handins import find_submissions
 from grader.run.evaluate import Options, evaluate
 from grader.spec import load
-from tests.conftest import simplenn_spec
+from tests.factories.specs import simplenn_spec
 
 SPEC = simplenn_spec("""
 [assignment]
@@ -44,26 +46,39 @@ rows = 300
 
 SNOOP = '''
 import os
+import sys
 import torch.nn as nn
 
-FOUND = []
-for top in ("/sandbox", "/tmp", "/root", "/home"):
-    for folder, _, files in os.walk(top):
-        FOUND += [os.path.join(folder, f) for f in files]
-print("SNOOP", sorted(FOUND))
+DATA = "/sandbox/data"
+
+PYTHON = {sys.prefix, sys.base_prefix}   # the installation (under /root here): not walked
+
+
+def walk(*tops):
+    found = []
+    for top in tops:
+        for folder, subfolders, files in os.walk(top):
+            subfolders[:] = [s for s in subfolders if os.path.join(folder, s) not in PYTHON]
+            found += [os.path.join(folder, f) for f in files]
+    return found
 
 
 class SimpleNN(nn.Module):
     def __init__(self):
         super().__init__()
-        for path in FOUND:
-            if "label" in path and not path.endswith("train_labels.npy"):
+        # on every build: probed (before the data is given), then trained (after)
+        for path in walk("/sandbox", "/tmp", "/root", "/home"):
+            if ("label" in path or "held_out" in path) and not path.endswith(
+                    "train_labels.npy"):
                 raise RuntimeError("found held-out labels at " + path)
         try:
             open(LABELS).read()
             raise RuntimeError("read the instructor's labels file")
         except OSError:
             pass
+        data = sorted(os.listdir(DATA))
+        if data:                         # empty while probed; given the data only to train
+            raise RuntimeError("SNOOP data folder: " + repr(data))
         self.net = nn.Sequential(nn.Conv2d(3, 8, 5), nn.ReLU(), nn.MaxPool2d(2),
                                  nn.Conv2d(8, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                                  nn.Linear(576, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
@@ -76,7 +91,7 @@ class SimpleNN(nn.Module):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    from tests.conftest import SIMPLENN
+    from tests.factories.models import SIMPLENN
 
     root = tmp_path_factory.mktemp("evaluate")
     spec_path = root / "tiny.toml"
@@ -115,6 +130,8 @@ def graded(tmp_path_factory):
     return {r.student: r for r in results}, out, assignment, root
 
 
+@pytest.mark.sandbox
+@pytest.mark.train
 def test_every_student_gets_a_result_file(graded):
     by_name, out, _, _ = graded
     assert sorted(by_name) == ["ann", "ben", "cat", "dan", "eve"]
@@ -124,6 +141,8 @@ def test_every_student_gets_a_result_file(graded):
     assert not list(out.glob(".*.tmp"))           # atomic writes leave no temporaries
 
 
+@pytest.mark.sandbox
+@pytest.mark.train
 def test_correct_student_trains_beside_the_reference(graded):
     by_name, _, _, _ = graded
     ann = by_name["ann"]
@@ -140,6 +159,8 @@ def test_correct_student_trains_beside_the_reference(graded):
     assert points["model"] == 10 and points["predictions"] == 10
 
 
+@pytest.mark.sandbox
+@pytest.mark.train
 def test_failing_student_loses_points_with_reasons(graded):
     by_name, _, _, _ = graded
     ben = by_name["ben"]
@@ -151,6 +172,8 @@ def test_failing_student_loses_points_with_reasons(graded):
     assert ben.status == "failed"
 
 
+@pytest.mark.sandbox
+@pytest.mark.train
 def test_exit_while_loading_and_infinite_loop_do_not_stop_the_class(graded):
     by_name, _, _, _ = graded
     cat, eve = by_name["cat"], by_name["eve"]
@@ -162,16 +185,26 @@ def test_exit_while_loading_and_infinite_loop_do_not_stop_the_class(graded):
     assert by_name["ann"].total > 0               # graded after them all the same
 
 
+@pytest.mark.sandbox
+@pytest.mark.train
 def test_held_out_labels_never_reach_the_sandbox(graded):
     by_name, _, _, _ = graded
     dan = by_name["dan"]
     (trained,) = dan.training
-    assert trained.ok, trained.error             # it found no labels, so it built and trained
-    assert "test_images.npy" in dan.check.sandbox.output or dan.check.sandbox.output == ""
+    # it built when probed (no data, no labels anywhere), then, given the data to train, found
+    # no labels either and reported exactly the files of its data folder
+    assert not trained.ok and dan.check.sandbox.status == "ok"
+    seen = re.search(r"SNOOP data folder: (\[.*?\])", trained.error or "")
+    assert seen, trained.error
+    seen = ast.literal_eval(seen.group(1))
+    assert seen == ["test_images.npy", "train_images.npy", "train_labels.npy"]
+    assert not {"test_labels.npy", "held_out.npy", "labels.csv"} & set(seen)
     predictions = {i.id: i for i in dan.rubric}["predictions"]
     assert predictions.earned == 0 and "malformed" in predictions.reasons[0]
 
 
+@pytest.mark.sandbox
+@pytest.mark.train
 def test_find_submissions_and_cli(tmp_path, graded):
     _, out, _, _ = graded
     with pytest.raises(Exception, match="no submissions found"):
@@ -192,6 +225,8 @@ def test_gpu_flag_fails_clearly_without_cuda(tmp_path):
     assert result.exit_code == 4 and "CUDA is not available" in result.output
 
 
+@pytest.mark.sandbox
+@pytest.mark.train
 def test_results_json_round_trip(graded):
     by_name, out, _, _ = graded
     data = json.loads((out / "ann.json").read_text())
@@ -199,6 +234,8 @@ def test_results_json_round_trip(graded):
     assert results_mod.from_dict(results_mod.EvaluationResult, data) == by_name["ann"]
 
 
+@pytest.mark.sandbox
+@pytest.mark.train
 def test_gradescope_autograder_writes_results_json(graded, tmp_path):
     from grader.run.gradescope import run_autograder
 
@@ -214,6 +251,8 @@ def test_gradescope_autograder_writes_results_json(graded, tmp_path):
     assert all(t["visibility"] == "visible" for t in data["tests"])
 
 
+@pytest.mark.sandbox
+@pytest.mark.train
 def test_unreadable_submission_becomes_a_zero_result_with_the_reason(graded, tmp_path):
     _, _, assignment, root = graded
     klass = tmp_path / "class"

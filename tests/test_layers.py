@@ -308,6 +308,7 @@ batchnorm_after_conv = true
 """
 
 
+@pytest.mark.sandbox
 def test_check_judges_batchnorm_by_forward_order(tmp_path, make_notebook):
     """Lab 2 as handed in: the template's SimpleNN in a Colab notebook, BatchNorm after the
     ReLU; a second try in a .py file with the convolutions registered first."""

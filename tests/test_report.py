@@ -29,7 +29,7 @@ from grader.errors import InputError
 from grader.report.context import (clean_output, confused_pairs, layer_rows, student_context,
                                    sum_confusions, summary_context)
 from grader.results import LayerRow
-from result_factories import (crashed_result, failing_result, good_result, no_check_result,
+from tests.factories.results import (crashed_result, failing_result, good_result, no_check_result,
                               tiny_imagenet_result)
 
 GOLDEN = Path(__file__).parent / "files" / "golden"
@@ -278,6 +278,7 @@ def test_embedded_charts_are_svg():
 
 # ------------------------------------------------------------------ student PDFs
 
+@pytest.mark.pdf
 def test_good_pdf(pdfs):
     text = squash(pdf_text(pdfs["good"]))
     assert "alice_good" in text
@@ -288,6 +289,7 @@ def test_good_pdf(pdfs):
     assert "Page 1 of" in text
 
 
+@pytest.mark.pdf
 def test_failing_pdf_gives_hints_and_expected_figures(pdfs):
     text = squash(pdf_text(pdfs["failing"]))
     assert "bob_failing" in text
@@ -301,6 +303,7 @@ def test_failing_pdf_gives_hints_and_expected_figures(pdfs):
     assert "label 'catt' is not a class name" in text
 
 
+@pytest.mark.pdf
 def test_crashed_pdf_shows_the_tail_of_the_output(pdfs):
     text = squash(pdf_text(pdfs["crashed"]))
     assert "0 / 100" in text
@@ -311,10 +314,12 @@ def test_crashed_pdf_shows_the_tail_of_the_output(pdfs):
 
 
 @pytest.mark.parametrize("name", ["good", "failing", "crashed"])
+@pytest.mark.pdf
 def test_first_page_is_not_blank(pdfs, name):
     assert ink_fraction(pdfs[name]) > 0.03
 
 
+@pytest.mark.pdf
 def test_long_layer_table_repeats_its_header(pdfs):
     reader = pypdf.PdfReader(pdfs["good"])
     pages_with_resnet_rows = [p.extract_text() for p in reader.pages
@@ -324,6 +329,7 @@ def test_long_layer_table_repeats_its_header(pdfs):
     assert all("Weight shape" in page for page in pages_with_resnet_rows)
 
 
+@pytest.mark.pdf
 def test_pdf_embeds_the_bundled_fonts(pdfs):
     reader = pypdf.PdfReader(pdfs["failing"])
     fonts = set()
@@ -342,6 +348,7 @@ def test_pdf_embeds_the_bundled_fonts(pdfs):
 
 
 @pytest.mark.parametrize("enabled", [True, False])
+@pytest.mark.pdf
 def test_rendering_leaves_the_garbage_collector_as_it_was(tmp_path, enabled):
     import gc
     was = gc.isenabled()
@@ -353,6 +360,7 @@ def test_rendering_leaves_the_garbage_collector_as_it_was(tmp_path, enabled):
         (gc.enable if was else gc.disable)()
 
 
+@pytest.mark.pdf
 def test_pdf_is_written_atomically(tmp_path):
     target = tmp_path / "sub" / "r.pdf"
     report.write_student_pdf(no_check_result(), target)
@@ -363,10 +371,13 @@ def test_pdf_is_written_atomically(tmp_path):
 # ------------------------------------------------------------------ summary and the batch
 
 def test_summary_context_rates_and_leaderboard():
-    ctx = summary_context([good_result("a"), failing_result("b"), crashed_result("c")], [])
+    # handed in out of ranked order, so neither ranking can come from the input's order
+    ctx = summary_context([crashed_result("c"), good_result("a"), failing_result("b")], [])
     rates = {row["id"]: row for row in ctx["checks"]}
     assert rates["simplenn.params"]["passed"] == 1 and rates["simplenn.params"]["count"] == 2
-    assert ctx["checks"][0]["rate"] <= ctx["checks"][-1]["rate"]   # most failed first
+    ranked = [(row["rate"], row["id"]) for row in ctx["checks"]]
+    assert ranked == sorted(ranked)                                 # most failed first
+    assert ranked[0][0] == 0.0 and ranked[-1][0] == 1.0 and len(ranked) == len(rates)
     assert [row["student"] for row in ctx["leaderboard"]["rows"]] == ["a", "b", "c"]
     assert [p["student"] for p in ctx["problems"]] == ["c"]
     assert ctx["pairs"]["label"] == "predictions.csv" and ctx["pairs"]["count"] == 1
@@ -390,6 +401,7 @@ def batch(tmp_path_factory):
     return outcome, root / "reports"
 
 
+@pytest.mark.pdf
 def test_build_reports_makes_the_others_and_lists_failures(batch):
     outcome, out = batch
     assert outcome.students == ["alice_good", "bob_failing", "carol_crashed"]
@@ -397,7 +409,16 @@ def test_build_reports_makes_the_others_and_lists_failures(batch):
         "alice_good.pdf", "bob_failing.pdf", "carol_crashed.pdf", "class-summary.pdf"]
     assert sorted(p.name for p in (out / "gradescope").iterdir()) == [
         "alice_good.json", "bob_failing.json", "carol_crashed.json"]
-    assert (out / "gradebook.csv").is_file()
+    import csv
+
+    with open(out / "gradebook.csv", newline="", encoding="utf-8") as fh:
+        header, *rows = list(csv.reader(fh))
+    assert outcome.gradebook == out / "gradebook.csv"
+    assert (header[0], header[-1]) == ("Student", "ece661-hw2 total")
+    # the readable results only (not the corrupt ones), sorted, with their totals
+    assert [(row[0], row[-1]) for row in rows] == [
+        ("Points Possible", "100"), ("alice_good", "100"), ("bob_failing", "21"),
+        ("carol_crashed", "0")]
     failures = {Path(f.path).name: f.message for f in outcome.failures}
     assert set(failures) == {"corrupt.json", "missing-field.json"}
     assert "corrupt result file (invalid JSON" in failures["corrupt.json"]
@@ -405,6 +426,7 @@ def test_build_reports_makes_the_others_and_lists_failures(batch):
     assert not list(out.glob(".*.tmp"))                    # no temporary files left
 
 
+@pytest.mark.pdf
 def test_summary_pdf_lists_failures_and_crashes(batch):
     outcome, _ = batch
     text = squash(pdf_text(outcome.summary))
@@ -423,6 +445,7 @@ def test_build_reports_without_results_is_a_clear_error(tmp_path):
         report.build_reports(tmp_path / "empty", tmp_path / "out")
 
 
+@pytest.mark.pdf
 def test_malformed_values_become_a_failure_not_a_crash(tmp_path):
     res = tmp_path / "results"
     res.mkdir()
@@ -435,6 +458,7 @@ def test_malformed_values_become_a_failure_not_a_crash(tmp_path):
     assert outcome.summary.is_file()
 
 
+@pytest.mark.pdf
 def test_build_reports_in_two_processes(tmp_path):
     res = tmp_path / "results"
     res.mkdir()

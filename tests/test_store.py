@@ -344,6 +344,7 @@ def fake_grade(job: GradeJob):
     return dataclasses.replace(result, status="ok", error=None, total=7.0, device=placed)
 
 
+@pytest.mark.sandbox
 def test_parallel_slots_get_their_threads_and_gpu_and_oom_is_retried_alone(tmp_path, hw2):
     folders = [colab_student(tmp_path, n) for n in ("big", "small", "tiny")]
     jobs = make_jobs(folders, hw2, settings(tmp_path, gpu=True, cache_dir=tmp_path))
@@ -378,6 +379,7 @@ def dies_or_grades(job: GradeJob):
     return fake_grade(job)
 
 
+@pytest.mark.sandbox
 def test_a_worker_process_that_dies_costs_only_its_own_student(tmp_path, hw2):
     folders = [colab_student(tmp_path, n) for n in ("ann", "dies", "ben", "cal")]
     jobs = make_jobs(folders, hw2, settings(tmp_path, cache_dir=tmp_path))
@@ -405,6 +407,7 @@ def kills_its_worker_beside_a_neighbour(job: GradeJob):
     return fake_grade(job)
 
 
+@pytest.mark.sandbox
 def test_a_neighbour_of_a_worker_killed_twice_gets_its_result_alone(tmp_path, hw2):
     folders = [colab_student(tmp_path / "class", n) for n in ("ann", "mallory", "ben")]
     (tmp_path / "run").mkdir()
