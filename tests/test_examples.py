@@ -12,6 +12,8 @@ import pytest
 from grader.grading.checks import check_submission
 from grader.spec import load
 
+pytestmark = pytest.mark.sandbox
+
 EXAMPLES = Path(__file__).parent.parent / "submissions" / "ece661-hw2"
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from grader import results
 from grader.report import exports
-from result_factories import (HW2_ITEMS, crashed_result, failing_result, good_result,
+from tests.factories.results import (HW2_ITEMS, crashed_result, failing_result, good_result,
                               tiny_imagenet_result)
 
 HW2_COLUMNS = [f"ece661-hw2 {item_id}" for item_id, _, _ in HW2_ITEMS] + ["ece661-hw2 total"]

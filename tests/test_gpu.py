@@ -12,9 +12,9 @@ import pytest
 from grader.run.evaluate import Options, evaluate
 from grader.run.executors import visible_gpus
 from tests.test_parallel import world  # noqa: F401  (the class-scale test's honest students)
-from tests.test_sandbox import simplenn
+from tests.factories.models import simplenn
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.sandbox, pytest.mark.train]
 
 # passes the check (batches of 1, 2, 7 on the CPU), then asks the GPU for a terabyte in training
 GREEDY = simplenn(forward="""

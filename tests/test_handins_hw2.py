@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from grader.grading.checks import check_submission
 from grader.cli import main
 from grader.spec import load
-from tests.handin_factories import (COLAB, IMPORTS, LAB1_SIMPLENN, LAB2_SIMPLENN, RESNET_CIFAR,
+from tests.factories.handins import (COLAB, IMPORTS, LAB1_SIMPLENN, LAB2_SIMPLENN, RESNET_CIFAR,
                                     RESNET_IMPORTS, TRAIN, hw2_three_notebooks, notebook,
                                     predictions)
 
@@ -32,6 +32,7 @@ def three_notebooks(tmp_path_factory):
     return check_submission(root, load("ece661-hw2"))
 
 
+@pytest.mark.sandbox
 def test_same_class_name_in_lab1_and_lab2_notebooks(three_notebooks):
     checks, models = _by_id(three_notebooks)
     assert models["simplenn"].source == "simplenn-cifar10.ipynb cell 3"
@@ -55,6 +56,7 @@ def test_same_class_name_in_lab1_and_lab2_notebooks(three_notebooks):
         "passes 4 of 4 checks")
 
 
+@pytest.mark.sandbox
 def test_class_with_required_args_is_built_as_the_student_builds_it(three_notebooks):
     """`ResNetCIFAR(BasicBlock, num_blocks)` in a later cell, `num_blocks = [3, 3, 3]` in the
     cell before; forward is annotated `-> torch.Tensor` and torch is used nowhere else."""
@@ -71,6 +73,7 @@ def test_class_with_required_args_is_built_as_the_student_builds_it(three_notebo
     assert three_notebooks.passed, [c.message for c in three_notebooks.checks if not c.passed]
 
 
+@pytest.mark.sandbox
 def test_terminal_and_json_show_the_candidates(three_notebooks):
     from grader.results import to_dict
     from grader.cli.terminal import check_summary
@@ -87,6 +90,7 @@ def test_terminal_and_json_show_the_candidates(three_notebooks):
     json.dumps(data)
 
 
+@pytest.mark.sandbox
 def test_without_file_names_the_best_fit_wins(tmp_path):
     """Neither notebook has a template name, and the BatchNorm one sorts first: the fit
     (82,030 parameters for Lab 1, BatchNorm after each conv for Lab 2) decides."""
@@ -104,6 +108,7 @@ def test_without_file_names_the_best_fit_wins(tmp_path):
     assert not checks["resnet20.found"].passed
 
 
+@pytest.mark.sandbox
 def test_a_name_that_says_otherwise_is_never_graded(tmp_path):
     """The Lab 2 notebook keeps SimpleNN_nobn beside its BatchNormNN: the name rules the
     first out, and BatchNormNN is found although no accepted name resembles it."""
@@ -152,6 +157,7 @@ for epoch in range(200):
 '''
 
 
+@pytest.mark.sandbox
 def test_colab_export_and_a_real_syntax_error(tmp_path):
     """A .py exported from Colab keeps `!wget ... \\` and `%matplotlib`; the ResNet file has an
     unclosed bracket inside the class and another in the training loop."""
@@ -200,11 +206,12 @@ def test_syntax_error_inside_the_only_model_is_named_in_found(tmp_path):
     assert "Fix the syntax errors" in found.hint
 
 
+@pytest.mark.sandbox
 def test_student_report_shows_candidates_and_construction(three_notebooks):
     import dataclasses
 
     from grader.report import render as report
-    from tests.result_factories import good_result
+    from tests.factories.results import good_result
 
     result = dataclasses.replace(good_result(), check=three_notebooks)
     html = report.render_student_html(result)
@@ -215,11 +222,12 @@ def test_student_report_shows_candidates_and_construction(three_notebooks):
     assert "the only other nn.Module" not in html
 
 
+@pytest.mark.sandbox
 def test_syntax_error_reaches_the_student_report(tmp_path):
     import dataclasses
 
     from grader.report import render as report
-    from tests.result_factories import good_result
+    from tests.factories.results import good_result
 
     root = tmp_path / "frank"
     root.mkdir()

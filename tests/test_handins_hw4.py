@@ -10,7 +10,7 @@ import pytest
 
 from grader.grading.checks import check_submission
 from grader.spec import load
-from tests.handin_factories import notebook
+from tests.factories.handins import notebook
 
 HW4_COLAB_EXPORT = '''\
 # -*- coding: utf-8 -*-
@@ -132,6 +132,7 @@ def test_reference_counts_are_the_handouts():
     assert spec.total_points == 100
 
 
+@pytest.mark.sandbox
 def test_colab_export_with_three_classes(tmp_path):
     root = tmp_path / "student"
     root.mkdir()
@@ -148,6 +149,7 @@ def test_colab_export_with_three_classes(tmp_path):
     assert "files.syntax" not in checks
 
 
+@pytest.mark.sandbox
 def test_one_class_built_per_task_in_a_loop(tmp_path):
     """One HW4Net(task) class; the notebook builds it in `for task in [1, 2, 3]:`."""
     root = tmp_path / "student"
@@ -173,6 +175,7 @@ def test_one_class_built_per_task_in_a_loop(tmp_path):
     ("task = 2\nnet = HW4Net(task)", "HW4Net(2)"),
     ("def run():\n    t = 2\n    return HW4Net(task=t)", "HW4Net(task=2)"),
 ])
+@pytest.mark.sandbox
 def test_task_from_a_variable(tmp_path, binding, call):
     root = tmp_path / "student"
     notebook(root / "hw4.ipynb", [

@@ -1,4 +1,4 @@
-"""grader integrity: a generated class with every kind of copy planted (tests/integrity_factories.py).
+"""grader integrity: a generated class with every kind of copy planted (tests/factories/integrity.py).
 
 The class is generated and compared once per module (about two seconds), the PDF rendered once.
 """
@@ -20,7 +20,7 @@ from grader.cli import main
 from grader.integrity import IntegrityOptions, find_integrity, write_outputs
 from grader.integrity import predictions as P
 from grader.integrity.code import Document, Part, compare_documents
-from integrity_factories import make_class
+from tests.factories.integrity import make_class
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +170,7 @@ def test_agreement_without_labels_flags_the_copy():
     assert all(s.log10_p > -3 for k, s in stats.items() if k != ("s0", "s5"))
 
 
+@pytest.mark.pdf
 def test_json_and_csv(generated, outputs):
     gen, _, report = generated
     data = json.loads(outputs.json.read_text())
@@ -187,6 +188,7 @@ def test_json_and_csv(generated, outputs):
     assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
 
 
+@pytest.mark.pdf
 def test_pdf_text_and_rendering(generated, outputs):
     gen, _, _ = generated
     text = "\n".join(page.extract_text() for page in pypdf.PdfReader(outputs.pdf).pages)
@@ -206,6 +208,7 @@ def test_pdf_text_and_rendering(generated, outputs):
     assert svg.startswith("<svg") and gen.planted["code"][1] in svg
 
 
+@pytest.mark.pdf
 def test_cli_writes_the_outputs(generated, tmp_path):
     gen, _, _ = generated
     out = tmp_path / "out"
@@ -235,6 +238,7 @@ def test_cli_bad_input_is_a_clean_error(generated, tmp_path, args, message):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.pdf
 def test_spec_integrity_starter_is_used_by_the_cli(tmp_path):
     gen = make_class(tmp_path, honest=3, seed=7, planted=False, starter_only=True)
     text = gen.spec.read_text()
@@ -253,7 +257,7 @@ def test_spec_integrity_starter_is_used_by_the_cli(tmp_path):
 
 def test_spec_integrity_starter_must_be_a_list(tmp_path):
     path = tmp_path / "hw.toml"
-    from integrity_factories import SPEC
+    from tests.factories.integrity import SPEC
     path.write_text(SPEC + '\n[integrity]\nstarter = "starter"\n')
     with pytest.raises(spec.SpecError, match="integrity.starter"):
         spec.load(str(path))
@@ -261,7 +265,7 @@ def test_spec_integrity_starter_must_be_a_list(tmp_path):
 
 def test_only_the_class_summary_names_the_integrity_report():
     from grader.report.render import render_student_html, render_summary_html
-    from result_factories import class_of, good_result
+    from tests.factories.results import class_of, good_result
 
     results = class_of(3)
     assert "integrity" not in render_summary_html(results).lower()
@@ -289,15 +293,16 @@ def test_excerpt_marks_matching_lines_with_their_file_and_line():
     assert cut == 0 and lines[0].new_part
 
 
+@pytest.mark.pdf
 def test_evaluate_integrity_writes_beside_the_class_summary(generated, tmp_path):
     """What `grader evaluate --integrity` runs after grading: the integrity outputs in
     OUT/reports, then the reports, whose class summary names integrity.pdf."""
-    from grader.cli import _write_integrity
+    from grader.cli.integrity import write_integrity
     from grader.report.render import build_reports
 
     gen, task, _ = generated
     reports = tmp_path / "reports"
-    _write_integrity(gen.root, task, gen.labels, gen.results, reports)
+    write_integrity(gen.root, task, gen.labels, gen.results, reports)
     assert (reports / "integrity.pdf").is_file()
     two = tmp_path / "two-results"        # two students' reports are enough (and quick)
     two.mkdir()
@@ -356,11 +361,11 @@ def test_a_writefile_cell_is_compared_once(tmp_path, make_notebook):
 
 
 def test_evaluate_integrity_on_one_submission_says_why_and_goes_on(tmp_path, capsys):
-    from grader.cli import _write_integrity
+    from grader.cli.integrity import write_integrity
 
     gen = make_class(tmp_path, honest=2, seed=9, planted=False)
     one = next(gen.root.iterdir())
-    _write_integrity(one, spec.load(str(gen.spec)), None, gen.results, tmp_path / "reports")
+    write_integrity(one, spec.load(str(gen.spec)), None, gen.results, tmp_path / "reports")
     err = capsys.readouterr().err
     assert "integrity report not made" in err and "at least two" in err
     assert not (tmp_path / "reports" / "integrity.pdf").exists()
@@ -379,7 +384,7 @@ def test_only_free_design_models_are_compared(assignment, free):
 
 def test_spec_free_models_overrides_and_is_checked(tmp_path):
     from grader.integrity.models import free_models
-    from integrity_factories import SPEC
+    from tests.factories.integrity import SPEC
 
     path = tmp_path / "hw.toml"
     path.write_text(SPEC + '\n[integrity]\nfree_models = ["net"]\n')
@@ -495,7 +500,7 @@ def test_code_copied_across_three_cells_is_three_regions_in_json_csv_and_pdf(tmp
     is three regions, one per cell, with the lines of that cell, in every output."""
     import html as html_mod
 
-    from integrity_factories import make_three_cell_copy
+    from tests.factories.integrity import make_three_cell_copy
 
     from grader.inputs.sources import read_sources
     from grader.integrity.report import render_integrity_html

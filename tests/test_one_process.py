@@ -9,9 +9,10 @@ import pytest
 
 from grader.run.evaluate import Options, evaluate
 from grader.sandbox.bwrap import Sandbox
-from tests.conftest import SIMPLENN
+from tests.factories.models import SIMPLENN, simplenn
 from tests.test_parallel import world  # noqa: F401  (the class-scale test's spec and data)
-from tests.test_sandbox import simplenn
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.train]
 
 # At its first import only (the probing), a FIFO where the grader looks for the report, and a
 # daemon that overwrites the held-out predictions of whatever trains next. The marker lives in

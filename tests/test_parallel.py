@@ -16,7 +16,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -29,8 +28,12 @@ from grader.run.executors import gpu_oom
 from grader.results import EvaluationResult
 from grader.sandbox.bwrap import Sandbox
 from grader.spec import load
-from tests.conftest import SIMPLENN, simplenn_spec
-from tests.test_sandbox import simplenn as hostile   # SimpleNN running code at import/init/forward
+from tests.factories.models import SIMPLENN
+from tests.factories.models import simplenn as hostile   # SimpleNN running code at import/init/forward
+from tests.factories.notebooks import write_notebook
+from tests.factories.specs import simplenn_spec
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.train]
 
 SPEC = simplenn_spec("""
 [assignment]
@@ -143,11 +146,8 @@ def world(tmp_path_factory):
         (honest / name).mkdir(parents=True)
         for rel, text in files.items():
             (honest / name / rel).write_text(text)
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_markdown_cell("# HW2 Lab 1")] + [
-        nbformat.v4.new_code_cell(c) for c in NOTEBOOK_CELLS]
-    (honest / "bob").mkdir()
-    nbformat.write(nb, str(honest / "bob" / "HW2_Lab1.ipynb"))
+    write_notebook(honest / "bob" / "HW2_Lab1.ipynb", NOTEBOOK_CELLS, title="# HW2 Lab 1",
+                   dedent=False)
     (honest / "bob" / "predictions.csv").write_text(half)
     with zipfile.ZipFile(honest / "carol.zip", "w") as zf:    # carol handed in twice
         zf.writestr("carol/hw2_simplenn.py", WIDER)

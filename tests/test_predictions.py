@@ -399,7 +399,7 @@ def test_spec_column_aliases_are_read_from_toml(tmp_path):
     from grader.errors import SpecError
     from grader.spec import load
 
-    base = (Path(__file__).parent.parent / "grader" / "assignments" / "ece661-hw2.toml")
+    base = (Path(__file__).parent.parent / "grader" / "spec" / "assignments" / "ece661-hw2.toml")
     text = base.read_text().replace('label_column = "Label"',
                                     'label_column = "Label"\nlabel_aliases = ["Category"]')
     (tmp_path / "hw.toml").write_text(text)

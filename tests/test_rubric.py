@@ -298,7 +298,7 @@ def test_no_finished_reference_run_gives_no_band():
 
 
 def test_terminal_table_warns_and_keeps_columns_when_the_first_student_crashed():
-    from tests.result_factories import crashed_result, good_result
+    from tests.factories.results import crashed_result, good_result
     at_chance = band("simplenn", 0.106)
     reference = [at_chance, band("simplenn-bn", 0.55, 0.56, 0.57), band("resnet20", 0.8)]
     first = dataclasses.replace(crashed_result("aaron"), reference_bands=reference)
@@ -390,7 +390,7 @@ def with_bands(result, bands_):
 
 def test_student_report_shows_one_figure_per_model_and_the_warning():
     from grader.report import render as report
-    from tests.result_factories import good_result
+    from tests.factories.results import good_result
     at_chance = band("simplenn", 0.106)
     three = band("simplenn-bn", 0.55, 0.56, 0.57)
     result = with_bands(good_result("bea"), [at_chance, three, band("resnet20", 0.66)])
@@ -421,7 +421,7 @@ def _decoded_charts(html: str) -> str:
 
 def test_class_summary_shows_the_warning_and_the_item_as_not_gradable():
     from grader.report import render as report
-    from tests.result_factories import failing_result, good_result
+    from tests.factories.results import failing_result, good_result
     at_chance = band("simplenn", 0.106)
     results = [with_bands(make(), [at_chance]) for make in (good_result, failing_result)]
     html = report.render_summary_html(results, [])

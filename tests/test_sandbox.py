@@ -46,6 +46,7 @@ from grader.grading.probe import param_shapes
 from grader.sandbox.reports import parse_probes
 from grader.results import CheckReport, to_dict
 from grader.spec import load
+from tests.factories.models import simplenn   # SimpleNN running code at import/init/forward
 
 LIMITS = Limits(wall_seconds=30, memory_mb=1024, processes=64, file_size_mb=64, cpu_seconds=120)
 SPEC = """
@@ -59,30 +60,6 @@ title = "SimpleNN"
 names = ["SimpleNN"]
 params = 82030
 """
-
-
-def simplenn(*, body: str = "", init: str = "", forward: str = "", fc1: int = 120) -> str:
-    """models.py with the usual SimpleNN (82,030 parameters with fc1=120) that also runs `body`
-    in its class body (at import), `init` in __init__ and `forward` in forward."""
-    def block(code: str, spaces: int) -> str:
-        return textwrap.indent(textwrap.dedent(code).strip("\n"), " " * spaces) + "\n"
-
-    return ("import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n\n\n"
-            "class SimpleNN(nn.Module):\n" + block(body or "pass", 4) +
-            "\n    def __init__(self):\n        super().__init__()\n" + block(init or "pass", 8) +
-            f"""        self.conv1 = nn.Conv2d(3, 8, 5)
-        self.pool = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(8, 16, 3)
-        self.fc1 = nn.Linear(16 * 6 * 6, {fc1})
-        self.fc2 = nn.Linear({fc1}, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-""" + block(forward or "pass", 8) + """        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = F.relu(self.fc1(x.flatten(1)))
-        return self.fc3(F.relu(self.fc2(x)))
-""")
 
 
 def params_of(fc1: int) -> int:
@@ -240,6 +217,7 @@ needs_cgroup = pytest.mark.skipif(not cgroup_limits_work(), reason="no writable 
 
 # 1. Reading outside its copy -------------------------------------------------------------------
 
+@pytest.mark.sandbox
 def test_reads_outside_its_copy_find_nothing(host):
     home = Path.home()
     bound = {Path(p).relative_to(home).parts[0] for p in (sys.prefix, sys.base_prefix)
@@ -319,6 +297,7 @@ def listener():
     server.close()
 
 
+@pytest.mark.sandbox
 def test_no_network_inside(host, listener):
     port, accepted = listener
     report = host.grade(simplenn(init=f"""
@@ -348,6 +327,7 @@ def test_no_network_inside(host, listener):
 # 3. Processes ----------------------------------------------------------------------------------
 
 @needs_cgroup
+@pytest.mark.sandbox
 def test_hundreds_of_processes_hit_the_limit_and_all_die(host):
     # Daemons in their own sessions: a process-group kill would miss every one of them.
     report = host.grade(simplenn(init="""
@@ -371,6 +351,7 @@ def test_hundreds_of_processes_hit_the_limit_and_all_die(host):
 # 4. Memory -------------------------------------------------------------------------------------
 
 @needs_cgroup
+@pytest.mark.sandbox
 def test_memory_far_over_the_limit_names_the_limit_and_stage(host):
     report = host.grade(simplenn(init="self.hog = bytearray(8 << 30)"))
     assert report.sandbox.status == "memory"
@@ -381,6 +362,7 @@ def test_memory_far_over_the_limit_names_the_limit_and_stage(host):
 
 # 5. Infinite loops -----------------------------------------------------------------------------
 
+@pytest.mark.sandbox
 def test_infinite_loops_time_out_naming_the_stage(host):
     short = dataclasses.replace(LIMITS, wall_seconds=20)
     folders = [host.submission(simplenn(init="while True: pass"), "loop-in-init"),
@@ -411,6 +393,7 @@ FORGED = {"submission": "mallory", "passed": True, "checks": [
      "SimpleNN() failed: SystemExit: the model code called sys.exit(0) (or exit()), which would "
      "end the grader's process"),
 ], ids=["os._exit-at-import", "sys.exit-in-init"])
+@pytest.mark.sandbox
 def test_forged_results_on_stdout_then_exit_0_do_not_pass(host, where, code, stage, message):
     forged = json.dumps(FORGED)
     hostile = f"""
@@ -435,6 +418,7 @@ def test_forged_results_on_stdout_then_exit_0_do_not_pass(host, where, code, sta
 
 # 8. Writing outside its scratch area, and getting out ------------------------------------------
 
+@pytest.mark.sandbox
 def test_writes_outside_and_escapes_change_nothing_on_the_host(host):
     site = next(p for p in sys.path if p.endswith("site-packages") and p.startswith(sys.prefix))
     pth = f"{site}/grader-hostile-{host.token}.pth"     # would run code in every python here
@@ -496,6 +480,7 @@ def test_writes_outside_and_escapes_change_nothing_on_the_host(host):
 
 # 9. Tampering with torch -----------------------------------------------------------------------
 
+@pytest.mark.sandbox
 def test_monkeypatched_parameter_count_is_recounted_and_flagged(host):
     true_count = params_of(fc1=240)
     report = host.grade(simplenn(fc1=240, init="""
@@ -575,6 +560,7 @@ def test_trusted_side_reads_shapes_without_loading_arrays_or_pickles(tmp_path):
     assert out.stdout.strip() == "False", out.stderr
 
 
+@pytest.mark.sandbox
 def test_exported_params_overwritten_with_a_pickle_run_nothing_here(host, tmp_path):
     marker = tmp_path / "pwned"
     host.markers.append(str(marker))
@@ -601,6 +587,7 @@ def test_exported_params_overwritten_with_a_pickle_run_nothing_here(host, tmp_pa
 
 # 11. Downloads ---------------------------------------------------------------------------------
 
+@pytest.mark.sandbox
 def test_downloading_pretrained_weights_fails_and_says_why(host):
     report = host.grade(simplenn(init="""
         import json, urllib.request
@@ -622,6 +609,7 @@ def test_downloading_pretrained_weights_fails_and_says_why(host):
 
 # Traps left for the trusted side ---------------------------------------------------------------
 
+@pytest.mark.sandbox
 def test_links_and_fifos_left_in_out_neither_leak_nor_hang(host):
     # stage is read for the verdict sentence; result.json is read next. A symlink would put
     # the instructor's file into the student's report, a FIFO would block the grader forever.
@@ -652,6 +640,7 @@ def test_links_and_fifos_left_in_out_neither_leak_nor_hang(host):
     assert report.sandbox.reason == "the process exited with status 3"
 
 
+@pytest.mark.sandbox
 def test_forged_result_file_with_the_nonce_does_not_crash_the_grader(host):
     # The nonce is in /sandbox/job/job.json, readable by student code; what it writes is data.
     report = host.grade(simplenn(init="""
@@ -704,6 +693,7 @@ def test_bwrap_command_drops_privileges_and_shows_no_gpu(tmp_path, monkeypatch):
     assert str(tmp_path) in text and not any(str(Path.home()) == a for a in cmd)
 
 
+@pytest.mark.sandbox
 def test_gpu_sandbox_lets_cuda_name_its_threads_and_keeps_the_host_proc_read_only(tmp_path,
                                                                                    monkeypatch):
     # CUDA names its threads as it starts (pthread_setname_np on another thread writes
@@ -754,12 +744,14 @@ def test_gpu_sandbox_lets_cuda_name_its_threads_and_keeps_the_host_proc_read_onl
             assert seen[path] in (errno.EROFS, errno.EACCES), (path, seen)
 
 
+@pytest.mark.sandbox
 def test_no_sandbox_still_checks_a_benign_model(host):
     report = host.grade(simplenn(), sandboxed=False)
     assert report.passed, [c.message for c in report.checks if not c.passed]
     assert report.sandbox.sandboxed is False and report.models[0].params == 82030
 
 
+@pytest.mark.sandbox
 def test_unusable_bubblewrap_refuses_student_code(host, monkeypatch):
     monkeypatch.setattr(sandbox, "unavailable_reason", lambda: "bubblewrap cannot create "
                         "namespaces here: No permissions")

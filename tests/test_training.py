@@ -16,7 +16,7 @@ from grader.inputs.data import load_cifar10, write_synthetic_cifar10
 from reference import build
 from reference.train import (History, TrainConfig, augment, channel_stats, learning_rate,
                              predict, train)
-from tests.conftest import simplenn_spec
+from tests.factories.specs import simplenn_spec
 
 
 @pytest.fixture(autouse=True, scope="module")

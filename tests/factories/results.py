@@ -1,0 +1,363 @@
+"""Plain functions that build EvaluationResult objects for the report and export tests.
+
+They mirror what `grader evaluate` produces for ECE 661 HW2 (three models, eight rubric items)
+and for the Tiny ImageNet assignment (one model, 200 classes). Every number is fixed, so the
+rendered HTML is deterministic and the golden files stay stable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from grader.results import (CheckReport, CheckResult, EpochStats, EvaluationResult, ItemScore,
+                            LayerRow, ModelReport, PredictionError, PredictionsReport,
+                            SandboxReport, Scores, TrainingResult)
+from grader.spec import CIFAR10_CLASSES
+
+COURSE = "ECE 661: Computer Engineering Machine Learning and Deep Neural Nets"
+HW2_TITLE = "Homework 2: Construct, Train, and Optimize CNN Models"
+CREATED = "2025-03-14T09:26:53+00:00"
+
+
+# ---------------------------------------------------------------- building blocks
+
+def scores(recalls: list[float], per_class: int = 1000, seed: int = 0) -> Scores:
+    """Held-out scores whose confusion matrix has exactly the given per-class recall; the
+    errors of a class go mostly to one 'look-alike' class (cat->dog, truck->automobile)."""
+    n = len(recalls)
+    rng = np.random.default_rng(seed)
+    confusion = np.zeros((n, n), dtype=int)
+    for i, recall in enumerate(recalls):
+        correct = int(round(recall * per_class))
+        wrong = per_class - correct
+        confusion[i, i] = correct
+        lookalike = (i + 1) % n if i % 2 == 0 else (i - 1) % n
+        heavy = wrong // 2
+        confusion[i, lookalike] += heavy
+        others = [j for j in range(n) if j not in (i, lookalike)]
+        spread = rng.multinomial(wrong - heavy, np.ones(len(others)) / len(others))
+        confusion[i, others] += spread
+    per = [float(confusion[i, i] / per_class) for i in range(n)]
+    return Scores(accuracy=float(np.trace(confusion) / confusion.sum()), per_class=per,
+                  confusion=confusion.tolist())
+
+
+def history(final_val: float, epochs: int = 4, start_loss: float = 2.1) -> list[EpochStats]:
+    out = []
+    for e in range(1, epochs + 1):
+        frac = e / epochs
+        val = 0.1 + (final_val - 0.1) * (1 - (1 - frac) ** 2)
+        out.append(EpochStats(epoch=e, train_loss=round(start_loss * (1 - 0.55 * frac), 4),
+                              train_accuracy=round(val - 0.03, 4),
+                              val_accuracy=round(val, 4), lr=round(0.05 * (1 - frac), 5)))
+    return out
+
+
+def training(key: str, final_val: float, recalls: list[float], seed: int = 0,
+             epochs: int = 4, start_loss: float = 2.1) -> TrainingResult:
+    return TrainingResult(model=key, ok=True, history=history(final_val, epochs, start_loss),
+                          scores=scores(recalls, seed=seed), seconds=41.5,
+                          images_per_second=1204.0)
+
+
+def simplenn_layers(wrong_conv2: bool = False, bn: bool = False) -> list[LayerRow]:
+    """SimpleNN of ECE 661 HW2 Table 1 (82,030 parameters); with wrong_conv2, conv2 has 32
+    filters instead of 16, which also changes fc1."""
+    c2 = 32 if wrong_conv2 else 16
+    rows = [LayerRow("conv1", "Conv2d", [1, 8, 28, 28], [8, 3, 5, 5], 608, 608)]
+    if bn:
+        rows.append(LayerRow("bn1", "BatchNorm2d", [1, 8, 28, 28], [8], 16, 16))
+    rows += [
+        LayerRow("pool1", "MaxPool2d", [1, 8, 14, 14], None, 0, 0),
+        LayerRow("conv2", "Conv2d", [1, c2, 12, 12], [c2, 8, 3, 3], 8 * 9 * c2 + c2, 1168,
+                 differs=wrong_conv2),
+    ]
+    if bn:
+        rows.append(LayerRow("bn2", "BatchNorm2d", [1, 16, 12, 12], [16], 32, 32))
+    rows += [
+        LayerRow("pool2", "MaxPool2d", [1, c2, 6, 6], None, 0, 0),
+        LayerRow("fc1", "Linear", [1, 120], [120, c2 * 36], c2 * 36 * 120 + 120, 69240,
+                 differs=wrong_conv2),
+        LayerRow("fc2", "Linear", [1, 84], [84, 120], 10164, 10164),
+        LayerRow("fc3", "Linear", [1, 10], [10, 84], 850, 850),
+    ]
+    return rows
+
+
+def resnet20_layers() -> list[LayerRow]:
+    """ResNet-20, option A shortcuts: 60 leaf modules, 269,722 parameters."""
+    rows = [LayerRow("conv1", "Conv2d", [1, 16, 32, 32], [16, 3, 3, 3], 432, 432),
+            LayerRow("bn1", "BatchNorm2d", [1, 16, 32, 32], [16], 32, 32),
+            LayerRow("relu", "ReLU", [1, 16, 32, 32], None, 0, 0)]
+    c_in = 16
+    for stage, (c, size) in enumerate([(16, 32), (32, 16), (64, 8)], start=1):
+        for block in range(3):
+            p = f"layer{stage}.{block}"
+            first_in = c_in if block == 0 else c
+            conv1, conv2 = first_in * c * 9, c * c * 9
+            rows += [LayerRow(f"{p}.conv1", "Conv2d", [1, c, size, size], [c, first_in, 3, 3],
+                              conv1, conv1),
+                     LayerRow(f"{p}.bn1", "BatchNorm2d", [1, c, size, size], [c], 2 * c, 2 * c),
+                     LayerRow(f"{p}.relu1", "ReLU", [1, c, size, size], None, 0, 0),
+                     LayerRow(f"{p}.conv2", "Conv2d", [1, c, size, size], [c, c, 3, 3],
+                              conv2, conv2),
+                     LayerRow(f"{p}.bn2", "BatchNorm2d", [1, c, size, size], [c], 2 * c, 2 * c),
+                     LayerRow(f"{p}.relu2", "ReLU", [1, c, size, size], None, 0, 0)]
+            if block == 0 and first_in != c:
+                rows.append(LayerRow(f"{p}.shortcut", "LambdaLayer", [1, c, size, size], None,
+                                     0, 0))
+        c_in = c
+    rows += [LayerRow("avgpool", "AdaptiveAvgPool2d", [1, 64, 1, 1], None, 0, 0),
+             LayerRow("linear", "Linear", [1, 10], [10, 64], 650, 650)]
+    return rows
+
+
+def passed(check_id: str, message: str, model: str | None = None) -> CheckResult:
+    return CheckResult(check_id, True, message, "", model)
+
+
+def failed(check_id: str, message: str, hint: str, model: str | None = None) -> CheckResult:
+    return CheckResult(check_id, False, message, hint, model)
+
+
+def model_checks(key: str, params: int) -> list[CheckResult]:
+    return [passed(f"{key}.found", "class found", key),
+            passed(f"{key}.builds", "builds with the assignment's arguments", key),
+            passed(f"{key}.output_shape", "output shape [1, 10] for one 3x32x32 image", key),
+            passed(f"{key}.params", f"{params:,} trainable parameters", key)]
+
+
+HW2_ITEMS = [("lab1-model", "Lab 1: SimpleNN matches Table 1 (builds, output shape, parameters "
+              "per layer)", 10), ("lab1-accuracy", "Lab 1: SimpleNN trains as well as the "
+              "reference under the canonical routine", 10),
+             ("lab2-model", "Lab 2: BatchNorm after each convolution", 10),
+             ("lab2-accuracy", "Lab 2: SimpleNN+BN trains as well as the reference", 10),
+             ("lab3-model", "Lab 3: ResNet-20 architecture (20 weighted layers, ~0.27M "
+              "parameters)", 15),
+             ("lab3-accuracy", "Lab 3: ResNet-20 trains as well as the reference", 15),
+             ("predictions-format", "predictions.csv is well formed", 5),
+             ("predictions-accuracy", "Lab 3: held-out accuracy of predictions.csv (target > "
+              "90%)", 25)]
+
+
+def rubric(earned: dict[str, float], reasons: dict[str, list[str]]) -> list[ItemScore]:
+    return [ItemScore(i, title, earned.get(i, points), points, reasons.get(i, []))
+            for i, title, points in HW2_ITEMS]
+
+
+def references() -> list[TrainingResult]:
+    return [training("simplenn", 0.52, [0.62, 0.66, 0.38, 0.33, 0.44, 0.41, 0.62, 0.58, 0.66,
+                                        0.60], seed=10, start_loss=2.0),
+            training("simplenn-bn", 0.56, [0.66, 0.70, 0.42, 0.36, 0.48, 0.45, 0.66, 0.62, 0.70,
+                                           0.65], seed=11, start_loss=1.9),
+            training("resnet20", 0.66, [0.74, 0.80, 0.55, 0.46, 0.60, 0.55, 0.74, 0.70, 0.79,
+                                        0.71], seed=12, start_loss=1.95)]
+
+
+def _hw2(student: str, **kw) -> EvaluationResult:
+    items = kw.pop("rubric")
+    base = dict(student=student, assignment="ece661-hw2", course=COURSE, title=HW2_TITLE,
+                grader_version="0.1.0", created=CREATED, status="ok", error=None,
+                reference=references(), rubric=items,
+                total=sum(i.earned for i in items), possible=sum(i.possible for i in items),
+                class_names=list(CIFAR10_CLASSES), dataset="synthetic (seed 0)", device="cpu")
+    base.update(kw)
+    return EvaluationResult(**base)
+
+
+# ---------------------------------------------------------------- the four submissions
+
+def good_result(student: str = "alice_good") -> EvaluationResult:
+    """Every check passes; accuracies near the reference; predictions.csv at 91.3%."""
+    models = [
+        ModelReport("simplenn", "SimpleNN (Lab 1)", True, "SimpleNN", "hw2.ipynb cell 4", 3,
+                    candidates=["SimpleNN", "SimpleNN_BN", "ResNet20", "BasicBlock"],
+                    params=82030, expected_params="82,030", output_shape=[1, 10],
+                    flops=1_312_520, layers=simplenn_layers()),
+        ModelReport("simplenn-bn", "SimpleNN with BatchNorm (Lab 2)", True, "SimpleNN_BN",
+                    "hw2.ipynb cell 6", 1, params=82078, expected_params="82,078",
+                    output_shape=[1, 10], flops=1_340_000, layers=simplenn_layers(bn=True)),
+        ModelReport("resnet20", "ResNet-20 (Lab 3)", True, "ResNet20", "hw2.ipynb cell 9", 30,
+                    params=269722, expected_params="269,722 to 272,474", output_shape=[1, 10],
+                    flops=81_620_000, layers=resnet20_layers()),
+    ]
+    checks = (model_checks("simplenn", 82030) + model_checks("simplenn-bn", 82078)
+              + [passed("simplenn-bn.batchnorm", "a BatchNorm2d follows each Conv2d",
+                        "simplenn-bn")]
+              + model_checks("resnet20", 269722)
+              + [passed("resnet20.weighted_layers", "20 weighted layers", "resnet20"),
+                 passed("predictions.format", "10,000 rows, ids 0 to 9,999, labels valid")])
+    check = CheckReport(student, "ece661-hw2", True, models, checks,
+                        PredictionsReport(True, True, rows=10000),
+                        SandboxReport(status="ok", exit_code=0, seconds=14.2),
+                        files=["hw2.ipynb", "predictions.csv"])
+    train = [training("simplenn", 0.51, [0.60, 0.66, 0.36, 0.31, 0.45, 0.40, 0.61, 0.57, 0.65,
+                                         0.59], seed=1),
+             training("simplenn-bn", 0.55, [0.65, 0.69, 0.41, 0.36, 0.47, 0.44, 0.66, 0.61,
+                                            0.69, 0.62], seed=2),
+             training("resnet20", 0.65, [0.73, 0.79, 0.54, 0.45, 0.59, 0.55, 0.73, 0.70, 0.78,
+                                         0.70], seed=3)]
+    preds = scores([0.94, 0.96, 0.88, 0.80, 0.92, 0.86, 0.95, 0.94, 0.96, 0.92], seed=4)
+    items = rubric({"predictions-accuracy": 25.0}, {})
+    return _hw2(student, check=check, training=train, predictions=preds, rubric=items)
+
+
+# grader check's verdict on a Lab 2 model whose forward runs conv2 -> F.relu -> bn2
+BN_LATE = ("BatchNorm does not directly follow every convolution in forward: conv2 -> F.relu "
+           "-> bn2 (BatchNorm2d), BatchNorm after the activation")
+
+
+def failing_result(student: str = "bob_failing") -> EvaluationResult:
+    """SimpleNN's conv2 has 32 filters (parameters per layer differ from Table 1); SimpleNN-BN
+    crashes in training; ResNet-20 is missing; predictions.csv has a bad label."""
+    models = [
+        ModelReport("simplenn", "SimpleNN (Lab 1)", True, "Net", "hw2.py", 12,
+                    candidates=["Net", "Net2"], params=152318, expected_params="82,030",
+                    output_shape=[1, 10], flops=2_260_000,
+                    layers=simplenn_layers(wrong_conv2=True)),
+        ModelReport("simplenn-bn", "SimpleNN with BatchNorm (Lab 2)", True, "Net2", "hw2.py",
+                    40, substituted=True, candidates=["Net", "Net2"], params=82078,
+                    expected_params="82,078", output_shape=[1, 10], flops=1_340_000,
+                    layers=simplenn_layers(bn=True)),
+        ModelReport("resnet20", "ResNet-20 (Lab 3)", False, candidates=["Net", "Net2"],
+                    expected_params="269,722 to 272,474",
+                    error="no class or factory named ResNet20, resnet20, ResNet_20 or ResNet"),
+    ]
+    checks = [
+        passed("simplenn.found", "class Net found", "simplenn"),
+        passed("simplenn.output_shape", "output shape [1, 10]", "simplenn"),
+        failed("simplenn.params", "152,318 trainable parameters; expected 82,030",
+               "Table 1 gives conv2 16 filters of 3x3 over 8 channels (1,168 parameters); "
+               "yours has 32 filters, which also doubles fc1's inputs. Use "
+               "nn.Conv2d(8, 16, 3) and nn.Linear(16 * 6 * 6, 120).", "simplenn"),
+        passed("simplenn-bn.found", "no accepted name; using Net2, the only other nn.Module",
+               "simplenn-bn"),
+        failed("simplenn-bn.batchnorm", BN_LATE,
+               "Call each BatchNorm on the convolution's output, before the activation: "
+               "x = F.relu(self.bn1(self.conv1(x))), not self.bn1(F.relu(self.conv1(x))).",
+               "simplenn-bn"),
+        failed("resnet20.found", "no ResNet-20 class or factory found",
+               "Name your class ResNet20 (or provide a function resnet20()) so the grader "
+               "can find it.", "resnet20"),
+        failed("predictions.format", "line 17: label 'catt' is not a class name",
+               "Write one label per row: a class index 0-9 or one of the CIFAR-10 names "
+               "(airplane, automobile, ...)."),
+    ]
+    check = CheckReport(
+        student, "ece661-hw2", False, models, checks,
+        PredictionsReport(True, False, rows=10000, errors=[
+            PredictionError(17, "label 'catt' is not a class name"),
+            PredictionError(2045, "label '' is empty")]),
+        SandboxReport(status="ok", exit_code=0, seconds=16.8), files=["hw2.py",
+                                                                       "predictions.csv"])
+    train = [training("simplenn", 0.46, [0.55, 0.60, 0.30, 0.22, 0.40, 0.36, 0.55, 0.52,
+                                         0.60, 0.51], seed=5),
+             TrainingResult("simplenn-bn", ok=False, seconds=2.1,
+                            error="RuntimeError: mat1 and mat2 shapes cannot be multiplied "
+                                  "(128x256 and 576x120)")]
+    items = rubric(
+        {"lab1-model": 7.5, "lab1-accuracy": 8.5, "lab2-model": 5.0, "lab2-accuracy": 0.0,
+         "lab3-model": 0.0, "lab3-accuracy": 0.0, "predictions-format": 0.0,
+         "predictions-accuracy": 0.0},
+        {"lab1-model": ["simplenn.params failed: 152,318 trainable parameters; expected "
+                        "82,030 (-2.5)"],
+         "lab1-accuracy": ["held-out accuracy 46.0% is 88% of the reference's 52.0% "
+                           "(full marks from 95%) (-1.5)"],
+         "lab2-model": [f"simplenn-bn.batchnorm failed: {BN_LATE} (-5)"],
+         "lab2-accuracy": ["training failed: RuntimeError: mat1 and mat2 shapes cannot be "
+                           "multiplied (-10)"],
+         "lab3-model": ["resnet20.found failed: no ResNet-20 class or factory found (-15)"],
+         "lab3-accuracy": ["no ResNet-20 model to train (-15)"],
+         "predictions-format": ["predictions.format failed: line 17: label 'catt' is not a "
+                                "class name (-5)"],
+         "predictions-accuracy": ["predictions.csv is not valid, so it was not scored (-25)"]})
+    return _hw2(student, status="failed", check=check, training=train, predictions=None,
+                rubric=items)
+
+
+CRASH_OUTPUT = "\n".join(
+    [f"epoch 1 batch {i:3d}/391 loss {2.3 - i * 0.001:.4f}" for i in range(0, 300)]
+    + ["Traceback (most recent call last):",
+       '  File "/submission/hw2.py", line 88, in <module>',
+       "    big = [torch.zeros(1024, 1024, 256) for _ in range(64)]",
+       '  File "/submission/hw2.py", line 88, in <listcomp>',
+       "MemoryError: cannot allocate 1.0 GiB",
+       "\x1b[31mKilled\x1b[0m"])
+
+
+def crashed_result(student: str = "carol_crashed") -> EvaluationResult:
+    """The student process exceeded the memory limit at import time: zero score."""
+    check = CheckReport(
+        student, "ece661-hw2", False,
+        [ModelReport("simplenn", "SimpleNN (Lab 1)", False,
+                     error="the submission crashed before its models could be built")],
+        [failed("submission.runs", "the submission was killed: memory limit of 4 GiB "
+                "exceeded", "Do not allocate large tensors at import time; put experiments "
+                "under `if __name__ == \"__main__\":`.")],
+        None,
+        SandboxReport(status="memory", exit_code=137, seconds=9.7,
+                      reason="memory limit of 4 GiB exceeded", output=CRASH_OUTPUT),
+        files=["hw2.py"])
+    reason = "the submission crashed: memory limit of 4 GiB exceeded"
+    items = [ItemScore(i, title, 0.0, points, [f"{reason} (-{points:g})"])
+             for i, title, points in HW2_ITEMS]
+    return _hw2(student, status="crashed", error=reason, check=check, training=[],
+                predictions=None, rubric=items)
+
+
+def tiny_imagenet_result(student: str = "dave_tiny") -> EvaluationResult:
+    """Tiny ImageNet: one ResNet-18 for 200 classes; predictions.csv at about 48%."""
+    rng = np.random.default_rng(7)
+    recalls = np.clip(rng.normal(0.48, 0.12, 200), 0.05, 0.95).round(2).tolist()
+    ref_recalls = np.clip(np.asarray(recalls) + 0.04, 0, 1).round(2).tolist()
+    names = [f"n{1440764 + 37 * i:08d}" for i in range(200)]
+    model = ModelReport("resnet18", "ResNet-18 for 200 classes", True, "ResNet18",
+                        "tiny.ipynb cell 3", 1, params=11_271_432,
+                        expected_params="11,000,000 to 11,400,000", output_shape=[1, 200],
+                        flops=2_220_000_000)
+    check = CheckReport(student, "tiny-imagenet", True, [model],
+                        model_checks("resnet18", 11_271_432)
+                        + [passed("predictions.format", "10,000 rows")],
+                        PredictionsReport(True, True, rows=10000),
+                        SandboxReport(seconds=31.0), files=["tiny.ipynb", "predictions.csv"])
+    items = [ItemScore("model", "ResNet-18 builds and gives 200 class scores per 64x64 image",
+                       30.0, 30.0),
+             ItemScore("accuracy", "ResNet-18 trains as well as the reference", 27.5, 30.0,
+                       ["held-out accuracy is 86% of the reference's (full marks from 90%) "
+                        "(-2.5)"]),
+             ItemScore("predictions", "Held-out accuracy of predictions.csv", 16.0, 40.0,
+                       ["accuracy 48.0% is below full marks at 70% (-24)"])]
+    return EvaluationResult(
+        student=student, assignment="tiny-imagenet", course=COURSE,
+        title="Tiny ImageNet: ResNet-18", grader_version="0.1.0", created=CREATED,
+        status="failed", error=None, check=check,
+        training=[TrainingResult("resnet18", True, history(0.30, 2, 5.3),
+                                 scores(recalls, per_class=50, seed=8), 300.0, 410.0)],
+        reference=[TrainingResult("resnet18", True, history(0.34, 2, 5.1),
+                                  scores(ref_recalls, per_class=50, seed=9), 290.0, 420.0)],
+        predictions=scores(recalls, per_class=50, seed=10), rubric=items,
+        total=73.5, possible=100.0, class_names=names, dataset="synthetic (seed 0)",
+        device="cpu")
+
+
+def no_check_result(student: str = "erin_nocheck") -> EvaluationResult:
+    """Evaluation stopped before `check` ran (no check report, nothing trained)."""
+    return replace(crashed_result(student), check=None,
+                   error="the submission folder has no .py or .ipynb file")
+
+
+def class_of(n: int = 10) -> list[EvaluationResult]:
+    """n results for the class summary and the benchmark: good, failing and crashed ones."""
+    makers = [good_result, failing_result, good_result, crashed_result, good_result]
+    out = []
+    for i in range(n):
+        r = makers[i % len(makers)](f"student_{i:02d}")
+        if r.status == "ok" and i % 2:   # vary the totals a little
+            items = [replace(r.rubric[-1], earned=20.0,
+                             reasons=["accuracy 86.0% is below the 90% target (-5)"])]
+            rubric_items = r.rubric[:-1] + items
+            r = replace(r, rubric=rubric_items, total=sum(x.earned for x in rubric_items))
+        out.append(r)
+    return out
