@@ -33,21 +33,16 @@ SLOW_KINDS = {
     "slurm": "uses the Slurm cluster",
 }
 
-# fixtures that do one of those when set up: a test that asks for one gets its marker
-FIXTURE_KINDS: dict[str, str] = {
-    "trained_references": "train",
-}
+# fixtures whose setup is a whole-class run (copydetect over the generated class): a test that
+# asks for one is slow, though it starts no sandbox
+SLOW_FIXTURES = {"generated"}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         kinds = [kind for kind in SLOW_KINDS if item.get_closest_marker(kind)]
-        kinds += [kind for name, kind in FIXTURE_KINDS.items()
-                  if name in getattr(item, "fixturenames", ()) and kind not in kinds]
-        for kind in kinds:
-            if not item.get_closest_marker(kind):
-                item.add_marker(getattr(pytest.mark, kind))
-        if kinds and not item.get_closest_marker("slow"):
+        heavy = SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if (kinds or heavy) and not item.get_closest_marker("slow"):
             item.add_marker(pytest.mark.slow)
     gpu_items = [item for item in items if "gpu" in item.keywords]
     if not gpu_items:

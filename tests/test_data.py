@@ -254,6 +254,7 @@ def test_synthetic_200_classes_at_64_pixels(tmp_path):
     assert set(ds.train_labels.tolist()) == set(range(200))
 
 
+@pytest.mark.slow                   # imports torchvision's datasets and reads 60,000 images
 def test_torchvision_reads_the_synthetic_files(tmp_path, monkeypatch):
     datasets = pytest.importorskip("torchvision.datasets")
     D.write_synthetic_cifar10(tmp_path, seed=0, n_train=20, n_test=10)

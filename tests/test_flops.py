@@ -30,6 +30,7 @@ def both(fn) -> tuple[int, int]:
     return theirs.get_total_flops(), ours.total
 
 
+@pytest.mark.slow                   # every reference model forward twice, with two counters: ~11 s
 @pytest.mark.parametrize("model_id", sorted(reference.MODELS))
 def test_every_reference_model_counts_as_torch_counts_it(model_id):
     torch.manual_seed(0)

@@ -435,6 +435,7 @@ def test_integrity_settings_do_not_decide_a_students_grade(tmp_path):
     assert job_key(folder, dataclasses.replace(hw2, title="changed"), s) != key
 
 
+@pytest.mark.slow                   # starts worker processes (each imports the grader)
 def test_kgram_hashes_are_the_same_in_every_process():
     """Fingerprints made in a worker process compare with the parent's: no salted hash()."""
     import os
@@ -465,6 +466,7 @@ def _worker_sees(_):
     return WORKER_SEES
 
 
+@pytest.mark.slow                   # starts worker processes (each imports the grader)
 def test_parallel_workers_are_not_forked_from_the_grader(monkeypatch):
     """A worker forked from the grader would copy its memory (and its threads' held locks)."""
     from grader.integrity.parallel import parallel_map

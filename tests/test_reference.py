@@ -103,6 +103,7 @@ def test_resnet20_option_a_shortcut_zero_pads_channels():
     assert out[:, :8].abs().sum() == 0 and out[:, 24:].abs().sum() == 0
 
 
+@pytest.mark.slow                   # an 11M-parameter model at 64x64
 def test_resnet18_tiny_imagenet_shape():
     model = build("resnet18", num_classes=200)
     model.eval()

@@ -122,6 +122,7 @@ def test_chart_ids_are_scoped_by_prefix():
         assert (ref[0] or ref[1]) in ids
 
 
+@pytest.mark.slow                   # a 200-class heatmap
 def test_heatmap_annotates_ten_classes_but_not_two_hundred():
     small = good_result().predictions
     svg = charts.confusion_heatmap(small.confusion, good_result().class_names)
@@ -243,6 +244,7 @@ def test_no_check_report_says_so():
     assert "no .py or .ipynb file" in html
 
 
+@pytest.mark.slow                   # a 200-class report with its charts
 def test_two_hundred_classes_list_only_the_weakest():
     ctx = student_context(tiny_imagenet_result())
     assert ctx["results"]["cut"] and len(ctx["results"]["rows"]) == 15
