@@ -1,7 +1,9 @@
 """`grader evaluate`: grade a class. Prepares the data and trains the reference models once
 (before any fan-out, cached by content in the one cache folder), builds one GradeJob per
 student, reuses the results the store already has for the same content key, and hands the rest
-to an executor (LocalExecutor: N students at once on this machine).
+to an executor (LocalExecutor: N students at once on this machine). What to grade with is one
+typed request, grader.run.options.Options (importable from here too); `grader evaluate` and
+`grader gradescope` both grade through `evaluate`.
 
 A submission that crashes, times out or hits a limit becomes a result with the reason, and the
 rest of the class is still graded. Every result is written atomically as soon as it is ready,
@@ -11,7 +13,6 @@ so a run that is killed loses no finished student.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -34,29 +35,10 @@ from grader.run.executors import (
     visible_gpus,
 )
 from grader.run.jobs import GradeJob, Settings, crashed, make_jobs, unfinished
+from grader.run.options import Options
 from grader.run.store import ResultStore
 from grader.sandbox.limits import Limits
 from grader.spec import Assignment
-
-
-@dataclass(frozen=True)
-class Options:
-    data_dir: Path | None = None    # a dataset folder/file; None: the built-in synthetic data
-    labels: Path | None = None      # held-out labels for predictions.csv; None: the test split's
-    epochs: int | None = None       # override the spec's training budget
-    gpu: bool = False               # train on CUDA (refused clearly when there is none)
-    sandboxed: bool = True          # False only with --no-sandbox
-    timeout: int | None = None      # wall seconds per student process (check and training)
-    memory_mb: int | None = None
-    processes: int | None = None
-    cache_dir: Path | None = None   # None: cache_folder() decides ($GRADER_CACHE, ...)
-    jobs: int | None = None         # students graded at once; None: one per core (CPU, capped
-    #                                 by memory) or per_gpu per visible GPU
-    per_gpu: int = 1                # students sharing one GPU (each in its own CUDA context)
-    mps: bool = False               # sandboxes use the instructor's MPS daemon (opt-in)
-    force: bool = False             # regrade even students whose stored result matches
-    only: tuple[str, ...] = ()      # grade just these students (regraded even when stored)
-    threads: int | None = None      # cores to divide among the slots; None: this process's
 
 
 def cache_folder(options: Options = Options()) -> Path:
