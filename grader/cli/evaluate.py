@@ -33,7 +33,7 @@ def cluster_options(fn):
     for args, kw in reversed([
             (("--executor",), dict(type=click.Choice(["local", "slurm"]), default="local",
                                    show_default=True, help="local: on this machine; slurm: "
-                                   "one Slurm job array (see README, Grading on a cluster).")),
+                                   "one Slurm job array (see docs/cluster.md).")),
             (("--cluster", "cluster_file"), dict(type=click.Path(path_type=Path), default=None,
                                                  help="TOML file with a [cluster] table.")),
             (("--partition",), dict(default=None, help="Slurm partition.")),
