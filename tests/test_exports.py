@@ -67,11 +67,14 @@ def test_gradebook_quotes_names_with_commas(tmp_path):
 def test_gradescope_structure_and_scores(make, tmp_path):
     result = make()
     data = exports.gradescope_results(result)
-    assert set(data) == {"score", "execution_time", "output", "stdout_visibility", "tests"}
+    assert set(data) == {"score", "execution_time", "output", "output_format",
+                         "test_output_format", "test_name_format", "visibility",
+                         "stdout_visibility", "extra_data", "tests", "leaderboard"}
     assert isinstance(data["execution_time"], int)
     assert len(data["tests"]) == len(result.rubric)
     for test, item in zip(data["tests"], result.rubric):
-        assert set(test) == {"name", "score", "max_score", "output", "visibility"}
+        assert set(test) == {"name", "name_format", "number", "score", "max_score", "status",
+                             "output", "output_format", "tags", "visibility", "extra_data"}
         assert (test["name"], test["score"], test["max_score"]) == (item.title, item.earned,
                                                                    item.possible)
         assert test["visibility"] == "visible"

@@ -60,5 +60,6 @@ def limit_options(fn):
             (("--memory-mb",), "Memory limit per student process tree in MiB."),
             (("--max-processes", "processes"),
              "Processes/threads a student process tree may have.")]):
-        fn = click.option(*args, type=int, default=None, help=help_text)(fn)
+        # at least 1: a zero or negative limit is a usage error, not a limit exceeded
+        fn = click.option(*args, type=click.IntRange(min=1), default=None, help=help_text)(fn)
     return fn

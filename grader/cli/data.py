@@ -17,7 +17,7 @@ def data_group() -> None:
 
 @data_group.command("fetch")
 @click.argument("name", type=click.Choice(["cifar10"]))
-@click.argument("directory", type=click.Path(path_type=Path))
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @handle_errors
 def data_fetch_cmd(name, directory) -> None:
     """Download NAME into DIRECTORY with torchvision (needs internet)."""
@@ -28,10 +28,10 @@ def data_fetch_cmd(name, directory) -> None:
 
 
 @data_group.command("synth")
-@click.argument("directory", type=click.Path(path_type=Path))
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--train", "n_train", type=int, default=5000, show_default=True)
-@click.option("--test", "n_test", type=int, default=10000, show_default=True)
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--train", "n_train", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--test", "n_test", type=click.IntRange(min=1), default=10000, show_default=True)
 @handle_errors
 def data_synth_cmd(directory, **sizes) -> None:
     """Write the built-in synthetic dataset in the CIFAR-10 python format."""
@@ -45,8 +45,8 @@ def data_synth_cmd(directory, **sizes) -> None:
 @ASSIGNMENT
 @click.option("--data", "data_dir", type=click.Path(path_type=Path), default=None,
               help="Dataset to split (default: the built-in synthetic data).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True)
-@click.option("--permute-seed", type=int, default=None,
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True)
+@click.option("--permute-seed", type=click.IntRange(min=0), default=None,
               help="Shuffle the test images by a secret permutation, so predictions made in the "
                    "public CIFAR-10 order score at chance.")
 @handle_errors

@@ -321,6 +321,11 @@ def split_test_set(dataset: Dataset, out_dir: str | Path, *,
     run first_id .. first_id + N - 1 in the written order. Without it: `id,label` from 0. The
     spec's row count must match the test split, or a student could never hand in a valid file.
     """
+    if permute_seed is not None and permute_seed < 0:
+        raise InputError(f"--permute-seed must be 0 or more, got {permute_seed}")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise InputError("expected a folder for the split's files, found a file",
+                         path=str(out_dir))
     n = len(dataset.test_images)
     id_column = getattr(predictions, "id_column", "id")
     label_column = getattr(predictions, "label_column", "label")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.errors import InputError
+
 SYNTHETIC_VERSION = 2               # bump when the generator changes: cached folders are rebuilt
 HUE_SPREAD = 0.07                   # standard deviation of a shape's hue around its class's hue
 #                                     (neighbouring classes are 0.1 apart: colour alone is an
@@ -47,6 +49,11 @@ def write_synthetic_cifar10(directory: str | Path, *, seed: int, n_train: int, n
                  + ([f"hue{c // 40}"] if num_classes > 40 else [])) for c in range(num_classes)]
     if len(names) != num_classes:
         raise ValueError(f"class_names: expected {num_classes} names, got {len(names)}")
+    if Path(directory).exists() and not Path(directory).is_dir():
+        raise InputError("expected a folder for the synthetic data, found a file",
+                         path=str(directory))
+    if seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {seed}")
     root = Path(directory) / "cifar-10-batches-py"
     root.mkdir(parents=True, exist_ok=True)
     splits = {}

@@ -41,6 +41,8 @@ class HarnessError:
     processes: bool = False         # it looks like running out of processes or threads
     network: bool = False           # a download or connection failed (no network inside)
     gpu: GpuError = ""              # train_models: torch's CUDA out-of-memory or fault class
+    qualname: str = ""              # the class's module and qualified name, as the harness saw
+    #                                 it ("torch.OutOfMemoryError"); shown, never decided on
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}".strip()
@@ -223,7 +225,7 @@ def _error(raw: dict) -> HarnessError | None:
     if not raw:                     # {}: no error said
         return None
     text = {name: _get(raw, name, str) for name in ("type", "message", "traceback",
-                                                    "missing_module")}
+                                                    "missing_module", "qualname")}
     flags = {name: bool(_get(raw, name, bool)) for name in ("memory", "processes", "network")}
     gpu = _get(raw, "gpu", str)
     return HarnessError(**{k: v for k, v in text.items() if v is not None}, **flags,

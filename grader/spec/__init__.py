@@ -16,6 +16,7 @@ from grader.spec.types import (
     CIFAR10_CLASSES,
     Assignment,
     DatasetSpec,
+    GradescopeSpec,
     IntegritySpec,
     LimitsSpec,
     ModelSpec,
@@ -25,7 +26,8 @@ from grader.spec.types import (
     TrainingSpec,
 )
 
-__all__ = ["BUILTIN_DIR", "CIFAR10_CLASSES", "Assignment", "DatasetSpec", "IntegritySpec",
+__all__ = ["BUILTIN_DIR", "CIFAR10_CLASSES", "Assignment", "DatasetSpec", "GradescopeSpec",
+           "IntegritySpec",
            "LimitsSpec", "ModelSpec", "ParamExpectation", "PredictionsSpec", "RubricItem",
            "SpecError", "TrainingSpec", "builtin_ids", "load", "resolve"]
 

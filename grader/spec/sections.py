@@ -1,5 +1,6 @@
 """The section parsers of an assignment spec: [assignment], [[models]], [dataset],
-[training], [limits], [predictions], [[rubric]] and [integrity], each into its dataclass.
+[training], [limits], [predictions], [[rubric]], [integrity] and [gradescope], each into its
+dataclass.
 
 Built on grader.spec.reader.TableReader, so every fault names the file, key and line.
 """
@@ -11,8 +12,11 @@ from typing import Any
 
 from grader.spec.reader import TableReader
 from grader.spec.types import (
+    LEADERBOARD_COLUMNS,
+    VISIBILITIES,
     Assignment,
     DatasetSpec,
+    GradescopeSpec,
     IntegritySpec,
     LimitsSpec,
     ModelSpec,
@@ -27,8 +31,9 @@ class SectionParser(TableReader):
     """Turns the parsed TOML into an Assignment, section by section."""
 
     def assignment(self, data: dict) -> Assignment:
+        # [cluster] is read by grader.run.slurm.settings, not here
         known = {"assignment", "dataset", "training", "limits", "predictions", "models", "rubric",
-                 "cluster", "integrity"}   # [cluster] is read by grader.run.slurm.settings, not here
+                 "cluster", "integrity", "gradescope"}
         for unknown in sorted(set(data) - known):
             self.fail(unknown, f"one of the sections [{'], ['.join(sorted(known))}]", unknown)
         head = self.table(data, "assignment", {"course", "title", "required_files"}, "assignment")
@@ -53,7 +58,29 @@ class SectionParser(TableReader):
             required_files=tuple(str(f) for f in files),
             models=parsed, dataset=dataset, training=self.training(data),
             limits=self.limits(data), predictions=predictions, rubric=rubric,
-            integrity=self.integrity(data))
+            integrity=self.integrity(data),
+            gradescope=self.gradescope(data, rubric))
+
+    def gradescope(self, data: dict, rubric: tuple[RubricItem, ...]) -> GradescopeSpec:
+        t = self.table(data, "gradescope", {"visibility", "leaderboard", "daily_cap"},
+                       "gradescope")
+        shown = self.get(t, "visibility", "gradescope", dict, {})
+        ids = {item.id for item in rubric}
+        for item_id, value in shown.items():
+            if item_id not in ids:
+                self.fail(f"gradescope.visibility.{item_id}",
+                          f"a rubric item id ({', '.join(sorted(ids))})", item_id)
+            if value not in VISIBILITIES:
+                self.fail(f"gradescope.visibility.{item_id}", " | ".join(VISIBILITIES), value)
+        board = self.get(t, "leaderboard", "gradescope", list, list(LEADERBOARD_COLUMNS))
+        if not all(c in LEADERBOARD_COLUMNS for c in board):
+            self.fail("gradescope.leaderboard",
+                      f"a list of columns from {', '.join(LEADERBOARD_COLUMNS)}", board)
+        cap = self.get(t, "daily_cap", "gradescope", int, None)
+        if cap is not None and cap < 1:
+            self.fail("gradescope.daily_cap", "a whole number of runs, 1 or more", cap)
+        return GradescopeSpec(visibility=tuple(sorted(shown.items())), leaderboard=tuple(board),
+                              daily_cap=cap)
 
     def integrity(self, data: dict) -> IntegritySpec:
         t = self.table(data, "integrity", {"starter", "free_models"}, "integrity")

@@ -146,6 +146,28 @@ class IntegritySpec:
     #                                 than 10% (DLStudio's Net3, not ResNet-20's two options)
 
 
+LEADERBOARD_COLUMNS = ("accuracy", "params", "predictions")
+VISIBILITIES = ("hidden", "after_due_date", "after_published", "visible")
+
+
+@dataclass(frozen=True)
+class GradescopeSpec:
+    """How `grader gradescope` shows a result on Gradescope (its results.json)."""
+
+    visibility: tuple[tuple[str, str], ...] = ()   # (rubric item id, Gradescope visibility):
+    #                                 items not named are "visible" (students see them at once)
+    leaderboard: tuple[str, ...] = LEADERBOARD_COLUMNS   # columns: "accuracy" (held-out
+    #                                 accuracy of each retrained model), "params" (each model's
+    #                                 trainable parameters), "predictions" (predictions.csv
+    #                                 accuracy); () for no leaderboard
+    daily_cap: int | None = None    # scored runs of the held-out items (kind "predictions") a
+    #                                 student gets in 24 hours; beyond it they are graded but
+    #                                 shown only after the due date. None: no cap
+
+    def visibility_of(self, item_id: str) -> str:
+        return dict(self.visibility).get(item_id, "visible")
+
+
 @dataclass(frozen=True)
 class Assignment:
     id: str
@@ -160,6 +182,7 @@ class Assignment:
     predictions: PredictionsSpec | None
     rubric: tuple[RubricItem, ...]
     integrity: IntegritySpec = IntegritySpec()
+    gradescope: GradescopeSpec = GradescopeSpec()
 
     def model(self, key: str) -> ModelSpec:
         return next(m for m in self.models if m.key == key)

@@ -96,7 +96,10 @@ def offline(exc: BaseException) -> bool:
 
 def describe_error(exc: BaseException) -> dict:
     kind = type(exc).__name__
-    info = {"type": kind, "message": str(exc)[:2000], "traceback": student_traceback(exc)}
+    info = {"type": kind, "message": str(exc)[:2000], "traceback": student_traceback(exc),
+            # the class's module and qualified name ("torch.OutOfMemoryError"; a student's
+            # look-alike shows its own module): what tells torch's classes from copies by name
+            "qualname": f"{type(exc).__module__}.{type(exc).__qualname__}"[:200]}
     if isinstance(exc, SystemExit):
         info["message"] = (f"the model code called sys.exit({exc.code!r:.100}) (or exit()), "
                            "which would end the grader's process")
