@@ -12,8 +12,16 @@ from click.testing import CliRunner
 from grader.grading.checks import check_submission
 from grader.cli import main
 from grader.spec import load
+from tests.factories.models import SIMPLENN
+from tests.factories.specs import model_toml, simplenn_model, spec_toml
 
 pytestmark = pytest.mark.sandbox
+
+# SimpleNN (tests/factories/models.py) renamed, with the mistake its comment names
+WRONG_FC = SIMPLENN[SIMPLENN.index("class SimpleNN"):].replace(
+    "class SimpleNN(nn.Module):",
+    "class WrongFC(nn.Module):         # fc1 forgot there is no padding: 16*5*5 instead of 16*6*6",
+).replace("16 * 6 * 6", "16 * 5 * 5")
 
 MISTAKES = '''
 import torch.nn as nn
@@ -21,22 +29,7 @@ import torch.nn.functional as F
 import wandb                      # not installed; only NeedsWandb uses it
 
 
-class WrongFC(nn.Module):         # fc1 forgot there is no padding: 16*5*5 instead of 16*6*6
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 8, 5)
-        self.pool = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(8, 16, 3)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = x.flatten(1)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
-
+''' + WRONG_FC + '''
 
 class Batchy(nn.Module):          # x.view(-1, 288) makes two rows per image
     def __init__(self):
@@ -76,50 +69,18 @@ class Unrelated(nn.Module):
     pass
 '''
 
-SPEC = '''
-[assignment]
-course = "Test"
-title = "Mistakes"
-
-[limits]
-wall_seconds = 90
-
-[[models]]
-key = "simplenn"
-names = ["SimpleNN"]
-params = 82030
-reference = "simplenn"
-weighted_layers = 5
-
-[[models]]
-key = "wrongfc"
-names = ["WrongFC"]
-params = 82030
-reference = "simplenn"
-
-[[models]]
-key = "batchy"
-names = ["Batchy"]
-
-[[models]]
-key = "wandb"
-names = ["NeedsWandb"]
-
-[[models]]
-key = "halfbn"
-names = ["HalfBN"]
-batchnorm_after_conv = true
-
-[[models]]
-key = "resnet20"
-names = ["ResNet20"]
-'''
+SPEC = spec_toml(
+    simplenn_model(title=None, weighted_layers=5),
+    simplenn_model("wrongfc", title=None, names=["WrongFC"]),
+    model_toml("batchy", names=["Batchy"]),
+    model_toml("wandb", names=["NeedsWandb"]),
+    model_toml("halfbn", names=["HalfBN"], batchnorm_after_conv=True),
+    model_toml("resnet20", names=["ResNet20"]),
+    course="Test", title="Mistakes", limits={"wall_seconds": 90})
 
 
 @pytest.fixture(scope="module")
 def mistakes_report(tmp_path_factory):
-    from tests.factories.models import SIMPLENN
-
     root = tmp_path_factory.mktemp("mistakes")
     (root / "good.py").write_text(SIMPLENN)
     (root / "mistakes.py").write_text(MISTAKES)
@@ -267,20 +228,9 @@ def test_forward_that_never_ends_is_not_called_a_build_failure(make_submission, 
                         pass
     """})
     spec_path = tmp_path / "two.toml"
-    spec_path.write_text(textwrap.dedent("""
-        [assignment]
-        course = "T"
-        title = "T"
-        [limits]
-        wall_seconds = 30
-        [[models]]
-        key = "looper"
-        names = ["Looper"]
-        [[models]]
-        key = "simplenn"
-        names = ["SimpleNN"]
-        params = 82030
-    """))
+    spec_path.write_text(spec_toml(model_toml("looper", names=["Looper"]),
+                                   simplenn_model(title=None, reference=None),
+                                   course="T", title="T", limits={"wall_seconds": 30}))
     report = check_submission(root, load(str(spec_path)))
     checks = {c.id: c for c in report.checks}
     assert checks["looper.builds"].passed and checks["looper.builds"].message == "Looper() built"
@@ -307,20 +257,9 @@ def test_a_run_stopped_by_the_wall_clock_keeps_the_reports_it_has(make_submissio
                     pass
     """})
     spec_path = tmp_path / "two.toml"
-    spec_path.write_text(textwrap.dedent("""
-        [assignment]
-        course = "T"
-        title = "T"
-        [limits]
-        wall_seconds = 20
-        [[models]]
-        key = "simplenn"
-        names = ["SimpleNN"]
-        params = 82030
-        [[models]]
-        key = "stuck"
-        names = ["Stuck"]
-    """))
+    spec_path.write_text(spec_toml(simplenn_model(title=None, reference=None),
+                                   model_toml("stuck", names=["Stuck"]),
+                                   course="T", title="T", limits={"wall_seconds": 20}))
     report = check_submission(root, load(str(spec_path)))
     checks = {c.id: c for c in report.checks}
     assert checks["simplenn.params"].passed and checks["simplenn.forward"].passed

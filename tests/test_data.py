@@ -13,6 +13,7 @@ import pytest
 from grader.inputs import data as D
 from grader.errors import InputError
 from grader.spec import DatasetSpec
+from tests.factories.specs import model_toml, spec_toml, table_toml
 
 def read_labels(path: Path) -> np.ndarray:
     rows = path.read_text().splitlines()
@@ -386,10 +387,10 @@ def test_data_split_command_follows_the_assignment(tmp_path, monkeypatch):
 
     monkeypatch.setenv("GRADER_CACHE", str(tmp_path / "cache"))
     spec = tmp_path / "hw.toml"
-    spec.write_text('[assignment]\ncourse = "C"\ntitle = "T"\n\n[dataset]\nsynthetic_train = 20\n'
-                    'synthetic_test = 30\n\n[predictions]\nid_column = "Id"\n'
-                    'label_column = "Label"\nfirst_id = 5\nrows = 30\n\n[[models]]\nkey = "net"\n'
-                    'names = ["Net"]\n')
+    spec.write_text(spec_toml(
+        model_toml("net", names=["Net"]), course="C", title="T",
+        tables=table_toml("dataset", synthetic_train=20, synthetic_test=30)
+        + table_toml("predictions", id_column="Id", label_column="Label", first_id=5, rows=30)))
     out = tmp_path / "split"
     result = CliRunner().invoke(main, ["data", "split", "--assignment", str(spec), "--out",
                                        str(out)])

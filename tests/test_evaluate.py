@@ -17,6 +17,7 @@ from grader.inputs.data import load_dataset
 from grader.inputs.handins import find_submissions
 from grader.run.evaluate import Options, evaluate
 from grader.spec import load
+from tests.factories.models import SIMPLENN, simplenn
 from tests.factories.specs import simplenn_spec
 
 SPEC = simplenn_spec("""
@@ -44,55 +45,42 @@ rows = 300
 
 """)
 
-SNOOP = '''
-import os
-import sys
-import torch.nn as nn
+# SimpleNN looking for the held-out labels whenever it is built (LABELS: the labels file)
+SNOOP = simplenn(head='''
+    import os
+    import sys
 
-DATA = "/sandbox/data"
+    DATA = "/sandbox/data"
 
-PYTHON = {sys.prefix, sys.base_prefix}   # the installation (under /root here): not walked
-
-
-def walk(*tops):
-    found = []
-    for top in tops:
-        for folder, subfolders, files in os.walk(top):
-            subfolders[:] = [s for s in subfolders if os.path.join(folder, s) not in PYTHON]
-            found += [os.path.join(folder, f) for f in files]
-    return found
+    PYTHON = {sys.prefix, sys.base_prefix}   # the installation (under /root here): not walked
 
 
-class SimpleNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        # on every build: probed (before the data is given), then trained (after)
-        for path in walk("/sandbox", "/tmp", "/root", "/home"):
-            if ("label" in path or "held_out" in path) and not path.endswith(
-                    "train_labels.npy"):
-                raise RuntimeError("found held-out labels at " + path)
-        try:
-            open(LABELS).read()
-            raise RuntimeError("read the instructor's labels file")
-        except OSError:
-            pass
-        data = sorted(os.listdir(DATA))
-        if data:                         # empty while probed; given the data only to train
-            raise RuntimeError("SNOOP data folder: " + repr(data))
-        self.net = nn.Sequential(nn.Conv2d(3, 8, 5), nn.ReLU(), nn.MaxPool2d(2),
-                                 nn.Conv2d(8, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                                 nn.Linear(576, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
-                                 nn.Linear(84, 10))
-
-    def forward(self, x):
-        return self.net(x)
-'''
+    def walk(*tops):
+        found = []
+        for top in tops:
+            for folder, subfolders, files in os.walk(top):
+                subfolders[:] = [s for s in subfolders if os.path.join(folder, s) not in PYTHON]
+                found += [os.path.join(folder, f) for f in files]
+        return found
+''', init='''
+    # on every build: probed (before the data is given), then trained (after)
+    for path in walk("/sandbox", "/tmp", "/root", "/home"):
+        if ("label" in path or "held_out" in path) and not path.endswith(
+                "train_labels.npy"):
+            raise RuntimeError("found held-out labels at " + path)
+    try:
+        open(LABELS).read()
+        raise RuntimeError("read the instructor's labels file")
+    except OSError:
+        pass
+    data = sorted(os.listdir(DATA))
+    if data:                         # empty while probed; given the data only to train
+        raise RuntimeError("SNOOP data folder: " + repr(data))
+''')
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    from tests.factories.models import SIMPLENN
-
     root = tmp_path_factory.mktemp("evaluate")
     spec_path = root / "tiny.toml"
     spec_path.write_text(SPEC)
@@ -121,9 +109,7 @@ def graded(tmp_path_factory):
     # line never runs (it is not part of the model); os._exit(0) in __init__ does
     student("dan", {"models.py": SNOOP.replace("LABELS", repr(str(labels_file))),
                     "predictions.csv": "id,label\n0,1\n"})
-    student("eve", {"models.py": "import torch.nn as nn\nclass SimpleNN(nn.Module):\n"
-                    "    def __init__(self):\n        super().__init__()\n"
-                    "        while True:\n            pass\n"})
+    student("eve", {"models.py": simplenn(init="while True:\n    pass")})
     out = root / "grades"
     options = Options(cache_dir=cache, timeout=None)
     results = evaluate(klass, assignment, out, options)

@@ -9,6 +9,7 @@ from grader.results import CheckResult
 from grader.sandbox.reports import ProbeReport
 from grader.inputs.sources import read_sources
 from grader.spec import load
+from tests.factories.models import SIMPLENN_STUB
 
 PLAIN = {"fc.weight": [10, 8203]}                   # 82,030 parameters
 WITH_BN = {"fc.weight": [10, 8203], "bn.weight": [24], "bn.bias": [24]}   # 82,078
@@ -38,8 +39,8 @@ def _choose(root, spec, shapes_by_line):
 
 def test_a_notebook_that_defines_simplenn_twice_is_graded_on_the_later_one(tmp_path,
                                                                            make_notebook):
-    cell = "import torch.nn as nn\nclass SimpleNN(nn.Module):\n    pass\n"
-    make_notebook(tmp_path / "s" / "simplenn-cifar10.ipynb", [cell, "net = SimpleNN()", cell])
+    make_notebook(tmp_path / "s" / "simplenn-cifar10.ipynb",
+                  [SIMPLENN_STUB, "net = SimpleNN()", SIMPLENN_STUB])
     probes = _choose(tmp_path / "s", load("ece661-hw2"), {
         ("simplenn-cifar10.ipynb cell 1", 2): PLAIN, ("simplenn-cifar10.ipynb cell 3", 2): PLAIN})
     lab1 = probes["simplenn"]
@@ -52,8 +53,7 @@ def test_a_notebook_that_defines_simplenn_twice_is_graded_on_the_later_one(tmp_p
 
 def test_a_build_that_fits_a_later_model_is_left_to_it(tmp_path, make_notebook):
     """Lab 1 comes first; its only candidate has Lab 2's count, so Lab 1 is not found."""
-    make_notebook(tmp_path / "s" / "hw2.ipynb", [
-        "import torch.nn as nn\nclass SimpleNN(nn.Module):\n    pass\n"])
+    make_notebook(tmp_path / "s" / "hw2.ipynb", [SIMPLENN_STUB])
     probes = _choose(tmp_path / "s", load("ece661-hw2"), {("hw2.ipynb cell 1", 2): WITH_BN})
     assert probes["simplenn"].source is None
     assert "its parameter count fits SimpleNN with BatchNorm (Lab 2), not this model" in (

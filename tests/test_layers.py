@@ -24,6 +24,8 @@ from grader.grading.layers import batchnorm_gaps, differences, differences_text,
 from grader.grading.probe import Measurement
 from grader.sandbox.reports import ProbeReport, parse_probes
 from grader.spec import ModelSpec, load
+from tests.factories.models import LAB1_SIMPLENN, RESNET_CIFAR
+from tests.factories.specs import model_toml, spec_toml
 
 sys.path.insert(0, str(Path(grader.__file__).parent / "sandbox"))  # the harness package, as in the sandbox
 from harness import inspect_models  # noqa: E402
@@ -34,34 +36,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 """
 
-# Lab 2 as a student wrote it: the template's SimpleNN with BatchNorm, every layer registered
-# before the BatchNorms, and the BatchNorm applied after the ReLU.
-RELU_BEFORE_BN = HEADER + """
-class SimpleNN(nn.Module):
-    def __init__(self):
-        super(SimpleNN, self).__init__()
-        self.conv1 = nn.Conv2d(3, 8, 5)
-        self.conv2 = nn.Conv2d(8, 16, 3)
-        self.fc1 = nn.Linear(16*6*6, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-        # Lab 2: batch normalization
-        self.bn1 = nn.BatchNorm2d(8)
-        self.bn2 = nn.BatchNorm2d(16)
-
-    def forward(self, x):
-        out = F.relu(self.conv1(x))
-        out = self.bn1(out)
-        out = F.max_pool2d(out, 2)
-        out = F.relu(self.conv2(out))
-        out = self.bn2(out)
-        out = F.max_pool2d(out, 2)
-        out = out.view(out.size(0), -1)
-        out = F.relu(self.fc1(out))
-        out = F.relu(self.fc2(out))
-        out = self.fc3(out)
-        return out
-"""
+# Lab 2 as a student wrote it: the template's Lab 1 SimpleNN with BatchNorm, every layer
+# registered before the BatchNorms, and the BatchNorm applied after the ReLU.
+RELU_BEFORE_BN = HEADER + "\n" + (
+    LAB1_SIMPLENN
+    .replace("# Lab 1 (a): the model of Table 1", "# Lab 2 (c): Table 1's model with BatchNorm")
+    .replace("        self.fc3   = nn.Linear(84, 10)\n",
+             "        self.fc3   = nn.Linear(84, 10)\n"
+             "        # Lab 2: batch normalization\n"
+             "        self.bn1 = nn.BatchNorm2d(8)\n"
+             "        self.bn2 = nn.BatchNorm2d(16)\n")
+    .replace("        out = F.relu(self.conv1(x))\n",
+             "        out = F.relu(self.conv1(x))\n        out = self.bn1(out)\n")
+    .replace("        out = F.relu(self.conv2(out))\n",
+             "        out = F.relu(self.conv2(out))\n        out = self.bn2(out)\n"))
 
 # The same network done right, still registered convolutions first and BatchNorms after.
 CONVS_FIRST = HEADER + """
@@ -280,32 +268,13 @@ class SimpleNN(nn.Module):
 
 # ------------------------------------------------------------------ end to end
 
-SPEC = """
-[assignment]
-course = "ECE 661"
-title = "HW2 Lab 2"
-
-[limits]
-wall_seconds = 90
-
-[[models]]
-key = "late"
-title = "SimpleNN with BatchNorm (Lab 2)"
-names = ["SimpleNN"]
-params = 82078
-reference = "simplenn-bn"
-weighted_layers = 5
-batchnorm_after_conv = true
-
-[[models]]
-key = "ordered"
-title = "SimpleNN with BatchNorm, second try"
-names = ["SimpleNN_BN"]
-params = 82078
-reference = "simplenn-bn"
-weighted_layers = 5
-batchnorm_after_conv = true
-"""
+LAB2 = {"params": 82078, "reference": "simplenn-bn", "weighted_layers": 5,
+        "batchnorm_after_conv": True}
+SPEC = spec_toml(
+    model_toml("late", title="SimpleNN with BatchNorm (Lab 2)", names=["SimpleNN"], **LAB2),
+    model_toml("ordered", title="SimpleNN with BatchNorm, second try", names=["SimpleNN_BN"],
+               **LAB2),
+    course="ECE 661", title="HW2 Lab 2", limits={"wall_seconds": 90})
 
 
 @pytest.mark.sandbox
@@ -344,53 +313,10 @@ def test_check_judges_batchnorm_by_forward_order(tmp_path, make_notebook):
 def test_resnet_option_b_declaring_convs_first_against_option_a():
     """hugo's ResNet-20: option B shortcuts, each block declaring conv1, conv2 before bn1, bn2.
     Against the option A reference every shared layer pairs up; only the shortcuts are extra."""
-    source = HEADER + """
-class BasicBlock(nn.Module):
-    expansion = 1
-
-    def __init__(self, in_planes, planes, stride=1):
-        super(BasicBlock, self).__init__()
-        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or in_planes != planes:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
-                nn.BatchNorm2d(planes))
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        out += self.shortcut(x)
-        return F.relu(out)
-
-
-class ResNetCIFAR(nn.Module):
-    def __init__(self, block, num_blocks, num_classes=10):
-        super(ResNetCIFAR, self).__init__()
-        self.in_planes = 16
-        self.conv1 = nn.Conv2d(3, 16, kernel_size=3, stride=1, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        self.layer1 = self._make_layer(block, 16, num_blocks[0], stride=1)
-        self.layer2 = self._make_layer(block, 32, num_blocks[1], stride=2)
-        self.layer3 = self._make_layer(block, 64, num_blocks[2], stride=2)
-        self.linear = nn.Linear(64, num_classes)
-
-    def _make_layer(self, block, planes, num_blocks, stride):
-        layers = []
-        for stride in [stride] + [1] * (num_blocks - 1):
-            layers.append(block(self.in_planes, planes, stride))
-            self.in_planes = planes
-        return nn.Sequential(*layers)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = self.layer3(self.layer2(self.layer1(out)))
-        out = F.avg_pool2d(out, out.size()[3])
-        return self.linear(out.view(out.size(0), -1))
-"""
+    conv2 = "        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)\n"
+    bn1 = "        self.bn1 = nn.BatchNorm2d(planes)\n"
+    assert bn1 + conv2 in RESNET_CIFAR
+    source = HEADER + RESNET_CIFAR.replace(bn1 + conv2, conv2 + bn1)   # conv1, conv2, bn1, bn2
     namespace: dict = {}
     exec(source, namespace)
     model = namespace["ResNetCIFAR"](namespace["BasicBlock"], [3, 3, 3]).eval()

@@ -13,6 +13,7 @@ from grader.results import CheckResult, EpochStats, ItemScore, ReferenceBand, Tr
 from grader.grading.retrain import chance_accuracy, reference_band, reference_seeds
 from grader.grading.rubric import score, total
 from grader.cli.terminal import evaluation_table
+from tests.factories.specs import model_toml, spec_toml
 
 HW2 = spec.load("ece661-hw2")
 MODELS = ("simplenn", "simplenn-bn", "resnet20")
@@ -315,20 +316,9 @@ def test_terminal_table_warns_and_keeps_columns_when_the_first_student_crashed()
 
 # ---- [training] reference_seeds in the spec ------------------------------------------------------
 
-SPEC = """
-[assignment]
-course = "C"
-title = "T"
-
-[training]
-seed = {seed}
-{line}
-
-[[models]]
-key = "net"
-names = ["Net"]
-reference = "simplenn"
-"""
+# a template for str.format: {line} is line 8, where the errors below point
+SPEC = spec_toml(model_toml("net", names=["Net"], reference="simplenn"), course="C", title="T",
+                 tables="\n[training]\nseed = {seed}\n{line}\n")
 
 
 @pytest.mark.parametrize("seed, line, seeds, ordered", [

@@ -47,19 +47,11 @@ from grader.sandbox.reports import parse_probes
 from grader.results import CheckReport, to_dict
 from grader.spec import load
 from tests.factories.models import simplenn   # SimpleNN running code at import/init/forward
+from tests.factories.specs import simplenn_model, spec_toml
 
 LIMITS = Limits(wall_seconds=30, memory_mb=1024, processes=64, file_size_mb=64, cpu_seconds=120)
-SPEC = """
-[assignment]
-course = "Security"
-title = "Hostile submissions"
-
-[[models]]
-key = "simplenn"
-title = "SimpleNN"
-names = ["SimpleNN"]
-params = 82030
-"""
+# the small spec's SimpleNN, counted but not compared with a reference (limits: LIMITS)
+SPEC = spec_toml(simplenn_model(reference=None), course="Security", title="Hostile submissions")
 
 
 def params_of(fc1: int) -> int:
@@ -592,8 +584,8 @@ def test_downloading_pretrained_weights_fails_and_says_why(host):
     report = host.grade(simplenn(init="""
         import json, urllib.request
         import torchvision
-        try:
-            torchvision.models.resnet18(weights="DEFAULT")
+        try:    # ** hides the weights from the grader's static rewrite to weights=None
+            torchvision.models.resnet18(**{"weights": "DEFAULT"})
             seen = "downloaded"
         except Exception as exc:
             seen = f"{type(exc).__name__}: {exc}"

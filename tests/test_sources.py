@@ -9,6 +9,7 @@ import pytest
 
 from grader.errors import InputError
 from grader.inputs.sources import blank_magics, read_notebook, read_sources, unpack_zip
+from tests.factories.models import SIMPLENN_STUB
 
 
 @pytest.mark.parametrize("source, kept", [
@@ -142,7 +143,7 @@ def test_module_written_by_a_notebook_cell_is_importable(tmp_path, make_notebook
     from grader.inputs import discovery
 
     make_notebook(tmp_path / "s" / "hw2.ipynb", [
-        "%%writefile models.py\nimport torch.nn as nn\nclass SimpleNN(nn.Module):\n    pass\n",
+        "%%writefile models.py\n" + SIMPLENN_STUB,
         "from models import SimpleNN\nnet = SimpleNN()",
     ])
     files, warnings = read_sources(tmp_path / "s")

@@ -24,6 +24,7 @@ from grader.inputs.prepared import PreparedData, array_digest, prepare
 from grader.results import CheckReport, SandboxReport, TrainingResult
 from grader.spec import load
 from grader.run.store import ResultStore
+from tests.factories.models import SIMPLENN_STUB
 
 LIMITS = Limits(wall_seconds=10, memory_mb=1024, processes=64, file_size_mb=64, cpu_seconds=60)
 
@@ -45,8 +46,7 @@ def hw2():
 def colab_student(root: Path, name: str, extra: str = "") -> Path:
     folder = root / name
     folder.mkdir(parents=True)
-    (folder / "hw2.py").write_text("# !pip install torchsummary\nimport torch.nn as nn\n"
-                                   "class SimpleNN(nn.Module):\n    pass\n" + extra)
+    (folder / "hw2.py").write_text("# !pip install torchsummary\n" + SIMPLENN_STUB + extra)
     (folder / "predictions.csv").write_bytes(b"Id,Label\r\n0,3\r\n1,8\r\n")
     return folder
 

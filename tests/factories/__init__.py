@@ -4,7 +4,8 @@ predictions with CRLF line ends.
 
 - models:    each model's source once (SimpleNN as the template has it, Lab 2 with BatchNorm,
              the CIFAR ResNet, SimpleNN with hooks for hostile code)
-- specs:     the small-class assignment spec (one SimpleNN, its rubric) in TOML
+- specs:     the small-class assignment spec (one SimpleNN, its rubric) in TOML, and the
+             pieces the tests' other specs are built from (spec_toml, simplenn_model, ...)
 - notebooks: the one notebook writer, and predictions.csv
 - handins:   ECE 661 HW2 hand-ins (three template notebooks, Colab cells)
 - results:   EvaluationResult objects for the report and export tests

@@ -16,6 +16,7 @@ order under a secret permutation.
 from __future__ import annotations
 
 import random
+import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ import numpy as np
 
 from grader.results import (CheckReport, EvaluationResult, LayerRow, ModelReport,
                             SandboxReport, Scores)
+from tests.factories.models import LAB1_SIMPLENN
 from tests.factories.notebooks import write_notebook
 
 CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -651,6 +653,14 @@ TEMPLATE_CELLS = COLAB_SETUP + [
     ("code", "# TODO: your training loop\n"),
 ]
 
+# alice's SimpleNN: the template's Lab 1 cell without its heading comment, `=` not aligned;
+# bob's: hers with every name changed and a comment of his own on top
+ALICE_SIMPLENN = LAB1_SIMPLENN.split("\n", 1)[1].replace("   = ", " = ")
+BOB_NAMES = {"conv1": "c1", "conv2": "c2", "fc1": "l1", "fc2": "l2", "fc3": "l3", "out": "h",
+             "x": "inp"}
+BOB_SIMPLENN = "# my SimpleNN\n" + re.sub(r"\b(%s)\b" % "|".join(BOB_NAMES),
+                                          lambda m: BOB_NAMES[m[1]], ALICE_SIMPLENN)
+
 # alice's own code, then the code bob copies (lines 5-12 of her cell 4, all of cell 5, lines
 # 1-15 of cell 6), then her own again
 ALICE_CELLS = COLAB_SETUP + [
@@ -670,27 +680,7 @@ trainset = torchvision.datasets.CIFAR10(root='./data', train=True, download=True
 trainloader = torch.utils.data.DataLoader(trainset, batch_size=128, shuffle=True, num_workers=2)
 """, "Files already downloaded and verified\n"),
     ("md", "The model: two 5x5/3x3 convolutions, then three linear layers."),
-    ("code", """\
-class SimpleNN(nn.Module):
-    def __init__(self):
-        super(SimpleNN, self).__init__()
-        self.conv1 = nn.Conv2d(3, 8, 5)
-        self.conv2 = nn.Conv2d(8, 16, 3)
-        self.fc1 = nn.Linear(16*6*6, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        out = F.relu(self.conv1(x))
-        out = F.max_pool2d(out, 2)
-        out = F.relu(self.conv2(out))
-        out = F.max_pool2d(out, 2)
-        out = out.view(out.size(0), -1)
-        out = F.relu(self.fc1(out))
-        out = F.relu(self.fc2(out))
-        out = self.fc3(out)
-        return out
-"""),
+    ("code", ALICE_SIMPLENN),
     ("md", "## Part 2: train SimpleNN for 10 epochs"),
     ("code", """\
 net = SimpleNN().to(device)
@@ -735,28 +725,7 @@ train_ds = torchvision.datasets.CIFAR10(root = './data', train = True, download 
 train_dl = torch.utils.data.DataLoader(train_ds, batch_size = 128, shuffle = True, num_workers = 2)
 """),
     ("md", "### SimpleNN"),
-    ("code", """\
-# my SimpleNN
-class SimpleNN(nn.Module):
-    def __init__(self):
-        super(SimpleNN, self).__init__()
-        self.c1 = nn.Conv2d(3, 8, 5)
-        self.c2 = nn.Conv2d(8, 16, 3)
-        self.l1 = nn.Linear(16*6*6, 120)
-        self.l2 = nn.Linear(120, 84)
-        self.l3 = nn.Linear(84, 10)
-
-    def forward(self, inp):
-        h = F.relu(self.c1(inp))
-        h = F.max_pool2d(h, 2)
-        h = F.relu(self.c2(h))
-        h = F.max_pool2d(h, 2)
-        h = h.view(h.size(0), -1)
-        h = F.relu(self.l1(h))
-        h = F.relu(self.l2(h))
-        h = self.l3(h)
-        return h
-"""),
+    ("code", BOB_SIMPLENN),
     ("md", "## Part 2"),
     ("code", """\
 model = SimpleNN().to(device)

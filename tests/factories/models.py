@@ -4,8 +4,10 @@ SIMPLENN is the whole models.py of ECE 661 HW2 Lab 1 (82,030 parameters, the ref
 `simplenn`); tests derive variants with str.replace. LAB1_SIMPLENN and LAB2_SIMPLENN are the
 course template's notebook cells (`super(SimpleNN, self).__init__()`, `out = ...`), Lab 2 with a
 BatchNorm after each convolution. simplenn() is SIMPLENN with hostile code hooked into its
-class body, __init__ and forward (the sandbox tests); lab1_simplenn() is the template's cell
-with another fc1 input size (a hand-in whose fc1 does not fit 32x32 images).
+module, class body, __init__ and forward (the sandbox tests); lab1_simplenn() is the template's
+cell with another fc1 input size (a hand-in whose fc1 does not fit 32x32 images).
+SIMPLENN_STUB is a SimpleNN that is only a name, for tests that never build it (discovery,
+choice with the probe stood in, content keys): its class statement is on line 2.
 """
 
 from __future__ import annotations
@@ -37,19 +39,26 @@ class SimpleNN(nn.Module):
         return self.fc3(x)
 '''
 
+SIMPLENN_STUB = "import torch.nn as nn\nclass SimpleNN(nn.Module):\n    pass\n"
+
 
 def _block(code: str, spaces: int) -> str:
     return textwrap.indent(textwrap.dedent(code).strip("\n"), " " * spaces) + "\n"
 
 
-def simplenn(*, body: str = "", init: str = "", forward: str = "", fc1: int = 120) -> str:
-    """SIMPLENN (82,030 parameters with fc1=120) that also runs `body` in its class body (at
-    import), `init` in __init__ and `forward` in forward."""
+def simplenn(*, head: str = "", body: str = "", init: str = "", forward: str = "",
+             fc1: int = 120) -> str:
+    """SIMPLENN (82,030 parameters with fc1=120) that also runs `head` in the module, after its
+    imports, `body` in its class body (at import), `init` in __init__ and `forward` in
+    forward."""
     def insert(text: str, after: str, code: str, spaces: int) -> str:
         assert text.count(after) == 1, after
         return text.replace(after, after + _block(code, spaces)) if code else text
 
     source = SIMPLENN.lstrip("\n")
+    if head:                        # module code between the imports and the class
+        source = source.replace("\n\n\nclass SimpleNN",
+                                "\n\n\n" + _block(head, 0) + "\n\nclass SimpleNN")
     source = insert(source, "class SimpleNN(nn.Module):\n", body, 4)
     source = insert(source, "        super().__init__()\n", init, 8)
     source = insert(source, "    def forward(self, x):\n", forward, 8)
@@ -80,30 +89,17 @@ class SimpleNN(nn.Module):
         return out
 """
 
-LAB2_SIMPLENN = """\
-# Lab 2 (c): batch normalization after every convolution
-class SimpleNN(nn.Module):
-    def __init__(self):
-        super(SimpleNN, self).__init__()
-        self.conv1 = nn.Conv2d(3, 8, 5)
-        self.bn1 = nn.BatchNorm2d(8)
-        self.conv2 = nn.Conv2d(8, 16, 3)
-        self.bn2 = nn.BatchNorm2d(16)
-        self.fc1   = nn.Linear(16*6*6, 120)
-        self.fc2   = nn.Linear(120, 84)
-        self.fc3   = nn.Linear(84, 10)
-
-    def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)))
-        out = F.max_pool2d(out, 2)
-        out = F.relu(self.bn2(self.conv2(out)))
-        out = F.max_pool2d(out, 2)
-        out = out.view(out.size(0), -1)
-        out = F.relu(self.fc1(out))
-        out = F.relu(self.fc2(out))
-        out = self.fc3(out)
-        return out
-"""
+# Lab 1's cell with a BatchNorm registered after each convolution and applied before its ReLU
+LAB2_SIMPLENN = (
+    LAB1_SIMPLENN
+    .replace("# Lab 1 (a): the model of Table 1",
+             "# Lab 2 (c): batch normalization after every convolution")
+    .replace("        self.conv1 = nn.Conv2d(3, 8, 5)\n",
+             "        self.conv1 = nn.Conv2d(3, 8, 5)\n        self.bn1 = nn.BatchNorm2d(8)\n")
+    .replace("        self.conv2 = nn.Conv2d(8, 16, 3)\n",
+             "        self.conv2 = nn.Conv2d(8, 16, 3)\n        self.bn2 = nn.BatchNorm2d(16)\n")
+    .replace("F.relu(self.conv1(x))", "F.relu(self.bn1(self.conv1(x)))")
+    .replace("F.relu(self.conv2(out))", "F.relu(self.bn2(self.conv2(out)))"))
 
 
 def lab1_simplenn(fc1_in: str = "16*6*6") -> str:
