@@ -1,21 +1,26 @@
 """`grader check`: a declared list of small check steps over one submission.
 
 Each step takes the choice of one model and returns a CheckResult (id, pass/fail, message,
-hint). Adding a check is adding a function and a line in MODEL_CHECKS.
+hint). Adding a check is adding a function and a line in MODEL_CHECKS. The checks of the
+hand-in as a whole (required files, syntax, predictions.csv) are in handin_checks.py.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from pathlib import Path
 from typing import Callable
 
 from grader.grading import layers as layer_table
 from grader.grading.choose import Choice, choose
+from grader.grading.handin_checks import (
+    prediction_checks,
+    required_files,
+    starter_units,
+    syntax,
+)
 from grader.grading.probe import locate, run_probes
 from grader.inputs.discovery import translate_traceback
 from grader.inputs.sources import (
-    SyntaxProblem,
     list_files,
     read_sources,
     syntax_problems,
@@ -42,12 +47,15 @@ def _error_text(error: HarnessError | None) -> str:
 def found(choice: Choice, assignment: Assignment) -> CheckResult:
     title = choice.spec.title
     if choice.source is None:
-        seen = "; ".join(choice.classes) or "none"
+        seen = "nn.Module classes found: " + ("; ".join(choice.classes) or "none")
+        if choice.built:            # "none" only when the code really builds no module
+            seen = (f"{seen}. Models built: " if choice.classes else
+                    "No nn.Module class of its own; models built: ") + "; ".join(choice.built)
         ruled_out = "; ".join(f"{c.name} ({c.source}): {c.reason}" for c in choice.considered
                               if c.status == "excluded")
         unreadable = "; ".join(str(p) for p in choice.syntax)
-        return _result(choice, "found", False, f"{title}: {choice.not_found}. nn.Module classes "
-                       f"found: {seen}." + (f" Not considered: {ruled_out}." if ruled_out else "")
+        return _result(choice, "found", False, f"{title}: {choice.not_found}. {seen}."
+                       + (f" Not considered: {ruled_out}." if ruled_out else "")
                        + (f" Code that does not parse (skipped): {unreadable}."
                           if unreadable else ""),
                        f"Name your class {choice.spec.names[0]} (accepted names: "
@@ -60,11 +68,25 @@ def found(choice: Choice, assignment: Assignment) -> CheckResult:
     if choice.source.built_from:
         how = (f"; built as the student builds it: {choice.source.call} "
                f"({choice.source.built_from})")
+    elif choice.source.kind == "function" and choice.source.call.endswith(")") and (
+            " (" in choice.source.call):       # a factory: what it returns
+        how = f"; built as {choice.source.call}"
+    if choice.source.offline:
+        how += ("; pretrained weights not downloaded: built with weights=None instead of "
+                + ", ".join(choice.source.offline))
+    if choice.source.unfrozen:
+        how += ("; the parameters it freezes (requires_grad = False) are counted and trained: "
+                "freezing is training, not architecture")
     chosen = next((c for c in choice.considered if c.chosen), None)
     why = ""          # the losers and their reasons are in the model's `considered` list
     if chosen is not None and any(c.status == "lost" for c in choice.considered):
         why = f"; {chosen.reason}"
-    if choice.source.substituted:
+    accepted = {n.lower() for n in choice.spec.names}
+    outranked = any(c.status == "lost" and c.name.split(".")[-1].lower() in accepted
+                    and "checks outrank names" in c.reason     # an accepted name lost on
+                    for c in choice.considered)                # its checks: "no class named
+    #                                                            X" would not be true
+    if choice.source.substituted and not outranked:
         return _result(choice, "found", True,
                        f"no class named {' or '.join(choice.spec.names)}; used "
                        f"{choice.source.qualname} ({where}) instead{how}{why}")
@@ -238,46 +260,6 @@ def batchnorm(choice: Choice, assignment: Assignment) -> CheckResult | None:
 MODEL_CHECKS: list[ModelCheck] = [found, builds, forward, params, weighted_layers, batchnorm]
 
 
-def required_files(files: list[str], assignment: Assignment) -> CheckResult | None:
-    if not assignment.required_files:
-        return None
-    names = [Path(f).name for f in files]
-    missing = [p for p in assignment.required_files
-               if not any(fnmatch.fnmatch(n, alt) for alt in p.split("|") for n in names)]
-    if not missing:
-        return CheckResult("files.required", True, "all required files are present")
-    return CheckResult("files.required", False, "missing: " + ", ".join(
-        m.replace("|", " or ") for m in missing),
-        "Hand in every file the assignment lists: " + ", ".join(
-            p.replace("|", " or ") for p in assignment.required_files))
-
-
-def prediction_checks(root: Path, files: list[str], assignment: Assignment):
-    from grader.grading.predictions import validate_predictions
-
-    spec = assignment.predictions
-    matches = [f for f in files if Path(f).name == spec.file]
-    path = root / (min(matches, key=len) if matches else spec.file)
-    report = validate_predictions(path, spec, assignment.dataset.class_names)
-    if not report.present:
-        return report, [CheckResult("predictions.present", False, f"{spec.file} not found",
-                                    f"Hand in {spec.file} with a header "
-                                    f"'{spec.id_column},{spec.label_column}' and one row per "
-                                    "held-out image.")]
-    checks = [CheckResult("predictions.present", True, f"{path.relative_to(root)} found")]
-    if report.valid:
-        checks.append(CheckResult("predictions.format", True, f"{report.rows:,} rows, well formed"))
-    else:
-        first = "; ".join((f"line {e.line}: " if e.line else "") + e.message
-                          for e in report.errors[:3])
-        checks.append(CheckResult("predictions.format", False,
-                                  f"{len(report.errors)} problem(s): {first}",
-                                  f"Use the format of sample_predictions.csv: header "
-                                  f"'{spec.id_column},{spec.label_column}', ids "
-                                  f"{spec.first_id}..{spec.first_id + spec.rows - 1} once each."))
-    return report, checks
-
-
 def check_submission(submission: Path, assignment: Assignment, *, limits: Limits | None = None,
                      sandboxed: bool = True) -> CheckReport:
     """Run every check on one submission (a folder or a .zip). Student code runs only in the
@@ -293,18 +275,6 @@ def fit_checks(choice: Choice, assignment: Assignment) -> list[CheckResult]:
             if (c := step(choice, assignment)) is not None]
 
 
-def syntax(problems: list[SyntaxProblem]) -> CheckResult | None:
-    if not problems:
-        return None
-    shown = "; ".join(str(p) for p in problems[:5])
-    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-    return CheckResult("files.syntax", False,
-                       f"{len(problems)} part(s) of the code do not parse and were skipped: "
-                       f"{shown}{more}",
-                       "Fix these syntax errors (Python reports the same when the file or cell "
-                       "runs); the grader reads the rest of the file without them.")
-
-
 def check_folder(root: Path, label: str, assignment: Assignment, limits: Limits,
                  sandboxed: bool, box: Sandbox | None = None) -> tuple[CheckReport, list[Choice]]:
     """Every check of the hand-in in root, and each model's choice. With `box`, the probes run
@@ -318,8 +288,9 @@ def check_folder(root: Path, label: str, assignment: Assignment, limits: Limits,
         outcome, probes = run_probes(probes, assignment, root, limits, sandboxed=sandboxed,
                                      box=box)
     choices = choose(probes, assignment, fit_checks)
-    checks = [c for c in [required_files(files, assignment), syntax(syntax_problems(sources))]
-              if c]
+    template = starter_units(assignment.integrity.starter, sources)
+    checks = [c for c in [required_files(files, assignment),
+                          syntax(syntax_problems(sources), choices, template)] if c]
     for choice in choices:
         checks += [c for step in MODEL_CHECKS if (c := step(choice, assignment)) is not None]
     predictions = None

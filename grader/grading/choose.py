@@ -5,12 +5,15 @@ another. For each model the candidates compare by, in order:
 
 1. the file: in a file the spec names for this model, else in a file named for no model,
    else in another model's file;
-2. the name: an accepted name, else a name that points at the model, else none (such a class
-   is taken only when its parameter count fits the spec: a name alone is not enough, and no
-   name is not enough either);
-3. the fit: how many of the spec's checks it passes once built (builds, forward, params,
-   weighted layers, BatchNorm);
-4. an exact file name, then the parameter count's distance from the spec, then the later
+2. checks outrank names: a candidate that passes every check of the model (builds, forward,
+   params, weighted layers, BatchNorm) beats one that fails any, whatever their names (the Lab
+   2 notebook that keeps the template's plain `SimpleNN` beside the student's `BatchNormNN`
+   is graded on `BatchNormNN`), and the reason names both;
+3. the name: an accepted name, else a name that points at the model, else none (such a
+   candidate is taken only when its parameter count fits the spec: a name alone is not
+   enough, and no name is not enough either);
+4. the fit: how many of the spec's checks it passes once built;
+5. an exact file name, then the parameter count's distance from the spec, then the later
    definition (a notebook that defines SimpleNN twice runs the second).
 
 A candidate that misses this model's count but fits a later model's exact count is left to
@@ -46,6 +49,7 @@ class Choice:
     #                                     then the exclusions worth showing
     not_found: str = ""                 # why no candidate was chosen
     classes: tuple[str, ...] = ()       # every nn.Module class seen (Probe.classes)
+    built: tuple[str, ...] = ()         # every model built without a class (Probe.built)
     syntax: tuple[SyntaxProblem, ...] = ()   # the submission's code that did not parse
     module: str = ""                    # the chosen build's module inside the probes' sandbox
 
@@ -78,6 +82,17 @@ class Fit:
     def params_ok(self) -> bool:
         return "params" in self.passed
 
+    @property
+    def passes_all(self) -> bool:
+        """It built and passed every check the model has."""
+        return bool(self.passed) and not self.failed
+
+    @property
+    def checks_text(self) -> str:
+        total = len(self.passed) + len(self.failed)
+        return (f"passes {len(self.passed)} of {total} checks"
+                + (f" (fails {', '.join(self.failed)})" if self.failed else ""))
+
 
 def distance(expectation: ParamExpectation | None, params: int | None,
              reference: int | None) -> float:
@@ -108,13 +123,16 @@ def fit(probe: Probe, candidate: Candidate, assignment: Assignment, checks: FitC
 
 
 def _key(c: Candidate, f: Fit) -> tuple:
-    return (c.file_rank, c.name_tier, len(f.passed), c.file_exact,
+    return (c.file_rank, f.passes_all, c.name_tier, len(f.passed), c.file_exact,
             -f.distance, c.order)     # last: a later definition replaces an earlier one
 
 
 def _why_lost(c: Candidate, f: Fit, winner: Candidate, wf: Fit) -> str:
     if c.file_rank != winner.file_rank:
         return f"{c.file_note}; {winner.source.qualname} is {winner.file_note}"
+    if f.passes_all != wf.passes_all and c.name_tier > winner.name_tier:
+        return (f"{c.name_note}, but {f.checks_text}; {winner.source.qualname} "
+                f"({winner.name_note}) {wf.checks_text}, and checks outrank names")
     if c.name_tier != winner.name_tier:
         return f"{c.name_note}; {winner.source.qualname} has {winner.name_note}"
     if len(f.passed) != len(wf.passed):
@@ -130,11 +148,12 @@ def _why_lost(c: Candidate, f: Fit, winner: Candidate, wf: Fit) -> str:
             f"{winner.source.line}) is defined later, as a rerun cell or file would replace it")
 
 
-def _why_chosen(c: Candidate, f: Fit, rivals: int) -> str:
-    total = len(f.passed) + len(f.failed)
-    fits = f"passes {len(f.passed)} of {total} checks" + (
-        f" (fails {', '.join(f.failed)})" if f.failed else "")
-    why = f"{c.name_note}, {c.file_note}, {fits}"
+def _why_chosen(c: Candidate, f: Fit, rivals: int,
+                outranked: list[tuple[Candidate, Fit]] = ()) -> str:
+    why = f"{c.name_note}, {c.file_note}, {f.checks_text}"
+    for other, of in outranked:      # better named, but failing: checks outrank names
+        why += (f"; chosen over {other.source.qualname} ({other.source.where}, line "
+                f"{other.source.line}), which has {other.name_note} but {of.checks_text}")
     return f"best of {rivals + 1} candidates: {why}" if rivals else f"the only candidate: {why}"
 
 
@@ -156,8 +175,8 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> li
                 considered.append(_considered(c, f, "lost",
                                               f"already graded as {graded[c.source.ident]}"))
             elif c.name_tier == 0 and not f.params_ok:
-                unnamed.append(_considered(c, f, "lost", f"{c.name_note} and its parameter "
-                                           "count does not fit the spec"))
+                unnamed.append(_considered(c, f, "lost", f"{c.name_note} and "
+                                           + _unfit(probe.measured.get(c.source.ident))))
             else:
                 eligible.append(c)
                 if elsewhere:
@@ -185,7 +204,10 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> li
         else:
             wf = fits[winner.source.ident]
             graded[winner.source.ident] = probe.spec.title
-            why = _why_chosen(winner, wf, len(considered) + len(losers))
+            outranked = [(c, fits[c.source.ident]) for c in eligible
+                         if c is not winner and c.file_rank == winner.file_rank
+                         and c.name_tier > winner.name_tier and c.source.ident not in deferred]
+            why = _why_chosen(winner, wf, len(considered) + len(losers), outranked)
             considered = [_considered(winner, wf, "chosen", why)] + losers + considered
         considered += [results.Candidate(name=e.name, source=e.where, line=e.line,
                                          status="excluded", reason=e.reason)
@@ -197,9 +219,24 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> li
             probe.spec, source=source,
             measured=probe.measured.get(source.ident, NOTHING) if source else NOTHING,
             reference=probe.reference, considered=tuple(considered), not_found=not_found,
-            classes=probe.classes, syntax=probe.syntax,
+            classes=probe.classes, built=probe.built, syntax=probe.syntax,
             module=probe.modules.get(source.ident, "") if source else ""))
     return choices
+
+
+def _unfit(measured: Measurement | None) -> str:
+    """Why a nameless candidate's count does not fit: it does not, or it never built (a
+    missing package such as timm is named)."""
+    report = measured.report if measured is not None else None
+    if measured is not None and measured.params is not None:
+        return "its parameter count does not fit the spec"
+    error = report.error if report is not None else None
+    if error is not None and error.missing_module:
+        return (f"it did not build: it needs the module '{error.missing_module}', which is not "
+                "installed in the grading environment")
+    if error is not None:
+        return f"it did not build: {error}"
+    return "it did not build"
 
 
 def _fits_later_model(c: Candidate, f: Fit, later: list[Probe], fits: list[dict]) -> str:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from grader.inputs import built as built_models
 from grader.inputs import candidates, discovery
 from grader.inputs.candidates import Candidate, Exclusion
 from grader.inputs.sources import SKIP_DIRS, SourceFile, SyntaxProblem, syntax_problems
@@ -55,6 +56,9 @@ class Probe:
     candidates: tuple[Candidate, ...] = ()      # statically ranked, best first
     exclusions: tuple[Exclusion, ...] = ()      # classes whose name rules them out
     classes: tuple[str, ...] = ()   # every nn.Module class seen: "Net (hw.ipynb cell 2, line 3)"
+    built: tuple[str, ...] = ()     # every model the code builds without a class of its own:
+    #                                 "model = models.resnet18() with fc replaced (train.py,
+    #                                 lines 9-11)", "get_model() (hw.ipynb cell 3, line 1)"
     not_found: str = ""             # why there is no candidate at all
     syntax: tuple[SyntaxProblem, ...] = ()      # the submission's code that did not parse
     measured: dict[str, Measurement] = field(default_factory=dict)
@@ -81,11 +85,16 @@ def locate(files: list[SourceFile], assignment: Assignment) -> list[Probe]:
     nss = discovery.namespaces(files)
     classes = tuple(f"{d.qualname} ({d.unit.where}, line {d.line})"
                     for _, d in discovery.module_classes(nss))
+    builders = built_models.Builders(nss)
+    built = tuple([f"{d.node.name}() ({d.unit.where}, line {d.line})"
+                   for _, d in builders.factories.values()]
+                  + [f"{b.name} = {b.description} ({b.unit.where}, line {b.line})"
+                     for b in built_models.bindings(nss, builders)])
     syntax = tuple(syntax_problems(files))
     found = [candidates.find(nss, spec, assignment) for spec in assignment.models]
     kept = candidates.prune([ranked for ranked, _ in found])
     return [Probe(spec, candidates=tuple(ranked), exclusions=tuple(exclusions), classes=classes,
-                  syntax=syntax, not_found="" if ranked else (
+                  built=built, syntax=syntax, not_found="" if ranked else (
                       f"no class or factory function named {' or '.join(spec.names)} was found"))
             for spec, (_, exclusions), ranked in zip(assignment.models, found, kept)]
 

@@ -1,8 +1,11 @@
 """Which classes could serve each required model, before anything runs.
 
-A candidate for a model is a class or factory function of the student's, built one way (the
-spec's arguments, or a call the student's code makes), that may be that model: its name does
-not say it is something else. Candidates are ranked statically by three kinds of evidence,
+A candidate for a model is a module the student's code builds, built one way (the spec's
+arguments, or a call the student's code makes), that may be that model: its name does not say
+it is something else. Modules are built by nn.Module classes (torchvision subclasses too), by
+functions of any name that return one, and by module-level names bound to one with the
+attribute surgery that follows (grader.inputs.built: `model = models.resnet18()` then
+`model.fc = nn.Linear(512, 200)`, `net = nn.Sequential(...)`). Candidates are ranked statically by three kinds of evidence,
 then by how well they fit the spec once probed (grader.grading.choose):
 
 - the file: a spec can name the files each model is expected in (`files = [...]`); names are
@@ -19,12 +22,13 @@ then by how well they fit the spec once probed (grader.grading.choose):
 from __future__ import annotations
 
 import ast
+import dataclasses
 import difflib
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from grader.inputs import construct, discovery
+from grader.inputs import built, construct, discovery
 from grader.inputs.discovery import ModelSource, Namespace
 from grader.spec import Assignment, ModelSpec
 
@@ -36,7 +40,8 @@ _NOT_A_NUMBER_OF_THE_MODEL = re.compile(r"cifar\d*|imagenet\d*|coco\d*|hw\d+|lab
 
 @dataclass(frozen=True)
 class Candidate:
-    """A class or factory function that may be one of the spec's models, built one way."""
+    """A class, factory function or module-level binding that may be one of the spec's
+    models, built one way."""
 
     source: ModelSource     # the generated module that builds it, and the call
     file_rank: int          # 1: in a file the spec names for this model; 0: in a file named
@@ -44,7 +49,8 @@ class Candidate:
     file_exact: bool        # that file's name is the spec's exactly (after normalising)
     name_tier: int          # 2: an accepted name; 1: the name points at the model;
     #                         0: nothing in the name (taken only if it fits the spec)
-    order: int              # discovery order, the last tie-breaker
+    order: int              # where it is in the submission (file, then statement): the last
+    #                         tie-breaker, a later one replacing an earlier one
     file_note: str = ""     # "in simplenn-cifar10-dev.ipynb, named for SimpleNN with BatchNorm"
     name_note: str = ""     # "an accepted name", "the name points at this model", ...
 
@@ -167,13 +173,32 @@ def find(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
          ) -> tuple[list[Candidate], list[Exclusion]]:
     """Every candidate for one model (class or accepted factory, each way it is built), best
     statically ranked first, and the classes excluded with the reason."""
+    builders = built.Builders(nss)
     defs = [(ns, d) for ns, d in discovery.module_classes(nss)]
     accepted = {n.lower() for n in spec.names}
-    defs += [(ns, d) for ns in nss for d in ns.defs
-             if isinstance(d.node, ast.FunctionDef) and d.node.name.lower() in accepted]
+    defs += [(ns, d) for ns in nss for d in ns.defs      # factories: accepted names or any
+             if isinstance(d.node, ast.FunctionDef)      # name that returns a module
+             and (d.node.name.lower() in accepted or d.node.name in builders.factories)]
     components = _components(nss)
     any_files = any(m.files for m in assignment.models)
     found, exclusions = [], []
+    rank_of = {id(ns): i for i, ns in enumerate(nss)}
+
+    def position(ns: Namespace, order: int, index: int) -> int:
+        """Where it is in the submission (file, then statement): a later one replaces an
+        earlier one on a tie."""
+        return (rank_of[id(ns)] * 10**6 + order) * 1000 + min(index, 999)
+
+    for binding in built.bindings(nss, builders):
+        tier, note = name_tier(binding.name, spec, assignment)
+        if tier is None:
+            exclusions.append(Exclusion(binding.name, binding.unit.where, binding.line, note,
+                                        close=resembles(binding.name, spec)))
+            continue
+        rank, exact, file_note = _file_rank(binding.unit.file, spec, assignment, any_files)
+        source = built.binding_source(nss, binding, tier < 2)
+        found.append(Candidate(source, rank, exact, tier,
+                               position(binding.namespace, binding.order, 999), file_note, note))
     for index, (ns, d) in enumerate(defs):
         name = d.node.name
         tier, note = name_tier(name, spec, assignment)
@@ -189,31 +214,54 @@ def find(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
             exclusions.append(Exclusion(d.qualname or name, d.unit.where, d.line, note,
                                         close=resembles(name, spec)))
             continue
-        owners = file_owners(d.unit.file, assignment) if any_files else {}
-        if spec.key in owners:
-            rank, exact = 1, owners[spec.key]
-            file_note = f"in {d.unit.file}, the file the assignment names for it"
-        elif owners:
-            rank, exact = -1, False
-            titles = ", ".join(assignment.model(k).title for k in owners)
-            file_note = f"in {d.unit.file}, the file the assignment names for {titles}"
-        else:
-            rank, exact, file_note = 0, False, f"in {d.unit.file}"
-        for source in _sources(nss, ns, d, spec, tier < 2):
-            found.append(Candidate(source, rank, exact, tier, index, file_note, note))
+        rank, exact, file_note = _file_rank(d.unit.file, spec, assignment, any_files)
+        for source in _sources(nss, ns, d, spec, tier < 2, builders):
+            found.append(Candidate(source, rank, exact, tier, position(ns, d.order, index),
+                                   file_note, note))
     found.sort(key=lambda c: (-c.file_rank, -c.name_tier, c.order))
     return found, exclusions
 
 
-def _sources(nss, ns, d, spec: ModelSpec, substituted: bool) -> list[ModelSource]:
-    """The spec's arguments win; else a class with required arguments is built each way the
-    student builds it; else it is called without arguments."""
-    if not spec.args and construct.required_args(nss, d):
+def _file_rank(file: str, spec: ModelSpec, assignment: Assignment, any_files: bool
+               ) -> tuple[int, bool, str]:
+    owners = file_owners(file, assignment) if any_files else {}
+    if spec.key in owners:
+        return 1, owners[spec.key], f"in {file}, the file the assignment names for it"
+    if owners:
+        titles = ", ".join(assignment.model(k).title for k in owners)
+        return -1, False, f"in {file}, the file the assignment names for {titles}"
+    return 0, False, f"in {file}"
+
+
+def _sources(nss, ns, d, spec: ModelSpec, substituted: bool,
+             builders: built.Builders) -> list[ModelSource]:
+    """The spec's arguments win when the class or function takes them; else it is built each
+    way the student builds it (required arguments, a torchvision base class without its own
+    __init__, a factory that takes no spec arguments); else it is called without arguments."""
+    required = construct.required_args(nss, d)
+    takes = construct.takes(nss, d, spec.args)
+    if spec.args and takes:
+        sources = [discovery.model_source(nss, ns, d, substituted, args=spec.args)]
+    elif required or takes is None or (spec.args and takes is False):
         made = _constructions(nss, d)
         if made:
-            return [discovery.model_source(nss, ns, d, substituted, construction=c)
-                    for c in made]
-    return [discovery.model_source(nss, ns, d, substituted, args=spec.args)]
+            sources = [discovery.model_source(nss, ns, d, substituted, construction=c)
+                       for c in made]
+        elif spec.args and takes is False and not required:
+            bare = construct.Construction(f"{d.node.name}()", d.unit, d.line, d.order, ns)
+            source = discovery.model_source(nss, ns, d, substituted, construction=bare)
+            sources = [dataclasses.replace(source, built_from="")]
+        else:
+            sources = [discovery.model_source(nss, ns, d, substituted, args=spec.args)]
+    else:
+        sources = [discovery.model_source(nss, ns, d, substituted, args=spec.args)]
+    if d.node.name in builders.factories:
+        how = built.factory_description(builders, d.node)
+        sources = [dataclasses.replace(s, call=f"{s.call} ({how})") if how else s
+                   for s in sources]
+    if built.freezes(d.node):       # freezing is training: every parameter is counted
+        sources = [built.unfreeze(s) for s in sources]
+    return sources
 
 
 def _constructions(nss, d) -> list:
@@ -226,19 +274,12 @@ def _constructions(nss, d) -> list:
 
 
 def prune(per_model: list[list[Candidate]]) -> list[list[Candidate]]:
-    """Keep what is worth probing: candidates whose name points at the model; nameless ones
-    too when there is none, or when every named one may be graded for another model first
-    (the template's SimpleNN is a Lab 1 and a Lab 2 name); at most MAX_BUILDS distinct
-    builds, the best ranked of each model first."""
-    elsewhere = [{c.source.ident for c in ranked} for ranked in per_model]
-    kept = []
-    for index, ranked in enumerate(per_model):
-        named = [c for c in ranked if c.name_tier >= 1]
-        others = set().union(*(e for i, e in enumerate(elsewhere) if i != index))
-        shared = named and all(c.source.ident in others for c in named)
-        kept.append(ranked if not named or shared else named)
-    allowed = {c.source.ident for c in probe_order(kept)[:MAX_BUILDS]}
-    return [[c for c in ranked if c.source.ident in allowed] for ranked in kept]
+    """Keep what is worth probing: every candidate, since checks outrank names (a nameless
+    `model = models.resnet18()` that passes every check beats the template's broken `ResNet18`,
+    so it must be probed too); at most MAX_BUILDS distinct builds, the best ranked of each
+    model first (named ones before nameless ones)."""
+    allowed = {c.source.ident for c in probe_order(per_model)[:MAX_BUILDS]}
+    return [[c for c in ranked if c.source.ident in allowed] for ranked in per_model]
 
 
 def probe_order(per_model: list[list[Candidate]]) -> list[Candidate]:

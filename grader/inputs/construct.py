@@ -17,6 +17,7 @@ import itertools
 from dataclasses import dataclass
 
 from grader.inputs.discovery import BUILTINS, Definition, Namespace, free_names
+from grader.inputs.library import library_path
 from grader.inputs.sources import Unit
 
 MAX_PER_CLASS = 6           # distinct constructions kept per class (HW4Net(1), (2), (3) ...)
@@ -57,6 +58,38 @@ def required_args(nss: list[Namespace], d: Definition, depth: int = 0) -> list[s
             if parent is not None and parent.node is not node:
                 return required_args(nss, parent, depth + 1)
     return []
+
+
+def takes(nss: list[Namespace], d: Definition, args: dict) -> bool | None:
+    """Whether d (a class or a function) accepts the spec's keyword arguments: True, False, or
+    None for a class whose constructor is a library class's (`class Net(models.ResNet)`
+    without an __init__ of its own), which the student's own call then says how to build."""
+    node, seen = d.node, 0
+    while isinstance(node, ast.ClassDef) and seen < 6:
+        seen += 1
+        init = next((n for n in node.body if isinstance(n, ast.FunctionDef)
+                     and n.name == "__init__"), None)
+        if init is not None:
+            node = init
+            break
+        parent = None
+        for base in node.bases:
+            text = ast.unparse(base)
+            if library_path(nss, text) and not text.endswith("Module"):
+                return None
+            name = text.split(".")[-1]
+            parent = next((c.node for ns in nss for c in ns.classes
+                           if c.node.name == name and c.node is not node), None) or parent
+        if parent is None:
+            return not args         # nn.Module's own __init__ takes no arguments
+        node = parent
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return not args
+    a = node.args
+    if a.kwarg is not None:
+        return True
+    names = {x.arg for x in a.args + a.kwonlyargs}
+    return all(k in names for k in args)
 
 
 def _required(args: ast.arguments, skip: int) -> list[str]:

@@ -16,6 +16,8 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
+from grader.inputs import offline
+from grader.inputs.library import library_class
 from grader.inputs.sources import SourceFile, Unit
 
 BUILTINS = set(dir(builtins)) | {"__file__", "__name__"}
@@ -47,7 +49,7 @@ class ModelSource:
 
     object_name: str                # what to call in the generated module
     qualname: str                   # as the student wrote it ("CustomExperimentsWithCIFAR.Net3")
-    kind: str                       # class | function
+    kind: str                       # class | function | binding (grader.inputs.built)
     where: str                      # "models.py" or "hw.ipynb cell 4"
     line: int
     code: str                       # the generated module's text
@@ -55,9 +57,15 @@ class ModelSource:
     included: list[str] = field(default_factory=list)   # what the module was built from
     line_map: list[tuple[int, str, int]] = field(default_factory=list)  # generated line ->
     #   (where, original line): each part's first generated line and its first original line
-    call: str = ""                  # how it is built, as text: "ResNetCIFAR(BasicBlock, [3, 3, 3])"
+    call: str = ""                  # how it is built, as text: "ResNetCIFAR(BasicBlock,
+    #                                 [3, 3, 3])", "models.resnet18() with fc replaced"
     built_from: str = ""            # where the student builds it that way ("hw.ipynb cell 9,
     #                                 line 2"); empty when the grader calls it with the spec's args
+    offline: tuple[str, ...] = ()   # weights asked for and not downloaded: "pretrained=True
+    #                                 (train.py, line 12)"; built with pretrained=False/weights=None
+    unfrozen: bool = False          # its code freezes parameters (requires_grad = False): they
+    #                                 are made trainable again, since freezing is training, not
+    #                                 architecture (every parameter is counted and retrained)
 
     @property
     def ident(self) -> str:
@@ -213,11 +221,14 @@ def free_names(node: ast.AST) -> tuple[set[str], set[tuple[str, str]]]:
 
 def is_module_class(ns_list: list[Namespace], cls: ast.ClassDef, seen: set[str] | None = None
                     ) -> bool:
-    """An nn.Module subclass, directly or through another class of the submission."""
+    """An nn.Module subclass, directly, through a library model class (torchvision's ResNet,
+    nn.Sequential) or through another class of the submission."""
     seen = seen or set()
     for base in cls.bases:
         text = ast.unparse(base)
         if text == "Module" or text.endswith("nn.Module") or text.endswith(".Module"):
+            return True
+        if library_class(ns_list, text):
             return True
         name = text.split(".")[-1]
         if name in seen:
@@ -234,10 +245,17 @@ def _first_line(node: ast.stmt) -> int:
     return min([node.lineno] + [x.lineno for x in getattr(node, "decorator_list", [])])
 
 
-def _segment(d: Definition) -> str:
+def _segment(d: Definition, notes: list[str] | None = None) -> str:
+    """d's source text, with any weights it would download asked for as none (notes gets what
+    was changed)."""
     node = d.node
     start = _first_line(node)
     lines = d.unit.source.splitlines()[start - 1:node.end_lineno]
+    found = offline.rewrites(node)
+    if found:
+        lines = offline.rewrite_text(lines, start, found)
+        if notes is not None:
+            notes += offline.describe(found, d.unit.where)
     return textwrap.dedent("\n".join(lines))
 
 
@@ -250,6 +268,7 @@ class Slicer:
         self.chosen: list[tuple[int, int, Definition]] = []   # (module rank, order, def)
         self.seen: set[int] = set()
         self.holders: dict[str, set[str]] = {}    # enclosing class name -> nested names emitted
+        self.offline: list[str] = []              # weights asked for, not downloaded
 
     def add(self, d: Definition, ns: Namespace, rank: int) -> None:
         if id(d.node) in self.seen:
@@ -291,7 +310,11 @@ class Slicer:
         parts, included = [], []
         spans: list[tuple[str, int]] = []     # per part: (where, first original line)
         for _, _, d in sorted(self.chosen, key=lambda t: (t[0], t[1], t[2].line)):
-            text = ast.unparse(d.node) if d.synthetic else _segment(d)
+            if d.synthetic:
+                self.offline += offline.describe(offline.rewrites(d.node), d.unit.where)
+                text = ast.unparse(offline.rewrite_tree(d.node))
+            else:
+                text = _segment(d, self.offline)
             if d.qualname and d.outer:
                 label = f"class {d.qualname}"
             elif isinstance(d.node, (ast.ClassDef, ast.FunctionDef)):
@@ -322,13 +345,12 @@ def module_classes(nss: list[Namespace]) -> list[tuple[Namespace, Definition]]:
 
 
 BUILD = "__grader_build__"           # the generated function that builds a model as the student does
-
-
 def model_source(nss: list[Namespace], ns: Namespace, d: Definition, substituted: bool,
                  *, args: dict | None = None, construction=None) -> ModelSource:
     """The module for one model. With a construction (the student's own call, found by
     grader.inputs.construct), the module ends with `def __grader_build__(): return <that call>`,
-    evaluated only in the sandbox, and the names the call uses are sliced in too."""
+    evaluated only in the sandbox, and the names the call uses are sliced in too. The build
+    function takes (and ignores) the spec's arguments: the student's call already says how."""
     slicer = Slicer(nss)
     if d.outer:
         slicer.holders[d.outer] = {d.node.name}
@@ -336,7 +358,7 @@ def model_source(nss: list[Namespace], ns: Namespace, d: Definition, substituted
     object_name, call, built_from = d.node.name, "", ""
     if construction is not None:
         call, built_from = construction.text, construction.where
-        node = ast.parse(f"def {BUILD}():\n    return {call}").body[0]
+        node = ast.parse(f"def {BUILD}(**_spec_args):\n    return {call}").body[0]
         ast.increment_lineno(node, construction.line - 1)   # reported at the student's line
         slicer.add(Definition(frozenset({BUILD}), node, construction.unit, construction.order,
                               synthetic=True), construction.namespace, rank=1)
@@ -352,7 +374,7 @@ def model_source(nss: list[Namespace], ns: Namespace, d: Definition, substituted
                        where=d.unit.where, line=d.line, code=header + code,
                        substituted=substituted, included=included,
                        line_map=[(g + offset, w, o) for g, w, o in line_map],
-                       call=call, built_from=built_from)
+                       call=call, built_from=built_from, offline=tuple(slicer.offline))
 
 
 def original_line(source: ModelSource, line: int) -> tuple[str, int] | None:
