@@ -213,6 +213,8 @@ def _handin(root: Path, files: dict[str, bytes]) -> Path:
      "hw2.zip is not a zip archive that opens"),
     ("a notebook that is not JSON", {"simplenn-cifar10.ipynb": b"import torch\n"},
      "simplenn-cifar10.ipynb is not a notebook (not JSON)"),
+    ("a notebook nested too deep for JSON", {"simplenn-cifar10.ipynb": b"[" * 100_000},
+     "simplenn-cifar10.ipynb is not a notebook (not JSON)"),
 ])
 def test_unusable_handin_gets_zero_the_reason_and_what_to_hand_in(tmp_path, fault, files,
                                                                   reason):
@@ -546,7 +548,36 @@ def test_beyond_the_daily_cap_the_held_out_score_waits_for_the_due_date(
     assert (held["visibility"] == "after_due_date") is capped
     assert ("not shown: you have had 2 scored runs" in held["output"]) is capped
     assert data["extra_data"]["held_out_shown"] is not capped
+    # beyond the cap the visible total leaves the held-out points out: no subtraction gives them
+    assert (f"{result.total:g} of {result.possible:g} points" in data["output"]) is not capped
+    assert ("points on the items shown" in data["output"]) is capped
     names = [e["name"] for e in data["leaderboard"]]
     assert ("predictions.csv accuracy (%)" in names) is not capped
     assert all(t["visibility"] == "visible" for t in data["tests"] if t is not held)
     assert json.loads(Path(data["extra_data"]["result"]).read_text())["student"] == "student"
+
+
+def test_a_refused_upload_is_not_a_scored_run(tmp_path):
+    """An empty or broken upload shows no held-out score, so it does not use up the cap."""
+    target = tmp_path / "results" / "results.json"
+    run_autograder(HW2, submission=_handin(tmp_path / "s", {"notes.txt": b"hi"}), results=target)
+    refused = read_results(target)
+    assert refused["extra_data"]["held_out_shown"] is False
+    meta = tmp_path / "m.json"
+    meta.write_text(json.dumps({"created_at": "2026-12-02T12:00:00+00:00", "previous_submissions": [
+        {"submission_time": "2026-12-02T11:00:00+00:00", "results": refused}]}))
+    assert gradescope.scored_runs(meta) == 0
+
+
+def test_a_link_out_of_the_upload_is_not_followed(tmp_path):
+    """Gradescope's upload is read on the grader's side: a link to the course's own files
+    (labels.csv beside the autograder) must not come along into the hand-in."""
+    secret = tmp_path / "source" / "labels.csv"
+    secret.parent.mkdir()
+    secret.write_text("id,label\n0,3\n")
+    upload = _handin(tmp_path / "s", {"m.py": b"x = 1\n"})
+    (upload / "labels.py").symlink_to(secret)
+    (upload / "all.zip").symlink_to(secret)
+    klass = gradescope.one_handin(upload, tmp_path / "class")
+    copied = sorted(p.relative_to(klass).as_posix() for p in klass.rglob("*"))
+    assert copied == ["student", "student/m.py"]

@@ -515,3 +515,16 @@ def test_a_frozen_pretrained_backbone_in_a_class_counts_every_parameter(tmp_path
             "pretrained=True (transfer.ipynb cell 3, line 4)") in message
     assert ("the parameters it freezes (requires_grad = False) are counted and trained: "
             "freezing is training, not architecture") in message
+
+
+def test_weights_are_rewritten_by_character_not_byte_columns():
+    """ast's columns count UTF-8 bytes: a non-ASCII string before `pretrained=` on the line
+    (a French or Chinese comment, a name) must not shift the rewrite."""
+    import ast
+
+    from grader.inputs import offline
+
+    line = 'net = models.resnet18(name="réseau", pretrained=True)  # modèle pré-entraîné'
+    rewritten = offline.rewrite_text([line], 1, offline.rewrites(ast.parse(line)))
+    assert rewritten == ['net = models.resnet18(name="réseau", pretrained=False)'
+                         '  # modèle pré-entraîné']

@@ -671,6 +671,30 @@ def test_malformed_result_files_count_as_none(tmp_path, monkeypatch):
     assert parse_probes({"models": "x"}) == {} and parse_probes(None) == {}
 
 
+def test_a_forged_non_finite_figure_is_no_figure_and_the_result_can_be_stored(tmp_path):
+    """Student code can write the harness's JSON, and json.loads reads NaN and Infinity: a
+    result holding one could not be written (allow_nan=False) and would stop the class."""
+    import json as json_module
+
+    import numpy as np
+
+    from grader.grading.retrain import score_training
+    from grader.results import to_dict, write_json_atomic
+    from grader.sandbox.bwrap import RunOutcome
+    from grader.sandbox.reports import parse_training
+
+    forged = json_module.loads('{"models": [{"key": "simplenn", "ok": false, "stage": "train",'
+                               ' "seconds": NaN, "error": {"type": "RuntimeError"}},'
+                               ' {"key": "big", "ok": false, "seconds": 1e999}]}')
+    reports = parse_training(forged)
+    assert reports["simplenn"].seconds is None and reports["big"].seconds is None
+    outcome = RunOutcome(status="ok", reason="", exit_code=0, seconds=1.0, output="",
+                         result=forged, out_dir=tmp_path)
+    result = score_training("simplenn", reports["simplenn"], outcome, np.zeros(4, np.int64), 10)
+    assert result.seconds == 0.0 and not result.ok
+    write_json_atomic(tmp_path / "result.json", to_dict(result))       # raises on NaN
+
+
 # GPUs, --no-sandbox, and no bubblewrap ---------------------------------------------------------
 
 def test_bwrap_command_drops_privileges_and_shows_no_gpu(tmp_path, monkeypatch):

@@ -196,7 +196,10 @@ def find(nss: list[Namespace], spec: ModelSpec, assignment: Assignment
                                         close=resembles(binding.name, spec)))
             continue
         rank, exact, file_note = _file_rank(binding.unit.file, spec, assignment, any_files)
-        source = built.binding_source(nss, binding, tier < 2)
+        try:                        # code too odd to write out again (nesting past the
+            source = built.binding_source(nss, binding, tier < 2)     # recursion limit)
+        except (RecursionError, ValueError, TypeError, MemoryError):
+            continue
         found.append(Candidate(source, rank, exact, tier,
                                position(binding.namespace, binding.order, 999), file_note, note))
     for index, (ns, d) in enumerate(defs):
@@ -256,7 +259,10 @@ def _sources(nss, ns, d, spec: ModelSpec, substituted: bool,
     else:
         sources = [discovery.model_source(nss, ns, d, substituted, args=spec.args)]
     if d.node.name in builders.factories:
-        how = built.factory_description(builders, d.node)
+        try:
+            how = built.factory_description(builders, d.node)
+        except (RecursionError, ValueError, TypeError, MemoryError):
+            how = ""
         sources = [dataclasses.replace(s, call=f"{s.call} ({how})") if how else s
                    for s in sources]
     if built.freezes(d.node):       # freezing is training: every parameter is counted

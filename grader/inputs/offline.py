@@ -65,9 +65,16 @@ def rewrite_text(lines: list[str], first_line: int, found: list[Rewrite]) -> lis
         start, end = v.lineno - first_line, v.end_lineno - first_line
         if not (0 <= start <= end < len(lines)):
             continue
-        head, tail = lines[start][:v.col_offset], lines[end][v.end_col_offset:]
+        head = _chars(lines[start], v.col_offset)
+        tail = lines[end][len(_chars(lines[end], v.end_col_offset)):]
         lines[start:end + 1] = [head + r.text + tail]
     return lines
+
+
+def _chars(line: str, offset: int) -> str:
+    """The start of line up to ast's column offset, which counts UTF-8 bytes, not characters
+    (a student's `name="é"` before the keyword)."""
+    return line.encode("utf-8")[:offset].decode("utf-8", errors="ignore")
 
 
 class _Rewriter(ast.NodeTransformer):

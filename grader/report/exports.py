@@ -205,8 +205,15 @@ def gradescope_results(result: EvaluationResult, *, shown: GradescopeSpec = Grad
     for test in tests:
         if test["tags"][0] in withheld:
             test.update(output=f"- {md(withheld_note)}", visibility="after_due_date")
-    lines = [(f"**{md(result.title)}**: {_number(result.total)} of "
-              f"{_number(result.possible)} points.")]
+    hidden = [item for item in result.rubric if item.id in withheld]
+    if hidden:                      # the total would give the withheld points away
+        lines = [(f"**{md(result.title)}**: "
+                  f"{_number(result.total - sum(i.earned for i in hidden))} of "
+                  f"{_number(result.possible - sum(i.possible for i in hidden))} points on "
+                  "the items shown; the held-out items are shown after the due date.")]
+    else:
+        lines = [(f"**{md(result.title)}**: {_number(result.total)} of "
+                  f"{_number(result.possible)} points.")]
     if result.error:
         lines += ["", f"**Could not grade:** {md(result.error)}"]
     if fixes := _fixes(result):
@@ -253,5 +260,6 @@ def gradescope_refusal(assignment: Assignment, reason: str, *, advice: str = "",
         "score": 0.0, "execution_time": round(seconds), "output": "\n".join(lines),
         "output_format": "md", "test_output_format": "md", "test_name_format": "text",
         "visibility": "visible", "stdout_visibility": "hidden",
-        "extra_data": {"result": None, "status": "crashed"}, "tests": tests, "leaderboard": [],
+        "extra_data": {"result": None, "status": "crashed", "held_out_shown": False},
+        "tests": tests, "leaderboard": [],
     }

@@ -33,10 +33,11 @@ import zipfile
 from pathlib import Path
 
 from grader.errors import GraderError, InputError
-from grader.inputs.sources import list_files
+from grader.inputs.sources import SKIP_DIRS, list_files
 from grader.report.exports import gradescope_refusal, gradescope_results, handin_advice
 from grader.results import EvaluationResult, save, write_json_atomic
 from grader.run.options import Options
+from grader.sandbox.bwrap import copy_submission
 from grader.spec import Assignment
 
 log = logging.getLogger(__name__)
@@ -70,10 +71,10 @@ def run_autograder(assignment: Assignment, *, submission: Path = SUBMISSION,
         refuse(NOT_YOUR_FAULT.format("no submission folder"))
         raise InputError("submission folder not found (Gradescope unpacks the hand-in into "
                          f"{SUBMISSION})", path=str(submission))
-    if problem := handin_problem(submission):
-        refuse(problem, students=True)
-        return None
     try:
+        if problem := handin_problem(submission):
+            refuse(problem, students=True)
+            return None
         result = _grade(assignment, submission, options)
     except GraderError as exc:
         refuse(NOT_YOUR_FAULT.format(exc))
@@ -121,7 +122,8 @@ def refuse_without_spec(results: Path, reason: str) -> None:
     write_json_atomic(results, {
         "score": 0.0, "execution_time": 0, "output": NOT_YOUR_FAULT.format(reason),
         "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
-        "extra_data": {"result": None, "status": "crashed"}, "tests": [], "leaderboard": []})
+        "extra_data": {"result": None, "status": "crashed", "held_out_shown": False},
+        "tests": [], "leaderboard": []})
 
 
 def handin_problem(submission: Path) -> str | None:
@@ -151,7 +153,7 @@ def _unreadable(path: Path) -> str | None:
     if name.endswith(".ipynb"):
         try:
             json.loads(path.read_bytes().decode("utf-8", errors="replace"))
-        except ValueError:
+        except (ValueError, RecursionError):       # RecursionError: [[[[... nested too deep
             return ("is not a notebook (not JSON): download it from Jupyter or Colab with "
                     "File > Download > .ipynb instead of renaming another file")
     return None
@@ -190,8 +192,9 @@ def one_handin(submission: Path, klass: Path) -> Path:
     upload's one .zip when that is its only code."""
     klass.mkdir(parents=True)
     code = [f for f in list_files(submission) if f.lower().endswith(GRADABLE)]
-    if len(code) == 1 and code[0].lower().endswith(".zip"):
+    if len(code) == 1 and code[0].lower().endswith(".zip") \
+            and not (submission / code[0]).is_symlink():
         shutil.copy2(submission / code[0], klass / "student.zip")
     else:
-        shutil.copytree(submission, klass / "student", symlinks=True)
+        copy_submission(submission, klass / "student", skip=SKIP_DIRS)  # no link out
     return klass

@@ -12,6 +12,7 @@ A field that is missing or null takes its default; a list field defaults to empt
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar, get_args
@@ -282,7 +283,13 @@ def _get(raw: dict, name: str, kind: type, *, required: bool = False):
         return None
     if not _is(value, kind):
         raise Malformed(f"{name} is not a {kind.__name__}")
-    return float(value) if kind is float else value
+    if kind is float:               # json.loads reads NaN and Infinity; a result file cannot
+        try:                        # hold them (allow_nan=False): a non-finite figure is none
+            value = float(value)
+        except OverflowError:       # an integer too large for a float
+            return None
+        return value if math.isfinite(value) else None
+    return value
 
 
 def _literal(raw: dict, name: str, allowed) -> str | None:
