@@ -11,7 +11,7 @@
             only, the planted code copy among them) and the time is extrapolated to the class's
             pairs: the report says so.
 
-The class is tests/integrity_factories.make_class (the tests' generator, with every kind of
+The class is tests/factories/integrity.make_class (the tests' generator, with every kind of
 copy planted). Both run in this one process, one after the other.
 
     python benchmarks/bench_integrity.py                 # 300 students, difflib on 40
@@ -35,10 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from grader import spec# noqa: E402
+from grader import spec  # noqa: E402
 from grader.integrity import IntegrityOptions, find_integrity, write_outputs  # noqa: E402
 from grader.integrity.code import read_document  # noqa: E402
-from integrity_factories import make_class  # noqa: E402
+from tests.factories.integrity import make_class  # noqa: E402
 
 
 def cpu_model() -> str:

@@ -44,10 +44,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from grader import results as results_io
+from grader import results as results_io  # noqa: E402
 from grader.report import pdf  # noqa: E402
 from grader.report import render as report  # noqa: E402
-from result_factories import class_of  # noqa: E402
+from tests.factories.results import class_of  # noqa: E402
 
 VARIANTS = ("grader", "gc on", "system fonts", "png charts", "usual")
 _LINK = '<link rel="stylesheet" href="report.css">'

@@ -12,7 +12,7 @@
 #   STEPS="smoke tests" bash benchmarks/gpu_device.sh
 #   DEADLINE=480 ...      # the benchmark stops in time for the whole script to end by 480 s
 #
-# PATCH_SANDBOX=1 lets the diagnosis edit grader/sandbox.py (only ever on the device's copy of
+# PATCH_SANDBOX=1 lets the diagnosis edit grader/sandbox/bwrap.py (only ever on the device's copy of
 # the tree) with the least change that lets CUDA start, so the rest measures with it.
 #
 # The machine has PyTorch but not the grader's other dependencies: carry them as wheels in
@@ -59,7 +59,7 @@ if want diag; then
 import re
 diag = open("/tmp/diag.txt").read()
 ok = lambda name: re.search("^" + re.escape(name) + r" .* CUDA ok", diag, re.M)
-path = "grader/sandbox.py"
+path = "grader/sandbox/bwrap.py"
 src = open(path).read()
 split = '"--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"'
 for name, old, new in (

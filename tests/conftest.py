@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories.models import SIMPLENN  # noqa: F401  (older imports)
+from tests.factories.models import SIMPLENN
 from tests.factories.notebooks import write_notebook
-from tests.factories.specs import one_model_toml, simplenn_spec  # noqa: F401
+from tests.factories.specs import one_model_toml
 
 # the markers that make a test slow (registered in pyproject.toml), and what each stands for
 SLOW_KINDS = {

@@ -1,5 +1,5 @@
 """Layer tables and the BatchNorm rule judged from the order forward runs operations
-(grader/layers.py, grader/harness/dataflow.py, the harness's layer_table).
+(grader/grading/layers.py, grader/sandbox/harness/dataflow.py, the harness's layer_table).
 
 The models are written as students write them (template names reused, functional calls in
 forward, layers registered in whatever order came to mind). Most tests run the harness's

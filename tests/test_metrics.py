@@ -1,4 +1,4 @@
-"""Metrics against hand-computed examples (grader/metrics.py)."""
+"""Metrics against hand-computed examples (grader/grading/metrics.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""predictions.csv validation and reading the held-out labels (grader/predictions.py)."""
+"""predictions.csv validation and reading the held-out labels (grader/grading/predictions.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rubric scoring on the built-in ECE 661 HW2 spec with hand-built results (grader/rubric.py)."""
+"""Rubric scoring on the built-in ECE 661 HW2 spec with hand-built results (grader/grading/rubric.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Turn check results, retrained accuracies and the predictions score into rubric points.
 
-The semantics are RubricItem's (grader/spec_types.py). Every lost point carries a reason a student
+The semantics are RubricItem's (grader/spec/types.py). Every lost point carries a reason a student
 understands; a rubric glob that matches no check earns nothing ("no check matched ..."), since
 a spec bug must never look like full marks. Points are rounded to 2 decimals.
 

@@ -1,8 +1,8 @@
 """Assignment specs: TOML files an instructor writes, loaded into frozen dataclasses.
 
 Every key is validated; a fault names the file, the key (with its line when it can be found)
-and what was expected. Built-in specs live in grader/assignments/ and are listed by
-`grader assignments`. The format is documented in README.md ("Writing an assignment").
+and what was expected. Built-in specs live in grader/spec/assignments/ and are listed by
+`grader assignments`. The format is documented in docs/assignment.md.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader.errors import SpecError
-from grader.spec import reader as spec_toml
+from grader.spec import reader
 from grader.spec.sections import SectionParser
 from grader.spec.types import (
     CIFAR10_CLASSES,
@@ -55,5 +55,5 @@ def resolve(name_or_path: str) -> Path:
 
 def load(name_or_path: str) -> Assignment:
     path = resolve(name_or_path)
-    data, text = spec_toml.read(path)
+    data, text = reader.read(path)
     return SectionParser(path, text).assignment(data)
