@@ -36,6 +36,7 @@ from grader.grading.probe import locate, param_shapes, run_probes  # noqa: E402
 from grader.sandbox.bwrap import Sandbox, bwrap_executable, hardening, unavailable_reason  # noqa: E402
 from grader.inputs.sources import read_sources  # noqa: E402
 from grader.spec import load  # noqa: E402
+from tests.factories.models import SIMPLENN  # noqa: E402  (the tests' SimpleNN)
 
 SPEC = """
 [assignment]
@@ -47,27 +48,6 @@ key = "simplenn"
 title = "SimpleNN"
 names = ["SimpleNN"]
 params = 82030
-"""
-SIMPLENN = """
-import torch.nn as nn
-import torch.nn.functional as F
-
-
-class SimpleNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 8, 5)
-        self.pool = nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(8, 16, 3)
-        self.fc1 = nn.Linear(16 * 6 * 6, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = F.relu(self.fc1(x.flatten(1)))
-        return self.fc3(F.relu(self.fc2(x)))
 """
 LIMITS = Limits(wall_seconds=120, memory_mb=4096, processes=64, file_size_mb=256,
                 cpu_seconds=600)

@@ -220,13 +220,8 @@ def _bindings(nss: list[Namespace], builders: Builders) -> list[Binding]:
                                  tuple(u for _, _, u in body), ns, ast.unparse(call),
                                  tuple(dict.fromkeys(b["changes"]))))
 
-        order = 0
-        for unit in ns.file.units:
-            if unit.tree is None:
-                continue
-            for stmt in unit.tree.body:
-                order += 1
-                _scan(stmt, order, unit, builders, open_, helpers, close)
+        for order, unit, stmt in ns.file.statements():
+            _scan(stmt, order, unit, builders, open_, helpers, close)
         for name in list(open_):
             close(name)
     return found

@@ -104,19 +104,14 @@ def constructions(nss: list[Namespace], d: Definition) -> list[Construction]:
     """The student's usable calls of d's class or function, in file order, deduplicated."""
     name, found, seen = d.node.name, [], set()
     for ns in nss:
-        order = 0
-        for unit in ns.file.units:
-            if unit.tree is None:
-                continue
-            for stmt in unit.tree.body:
-                order += 1
-                for call, chain in _calls(stmt, name, []):
-                    if unit is d.unit and d.node.lineno <= call.lineno <= d.node.end_lineno:
-                        continue            # the class calling itself
-                    for c in _usable(call, chain, ns, unit, order, name):
-                        if c.text not in seen and len(found) < MAX_PER_CLASS:
-                            seen.add(c.text)
-                            found.append(c)
+        for order, unit, stmt in ns.file.statements():
+            for call, chain in _calls(stmt, name, []):
+                if unit is d.unit and d.node.lineno <= call.lineno <= d.node.end_lineno:
+                    continue                # the class calling itself
+                for c in _usable(call, chain, ns, unit, order, name):
+                    if c.text not in seen and len(found) < MAX_PER_CLASS:
+                        seen.add(c.text)
+                        found.append(c)
     return found
 
 

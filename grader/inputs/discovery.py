@@ -112,19 +112,14 @@ def _bound_names(node: ast.stmt) -> set[str]:
 
 def build_namespace(file: SourceFile) -> Namespace:
     ns = Namespace(file)
-    order = 0
-    for unit in file.units:
-        if unit.tree is None:
-            continue
-        for node in unit.tree.body:
-            order += 1
-            if isinstance(node, BINDERS):
-                names = _bound_names(node)
-                if isinstance(node, ast.If) and _is_main_guard(node):
-                    continue
-                ns.defs.append(Definition(frozenset(names), node, unit, order,
-                                          getattr(node, "name", "")))
-            _collect_classes(ns, node, unit, order, prefix="", outer=None, function=None)
+    for order, unit, node in file.statements():
+        if isinstance(node, BINDERS):
+            names = _bound_names(node)
+            if isinstance(node, ast.If) and _is_main_guard(node):
+                continue
+            ns.defs.append(Definition(frozenset(names), node, unit, order,
+                                      getattr(node, "name", "")))
+        _collect_classes(ns, node, unit, order, prefix="", outer=None, function=None)
     return ns
 
 

@@ -65,6 +65,15 @@ class SourceFile:
     units: list[Unit] = field(default_factory=list)
     module: str | None = None       # a module a notebook cell writes (`%%writefile models.py`)
 
+    def statements(self) -> Iterator[tuple[int, Unit, ast.stmt]]:
+        """The top-level statements of the units that parse, numbered 1, 2, ... in file order
+        (the order a definition or a call takes in its namespace)."""
+        order = 0
+        for unit in self.units:
+            for stmt in unit.tree.body if unit.tree is not None else ():
+                order += 1
+                yield order, unit, stmt
+
     @property
     def module_name(self) -> str | None:
         """The name `import X` would find this file under, for .py files at any depth."""
