@@ -60,6 +60,50 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class LayerWeights:
+    """One convolution or linear layer of a student's checkpoint, as loaded."""
+
+    name: str                       # module path ("layer1.0.conv1")
+    type: str                       # "Conv2d", "Linear", or the student's subclass of either
+    params: int                     # weight elements (bias not counted)
+    sparsity: float                 # fraction of exact zeros in the weight, 0..1
+    distinct_values: int            # distinct weight values (a 4-bit layer has at most 16)
+    bits: int                       # ceil(log2(distinct_values)): the bit width it fits in
+
+
+@dataclass(frozen=True)
+class Sparsity:
+    """Fractions of exact zeros in the conv and linear weights of a checkpoint."""
+
+    overall: float                  # over all conv and linear weights together
+    conv: float | None = None       # over conv weights only (None: the model has none)
+    linear: float | None = None     # over linear weights only
+
+
+@dataclass(frozen=True)
+class WeightsReport:
+    """The student's own checkpoint for one model: how it loaded, and what its weights are."""
+
+    file: str                       # path in the submission ("hw4/resnet20_pruned.pt")
+    loaded: bool                    # the state was loaded into the built model
+    format: str = ""                # "state_dict" | "checkpoint" (a dict holding one) |
+    #                                 "pickled model" (torch.save(model), opened in the sandbox)
+    bytes: int = 0                  # the file's size
+    sparsity: Sparsity | None = None
+    layers: list[LayerWeights] = field(default_factory=list)
+    bits: int | None = None         # the widest layer's bits: the model's bit width
+    nonzero: int | None = None      # nonzero conv and linear weights
+    problems: list[str] = field(default_factory=list)   # why it did not load, by layer name and
+    #                                 shape (missing, unexpected, wrong shape)
+    notes: list[str] = field(default_factory=list)      # what was adapted ("module." prefixes)
+    error: str | None = None        # could not be read at all
+    accuracy: float | None = None   # held-out accuracy of these weights (set by evaluate)
+    agreement: float | None = None  # fraction of held-out images where these weights' own
+    #                                 predictions equal predictions.csv (set by evaluate)
+    compared: int = 0               # images that agreement was computed on
+
+
+@dataclass(frozen=True)
 class ModelReport:
     """What `check` learned about one required model."""
 
@@ -84,6 +128,7 @@ class ModelReport:
     flops: int | None = None        # per image, forward pass
     layers: list[LayerRow] = field(default_factory=list)
     error: str | None = None        # why it could not be built or run
+    weights: WeightsReport | None = None   # the student's checkpoint, when the spec asks for one
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,9 @@ class ModelSpec:
     train: bool = True              # retrain it in `grader evaluate`
     files: tuple[str, ...] = ()     # file names it is expected in ("simplenn-cifar10.ipynb"),
     #                                 matched tolerantly; empty: anywhere in the submission
+    weights: str | None = None      # glob of the student's own checkpoint ("*prun*.pt"): loaded
+    #                                 into the built model in the sandbox and scored as handed
+    #                                 in (with train = false: instead of retraining)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,16 @@ class LimitsSpec:
 
 
 @dataclass(frozen=True)
+class WeightsSpec:
+    """How the students' own checkpoints (a model's `weights`) are read and judged."""
+
+    max_mb: int = 100               # larger checkpoint files are refused without being opened
+    agreement: float = 0.95         # below this fraction of held-out images on which the
+    #                                 weights' own predictions equal predictions.csv, the PDF
+    #                                 says so (a neutral note) and `grader integrity` finds it
+
+
+@dataclass(frozen=True)
 class PredictionsSpec:
     """The predictions.csv format students hand in."""
 
@@ -125,13 +138,20 @@ class RubricItem:
     id: str
     title: str
     points: float
-    kind: str                       # check | accuracy | predictions
+    kind: str                       # check | accuracy | predictions | weights | sparsity | bits
     checks: tuple[str, ...] = ()    # check: check ids or globs ("simplenn.*") that must pass
     partial: bool = False           # check: points in proportion to checks passed
     model: str | None = None        # accuracy: the model key
     basis: str = "absolute"         # accuracy: absolute, or "reference" (fraction of its accuracy)
     full: float = 1.0               # accuracy at or above which all points are earned
     zero: float | None = None       # accuracy at or below which none; linear between (partial)
+    #                                 weights: the same, for the accuracy of the student's own
+    #                                 weights; sparsity: the fraction of zero conv and linear
+    #                                 weights for full points (full) and for none (zero); bits:
+    #                                 the bit width for full points (full) and for none (zero)
+    floor: float | None = None      # sparsity: the weights must keep this accuracy (absolute, or
+    #                                 a fraction of the reference's with basis "reference"), or
+    #                                 the item earns nothing
 
 
 @dataclass(frozen=True)
@@ -183,6 +203,7 @@ class Assignment:
     rubric: tuple[RubricItem, ...]
     integrity: IntegritySpec = IntegritySpec()
     gradescope: GradescopeSpec = GradescopeSpec()
+    weights: WeightsSpec = WeightsSpec()
 
     def model(self, key: str) -> ModelSpec:
         return next(m for m in self.models if m.key == key)
