@@ -298,6 +298,22 @@ def from_dict(cls: type, data: dict) -> Any:
         raise InputError(f"result does not match the {cls.__name__} schema: {exc}") from None
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it: os.umask can only be read by setting
+    it, and a thread creating a file in that moment would get world-writable permissions."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _UMASK_AT_IMPORT
+
+
+_UMASK_AT_IMPORT = os.umask(0o022)   # read once at import (one thread), for systems without
+os.umask(_UMASK_AT_IMPORT)           # /proc/self/status, then set back
+
+
 def write_atomic(path: Path, data: bytes) -> Path:
     """Write a file so that readers see the old file or the new one, never a partial one
     (a temporary file in the same folder, fsync, rename), with the usual permissions."""
@@ -309,9 +325,7 @@ def write_atomic(path: Path, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)    # mkstemp makes 0600; results are for sharing
+        os.chmod(tmp, 0o666 & ~_umask())    # mkstemp makes 0600; results are for sharing
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

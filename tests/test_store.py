@@ -450,3 +450,21 @@ def test_a_slot_s_sandboxes_see_only_its_gpu_and_mps_only_when_asked(tmp_path, m
         assert str(tmp_path) not in box._bwrap_command(["true"])
     with Sandbox(LIMITS, gpu=False) as box:
         assert box._env("/opt/grader")["CUDA_VISIBLE_DEVICES"] == ""
+
+
+def test_results_follow_the_umask_without_ever_clearing_it(tmp_path, monkeypatch):
+    """write_atomic reads the umask without setting it: os.umask(0), even for a moment, would
+    let a file another thread creates meanwhile be world-writable."""
+    from grader import results
+
+    old = os.umask(0o027)
+    try:
+        def no_umask_calls(_mask):
+            raise AssertionError("os.umask called while writing a result")
+
+        monkeypatch.setattr(results.os, "umask", no_umask_calls)
+        path = results.write_atomic(tmp_path / "alice.json", b"{}\n")
+        assert (path.stat().st_mode & 0o777) == 0o640
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
