@@ -126,6 +126,71 @@ def test_augment_shifts_in_zero_padding():
     assert black_rows.max() > 0 and (black_rows <= 4).all()
 
 
+def crop_and_flip_one_by_one(x: torch.Tensor, seed: int, padding: int = 4) -> torch.Tensor:
+    """The CPU version, image by image as torchvision's RandomCrop + RandomHorizontalFlip do it,
+    with the offsets and flips drawn from a CPU generator in augment's order."""
+    n, h, w, _ = x.shape
+    g = torch.Generator().manual_seed(seed)
+    dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=g)[:, 0].tolist()
+    dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=g)[:, 0].tolist()
+    flip = torch.randint(0, 2, (n, 1), generator=g)[:, 0].tolist()
+    padded = F.pad(x, (0, 0, padding, padding, padding, padding))
+    out = [padded[i, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)]
+    return torch.stack([o.flip(1) if f else o for o, f in zip(out, flip)])
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_augment_on_the_device_matches_the_cpu_version_for_the_same_seed(device, seed):
+    """The batched gather on `device` (the GPU-side augmentation) against the per-image CPU
+    version, with the same seed: a CPU generator gives the same crops on every device."""
+    x, _ = tiny(300, seed=seed)
+    on_device = augment(x.to(device), torch.Generator().manual_seed(seed))
+    assert on_device.device.type == device and on_device.dtype == torch.uint8
+    assert torch.equal(on_device.cpu(), crop_and_flip_one_by_one(x, seed))
+    assert torch.equal(on_device.cpu(), augment(x, torch.Generator().manual_seed(seed)))
+
+
+@pytest.mark.gpu
+def test_augment_with_a_cuda_generator_stays_on_the_gpu_and_crops():
+    """Training draws on a generator of its own device: other draws than the CPU's (CUDA's
+    Philox is another stream), still one padded crop per image, mirrored or not."""
+    x, _ = tiny(64)
+    g = torch.Generator(device="cuda").manual_seed(0)
+    out = augment(x.cuda(), g).cpu()
+    padded = F.pad(x, (0, 0, 4, 4, 4, 4))
+    for i in range(len(x)):
+        assert any(torch.equal(out[i], c.flip(1) if f else c)
+                   for dy in range(9) for dx in range(9) for f in (False, True)
+                   for c in [padded[i, dy:dy + 32, dx:dx + 32]]), i
+
+
+def test_speed_switches_default_on_and_off_leaves_the_formats_out():
+    config = TrainConfig()
+    assert (config.resident, config.channels_last, config.bf16, config.cudnn_benchmark) == \
+        (True, True, True, True)
+    x, y = tiny(64)
+    formats = {}
+    for last in (True, False):
+        torch.manual_seed(0)
+        history = train(build("simplenn"), x, y, TrainConfig(epochs=1, batch_size=32,
+                                                              channels_last=last))
+        formats[last] = history.channels_last
+    assert formats == {True: True, False: False}      # on the CPU: channels_last when allowed
+
+
+def test_resident_off_trains_the_same_on_the_cpu():
+    """On the CPU the training set is on the host either way: the switch changes nothing."""
+    x, y = tiny(96)
+    states = []
+    for resident in (True, False):
+        torch.manual_seed(0)
+        model = build("simplenn-bn")
+        train(model, x, y, TrainConfig(epochs=1, batch_size=32, resident=resident))
+        states.append(model.state_dict())
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
 @pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle"])
 def test_schedules_match_torch_schedulers(schedule):
     epochs, steps = 5, 7
@@ -220,6 +285,24 @@ def test_cuda_training_uses_channels_last_and_bf16():
     assert history.channels_last and history.bf16 and history.device.startswith("cuda")
     assert history.final_predictions.shape == (100,) and not history.diverged
     assert next(model.parameters()).is_cuda
+    assert torch.backends.cudnn.benchmark
+
+
+@pytest.mark.gpu
+def test_cuda_speed_switches_off_train_in_float32_nchw_from_the_host():
+    """Each switch off, as benchmarks/bench_gpu_train.py times them: the training set kept on
+    the host, contiguous float32, cuDNN's autotuner off; the model still learns its batches."""
+    x, y = tiny(256)
+    torch.manual_seed(0)
+    model = build("resnet20-a")
+    history = train(model, x, y, TrainConfig(epochs=2, batch_size=64, resident=False,
+                                             channels_last=False, bf16=False,
+                                             cudnn_benchmark=False),
+                    eval_images=x[:100], device="cuda")
+    assert not history.channels_last and not history.bf16 and not torch.backends.cudnn.benchmark
+    assert history.device.startswith("cuda") and not history.diverged
+    assert history.final_predictions.shape == (100,)
+    torch.backends.cudnn.benchmark = True
 
 
 # ---- grading budgets: a reference at chance, several seeds, tampering while training -------------

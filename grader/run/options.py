@@ -1,5 +1,6 @@
 """The typed request of `grader evaluate` and `grader gradescope` (both grade through
-grader.run.evaluate.evaluate): the data to grade with, the limits, and how many students at once.
+grader.run.evaluate.evaluate): the data to grade with, the limits, and how many students at once;
+and the named grading budgets (`evaluate --budget`), laid over the spec before grading.
 
 The defaults live here and only here: the command line shows them in its help and passes only
 what was given. This module is kept apart from grader.run.evaluate (which imports numpy and the
@@ -8,12 +9,60 @@ grading code) so that reading these defaults costs a command nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.errors import InputError
+from grader.spec.types import Assignment
 
 OUT_DIR = Path("grades")            # evaluate's default --out (integrity's default --results)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A grading budget laid over the spec's: how long every model, the students' and the
+    reference alike, trains, and on how many images. None keeps the spec's value; `--epochs`
+    still overrides the epochs."""
+
+    epochs: int | None = None       # [training] epochs
+    batch_size: int | None = None   # [training] batch_size
+    eval_images: int | None = None  # [training] eval_images (0: every held-out image)
+    synthetic_train: int | None = None   # [dataset] synthetic_train: the built-in synthetic
+    #                                 data's training images (a --data set keeps its own)
+
+    def describe(self) -> str:
+        """One phrase for help texts and the benchmark's plan ("15 epochs, batches of 128")."""
+        parts = [f"{self.epochs} epochs" if self.epochs is not None else "",
+                 f"batches of {self.batch_size}" if self.batch_size is not None else "",
+                 "" if self.eval_images is None else "every held-out image scored"
+                 if self.eval_images == 0 else f"{self.eval_images:,} held-out images scored",
+                 f"{self.synthetic_train:,} synthetic training images"
+                 if self.synthetic_train is not None else ""]
+        return ", ".join(p for p in parts if p) or "the spec's own [training] and [dataset]"
+
+    def apply(self, assignment: Assignment) -> Assignment:
+        """The assignment with this budget's values in place of the spec's (the same object
+        when the budget changes nothing)."""
+        training = {k: v for k, v in (("epochs", self.epochs), ("batch_size", self.batch_size),
+                                      ("eval_images", self.eval_images)) if v is not None}
+        if not training and self.synthetic_train is None:
+            return assignment
+        dataset = assignment.dataset if self.synthetic_train is None else replace(
+            assignment.dataset, synthetic_train=self.synthetic_train)
+        return replace(assignment, training=replace(assignment.training, **training),
+                       dataset=dataset)
+
+
+# `grader evaluate --budget NAME`. "real" is the issue-25 grading budget for a CIFAR-10-sized
+# class (docs/gpu.md): 15 epochs, about half of ECE 661 HW2's 30 for SimpleNN, on a training set
+# of CIFAR-10's 50,000 images, in HW2's batches of 128 (the demo's 32 would take four times the
+# steps), scored on every held-out image. It is meant for a GPU; the spec's other [training]
+# values (lr, schedule, seeds) stay.
+BUDGETS = {
+    "spec": Budget(),               # the spec's own (ece661-hw2: the demo, 2 epochs on 2,000)
+    "real": Budget(epochs=15, batch_size=128, eval_images=0, synthetic_train=50_000),
+}
+DEFAULT_BUDGET = "spec"
 
 
 @dataclass(frozen=True)
