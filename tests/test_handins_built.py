@@ -7,14 +7,19 @@ from Colab with `!` lines), grades it in the sandbox, and asserts the parameter 
 message. The first checks that checks outrank names: the Lab 2 notebook that keeps the
 template's `SimpleNN` beside the student's `BatchNormNN` is graded on `BatchNormNN`. Then the
 transfer-learning shapes (Tiny ImageNet), nn.Sequential, what a binding's generated module
-holds (fast), the example in submissions/, and the template's syntax errors as notes.
+holds (fast), the example in submissions/, the template's syntax errors as notes (the
+course's starter, from `[assignment] starter`, named as the template), the facts of how a model
+was built as result fields, and a family of architectures accepted by reference.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from pathlib import Path
+
 from grader.grading.checks import check_submission
+from grader.grading.handin_checks import built_as_text, parse_note_text
 from grader.spec import load
 from tests.factories.handins import (COLAB, IMPORTS, LAB1_SIMPLENN, LAB2_SIMPLENN, TRAIN,
                                     hw2_three_notebooks, notebook)
@@ -88,6 +93,16 @@ for epoch in range(15):
         optimizer.step()
 torch.save(model.state_dict(), 'resnet18_tiny.pth')
 """
+
+
+def _student_html(report) -> str:
+    """The student report's HTML for a result whose check is this report."""
+    import dataclasses
+
+    from grader.report import render
+    from tests.factories.results import good_result
+
+    return render.render_student_html(dataclasses.replace(good_result(), check=report))
 
 
 def _tiny(root, report_key="resnet18"):
@@ -164,6 +179,15 @@ def test_a_pretrained_backbone_is_built_offline(tmp_path):
     assert ("pretrained weights not downloaded: built with weights=None instead of "
             "weights=ResNet18_Weights.DEFAULT (transfer.ipynb cell 3, line 2)"
             ) in checks["resnet18.found"].message
+    # the same facts as fields of the model's result, not only inside the message
+    assert model.built_kind == "function" and not model.frozen_params
+    assert model.offline_weights == ["weights=ResNet18_Weights.DEFAULT (transfer.ipynb cell 3, "
+                                     "line 2)"]
+    assert built_as_text(model) == (
+        "build_model() (models.resnet18() with fc replaced), as in transfer.ipynb cell 4, "
+        "line 1; "
+        "pretrained weights not downloaded: built with weights=None instead of "
+        "weights=ResNet18_Weights.DEFAULT (transfer.ipynb cell 3, line 2)")
 
 
 @pytest.mark.sandbox
@@ -370,6 +394,21 @@ def test_the_tiny_imagenet_example_in_submissions_passes():
     assert checks["resnet18.found"].message.endswith(
         "pretrained weights not downloaded: built with weights=None instead of pretrained=True "
         "(tiny_imagenet_resnet18.py, line 38)")
+    model = models["resnet18"]
+    assert model.built_kind == "binding" and model.built_from == (
+        "tiny_imagenet_resnet18.py, lines 38-42")
+    assert model.offline_weights == ["pretrained=True (tiny_imagenet_resnet18.py, line 38)"]
+    assert not model.frozen_params      # the freezing loop is training: never in the build
+    # the terminal's line and the PDF's "Built as" row
+    from grader.cli.terminal import check_summary
+
+    assert ("      built as models.resnet18() with fc replaced, as in tiny_imagenet_resnet18.py, "
+            "lines 38-42; pretrained weights not downloaded: built with weights=None instead "
+            "of pretrained=True (tiny_imagenet_resnet18.py, line 38)\n") in check_summary(report)
+    assert ("<th>Built as</th><td><code>models.resnet18() with fc replaced</code>, as your code "
+            "builds it (tiny_imagenet_resnet18.py, lines 38-42); pretrained weights not "
+            "downloaded: built with weights=None instead of pretrained=True "
+            "(tiny_imagenet_resnet18.py, line 38)</td>") in _student_html(report)
 
 
 @pytest.mark.parametrize("code, call, built", [
@@ -421,8 +460,15 @@ def save_test_predictions(model, loader, path='predictions.csv'):
 @pytest.mark.sandbox
 def test_syntax_errors_no_model_needs_are_a_note(tmp_path):
     """The course's untouched save_test_predictions.ipynb (an unfinished function) and a Lab 1
-    cell left as `criterion =`: every model builds without them, so `files.syntax` is a
-    passing note that still names every part."""
+    cell left as `criterion =`: every model builds without them, so they are notes, not a
+    check: a list in the JSON, shown once in the terminal and once in the PDF."""
+    import dataclasses
+
+    from grader import results
+    from grader.cli.terminal import check_summary
+    from grader.report import render as report_render
+    from tests.factories.results import good_result
+
     root = hw2_three_notebooks(tmp_path / "student")
     notebook(root / "simplenn-cifar10.ipynb", [COLAB, IMPORTS, LAB1_SIMPLENN,
                                                "criterion =\noptimizer =\n", TRAIN])
@@ -430,14 +476,44 @@ def test_syntax_errors_no_model_needs_are_a_note(tmp_path):
     report = check_submission(root, load("ece661-hw2"))
     checks, models = _by_id(report)
     assert models["simplenn"].params == 82030 and models["simplenn-bn"].params == 82078
-    syntax = checks["files.syntax"]
-    assert syntax.passed and syntax.message.startswith(
-        "note: 3 part(s) of the code do not parse and were skipped; no required model needs "
-        "them: ")
-    assert "save_test_predictions.ipynb cell 1, line 8: expected an indented block" in (
-        syntax.message)
-    assert "simplenn-cifar10.ipynb cell 4, line 1: invalid syntax: criterion =" in syntax.message
+    assert "files.syntax" not in checks                   # not a passing check any more
     assert report.passed, [c.message for c in report.checks if not c.passed]
+    assert [(n.file, n.cell, n.line, n.template) for n in report.parse_notes] == [
+        ("save_test_predictions.ipynb", 1, 8, False),     # no starter in the spec: the
+        ("simplenn-cifar10.ipynb", 4, 1, False),          # student's own, all three
+        ("simplenn-cifar10.ipynb", 4, 2, False)]
+    first = report.parse_notes[0]
+    assert first.message == "expected an indented block after 'for' statement on line 7"
+    assert first.text == "# TODO: write one line per image"
+    # the JSON: a list, read back as it was
+    data = results.to_dict(report)
+    assert [n["line"] for n in data["parse_notes"]] == [8, 1, 2]
+    assert results.from_dict(results.CheckReport, data).parse_notes == report.parse_notes
+    # once in the terminal, once in the PDF's HTML
+    text = ("simplenn-cifar10.ipynb cell 4, line 1: invalid syntax: criterion =; does not parse "
+            "and was skipped (no required model needs it)")
+    assert check_summary(report).count(text) == 1
+    assert "[NOTE] " + text in check_summary(report)
+    html = report_render.render_student_html(dataclasses.replace(good_result(), check=report))
+    assert html.count(text) == 1 and html.count("line 8: expected an indented block") == 1
+    assert "Notes: code that does not parse, not graded" in html
+
+
+def test_an_old_result_without_notes_or_built_facts_still_loads():
+    """A result written before parse_notes and the model's built facts existed loads, with
+    no notes and nothing built otherwise than by calling the class."""
+    from grader import results
+    from tests.factories.results import good_result
+
+    data = results.to_dict(good_result())
+    del data["check"]["parse_notes"]
+    for model in data["check"]["models"]:
+        for key in ("built_kind", "offline_weights", "frozen_params"):
+            del model[key]
+    loaded = results.from_dict(results.EvaluationResult, data)
+    assert loaded.check.parse_notes == []
+    assert all(m.offline_weights == [] and not m.frozen_params and m.built_kind is None
+               for m in loaded.check.models)
 
 
 @pytest.mark.sandbox
@@ -466,7 +542,8 @@ def test_timm_is_reported_missing_like_any_package(tmp_path):
 def test_the_starter_unchanged_never_fails_files_syntax(tmp_path):
     """The spec names the course's starter ([integrity] starter); the hand-in keeps its
     save_test_predictions.ipynb unchanged and has no SimpleNN at all: the model is not found,
-    but the starter's broken function is the template's, not the student's."""
+    but the starter's broken function is the template's, not the student's: a note that
+    names it so."""
     from tests.factories.specs import one_model_toml
 
     starter = notebook(tmp_path / "starter" / "save_test_predictions.ipynb",
@@ -477,17 +554,76 @@ def test_the_starter_unchanged_never_fails_files_syntax(tmp_path):
     (root).mkdir()
     (root / "save_test_predictions.ipynb").write_bytes(starter.read_bytes())
     notebook(root / "lab1.ipynb", [COLAB, IMPORTS, "print('model to come')\n"])
-    checks, _ = _by_id(check_submission(root, load(str(spec))))
+    report = check_submission(root, load(str(spec)))
+    checks, _ = _by_id(report)
     assert not checks["simplenn.found"].passed
-    assert checks["files.syntax"].passed and checks["files.syntax"].message == (
-        "note: 1 part(s) of the code do not parse and were skipped; no required model needs "
-        "them: save_test_predictions.ipynb cell 1, line 8: expected an indented block after "
-        "'for' statement on line 7: # TODO: write one line per image (the course's starter, "
-        "unchanged)")
+    assert "files.syntax" not in checks
+    (note,) = report.parse_notes
+    assert note.template and parse_note_text(note) == (
+        "save_test_predictions.ipynb cell 1 is the course template's unfinished code; not "
+        "graded (line 8: expected an indented block after 'for' statement on line 7)")
     # the same notebook changed by the student is theirs: the model was not found, so it fails
     notebook(root / "save_test_predictions.ipynb", [SAVE_TEST_PREDICTIONS + "    # mine\n"])
-    checks, _ = _by_id(check_submission(root, load(str(spec))))
-    assert not checks["files.syntax"].passed
+    report = check_submission(root, load(str(spec)))
+    checks, _ = _by_id(report)
+    assert not checks["files.syntax"].passed and not report.parse_notes
+    assert checks["files.syntax"].message == (
+        "1 part(s) of the code do not parse and were skipped: save_test_predictions.ipynb "
+        "cell 1, line 9: expected an indented block after 'for' statement on line 7: # mine")
+
+
+SAVE_TEST_PREDICTIONS_TEMPLATE = [     # the course's notebook, as it hands it out
+    ("md", "# Save your test predictions\nRun this notebook after training your ResNet-20; "
+           "upload `predictions.csv` to Gradescope."),
+    "from google.colab import drive\ndrive.mount('/content/drive')\n",
+    "import torch\nimport numpy as np\nimport torchvision.transforms as transforms\n"
+    "from tools.dataset import CIFAR10\n",
+    ("md", "## Your code\nFinish `save_test_predictions` below."),
+    "def save_test_predictions(model, test_loader, path='predictions.csv'):\n"
+    "    model.eval()\n"
+    "    with open(path, 'w') as f:\n"
+    "        f.write('Id,Label\\n')\n"
+    "        with torch.no_grad():\n"
+    "            for batch_idx, (inputs, ids) in enumerate(test_loader):\n"
+    "                # TODO: predict, then write one line per image\n",
+    "save_test_predictions(net, test_loader)\n",
+]
+
+
+@pytest.mark.sandbox
+def test_assignment_starter_names_the_template_notebook(tmp_path):
+    """`[assignment] starter` (relative to the spec file) feeds the one starter list: the
+    course's save_test_predictions.ipynb, handed in untouched (re-saved by Colab, with
+    execution counts), is named as the template in its note; the student's own `criterion =`
+    cell is the student's. Neither fails a check."""
+    from tests.factories.notebooks import write_notebook
+
+    course = tmp_path / "course"
+    write_notebook(course / "hw2-template" / "save_test_predictions.ipynb",
+                   SAVE_TEST_PREDICTIONS_TEMPLATE, title=None)
+    builtin = Path(__file__).parents[1] / "grader" / "spec" / "assignments" / "ece661-hw2.toml"
+    text = builtin.read_text(encoding="utf-8")
+    assert text.count("[assignment]\n") == 1
+    (course / "hw2.toml").write_text(text.replace(
+        "[assignment]\n", '[assignment]\nstarter = ["hw2-template/"]\n'), encoding="utf-8")
+    spec = load(str(course / "hw2.toml"))
+    assert spec.integrity.starter == (str(course / "hw2-template"),)   # one list: integrity too
+
+    root = hw2_three_notebooks(tmp_path / "student")
+    notebook(root / "simplenn-cifar10.ipynb", [COLAB, IMPORTS, LAB1_SIMPLENN,
+                                               "criterion =\n", TRAIN])
+    write_notebook(root / "save_test_predictions.ipynb", SAVE_TEST_PREDICTIONS_TEMPLATE,
+                   title=None, colab=True)
+    report = check_submission(root, spec)
+    checks, _ = _by_id(report)
+    assert "files.syntax" not in checks and report.passed
+    texts = [parse_note_text(n) for n in report.parse_notes]
+    assert texts == [
+        "save_test_predictions.ipynb cell 3 is the course template's unfinished code; not "
+        "graded (line 7: expected an indented block after 'for' statement on line 6)",
+        "simplenn-cifar10.ipynb cell 4, line 1: invalid syntax: criterion =; does not parse and "
+        "was skipped (no required model needs it)"]
+    assert [n.template for n in report.parse_notes] == [True, False]
 
 
 @pytest.mark.sandbox
@@ -507,7 +643,9 @@ def test_a_frozen_pretrained_backbone_in_a_class_counts_every_parameter(tmp_path
         "    def forward(self, x):\n"
         "        return self.backbone(x)\n",
         "model = TransferNet().to(device)\n", TINY_TRAIN])
-    checks, model = _tiny(tmp_path / "s")
+    report = check_submission(tmp_path / "s", load("tiny-imagenet"))
+    checks, models = _by_id(report)
+    model = models["resnet18"]
     _passes_model_checks(checks)
     assert model.params == RESNET18_200 and model.class_name == "TransferNet"
     message = checks["resnet18.found"].message
@@ -515,6 +653,14 @@ def test_a_frozen_pretrained_backbone_in_a_class_counts_every_parameter(tmp_path
             "pretrained=True (transfer.ipynb cell 3, line 4)") in message
     assert ("the parameters it freezes (requires_grad = False) are counted and trained: "
             "freezing is training, not architecture") in message
+    assert model.built_kind == "class" and model.frozen_params and model.built_from is None
+    assert model.offline_weights == ["pretrained=True (transfer.ipynb cell 3, line 4)"]
+    # a class built with the spec's arguments still gets a "Built as" row: what was changed
+    html = _student_html(report)
+    assert ("<th>Built as</th><td><code>TransferNet(num_classes=200)</code>; pretrained "
+            "weights not downloaded: built with weights=None instead of pretrained=True "
+            "(transfer.ipynb cell 3, line 4); frozen parameters counted and trained: freezing "
+            "is training, not architecture</td>") in html
 
 
 def test_weights_are_rewritten_by_character_not_byte_columns():
@@ -528,3 +674,68 @@ def test_weights_are_rewritten_by_character_not_byte_columns():
     rewritten = offline.rewrite_text([line], 1, offline.rewrites(ast.parse(line)))
     assert rewritten == ['net = models.resnet18(name="réseau", pretrained=False)'
                          '  # modèle pré-entraîné']
+
+
+# ------------------------------------------------------------------ a family by reference
+
+def _family_spec(tmp_path, within) -> Path:
+    """tiny-imagenet with `params = {reference = "resnet18", within = ...}`: the CIFAR
+    ResNet-18 reference's count (11,271,432 for 200 classes) give or take `within`."""
+    builtin = Path(__file__).parents[1] / "grader" / "spec" / "assignments" / "tiny-imagenet.toml"
+    text = builtin.read_text(encoding="utf-8")
+    old = "params = { min = 11000000, max = 11400000 }\n"
+    assert text.count(old) == 1
+    path = tmp_path / "tiny-family.toml"
+    new = f'params = {{ reference = "resnet18", within = {within} }}\n'
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+def test_a_family_by_reference_is_read_from_the_spec(tmp_path):
+    from grader.errors import GraderError
+
+    expectation = load(str(_family_spec(tmp_path, 0.01))).model("resnet18").params
+    assert (expectation.reference, expectation.within) == ("resnet18", 0.01)
+    assert expectation.accepts(RESNET18_200, RESNET18_200_3X3_STEM)        # the 7x7 stem
+    assert expectation.accepts(RESNET18_200_3X3_STEM, RESNET18_200_3X3_STEM)
+    assert not expectation.accepts(21_387_912, RESNET18_200_3X3_STEM)      # a ResNet-34
+    exact = load(str(_family_spec(tmp_path, 0))).model("resnet18").params
+    assert not exact.accepts(RESNET18_200, RESNET18_200_3X3_STEM)   # the reference alone: exact
+    with pytest.raises(GraderError, match=r"models\[0\]\.params\.within.*a fraction"):
+        load(str(_family_spec(tmp_path, 2)))
+
+
+@pytest.mark.sandbox
+def test_a_family_by_reference_accepts_resnet18_with_any_stem(tmp_path):
+    """`params = {reference = "resnet18", within = 0.01}`: torchvision's ResNet-18 (7x7 stem
+    and max-pool) with a new head and a CIFAR-style ResNet-18 (3x3 stem) both pass, each
+    measured against the reference's count; a ResNet-34 with the same head does not."""
+    spec = load(str(_family_spec(tmp_path, 0.01)))
+    hands_in = {
+        "torchvision": "model = models.resnet18(pretrained=True)\n"
+                       "model.fc = nn.Linear(model.fc.in_features, 200)\n",
+        "cifar-stem": "model = models.resnet18(num_classes=200)\n"
+                      "model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, "
+                      "bias=False)\n"
+                      "model.maxpool = nn.Identity()\n",
+        "resnet34": "model = models.resnet34()\n"
+                    "model.fc = nn.Linear(512, 200)\n",
+    }
+    expected = "11,158,718 to 11,384,146 (reference resnet18's 11,271,432 ± 1%)"
+    found = {}
+    for name, code in hands_in.items():
+        notebook(tmp_path / name / "transfer.ipynb", [TINY_COLAB, TINY_IMPORTS, code, TINY_TRAIN])
+        report = check_submission(tmp_path / name, spec)
+        checks, models = _by_id(report)
+        found[name] = (models["resnet18"], checks)
+        assert models["resnet18"].expected_text == expected
+    for name, count in (("torchvision", RESNET18_200), ("cifar-stem", RESNET18_200_3X3_STEM)):
+        model, checks = found[name]
+        assert model.params == count and model.expected_range == [11_158_718, 11_384_146]
+        assert checks["resnet18.params"].passed and checks["resnet18.params"].message == (
+            f"{count:,} trainable parameters (expected {expected})")
+    # a module with no name of its own is taken only when its count fits: ResNet-34 does not
+    model, checks = found["resnet34"]
+    assert not model.found and not checks["resnet18.found"].passed
+    assert ("model: nothing in its name points at this model and its parameter count does not "
+            "fit the spec") in checks["resnet18.found"].message

@@ -606,3 +606,53 @@ def test_every_region_of_the_generated_class_is_lines_of_matching_code(generated
                 f"{r['where']} line {r['first_line']}" if r["first_line"] == r["last_line"]
                 else f"{r['where']} lines {r['first_line']}-{r['last_line']}" for r in regions)
     assert checked >= 10
+
+
+UNFINISHED = """\
+def save_test_predictions(model, test_loader, path='predictions.csv'):
+    model.eval()
+    with open(path, 'w') as f:
+        f.write('Id,Label\\n')
+        for images, ids in test_loader:
+            # TODO: write one line per image
+"""
+
+
+@pytest.mark.pdf
+def test_parse_notes_are_one_line_on_page_one_and_an_appendix(tmp_path):
+    """Most of a class hands in the course's untouched save_test_predictions notebook (an
+    unfinished function) and one student a broken cell of their own: page 1 of the PDF sums
+    the parse notes up in one line, a later page lists every one; the other notes stay."""
+    from tests.factories.notebooks import write_notebook
+
+    gen = make_class(tmp_path, honest=5, seed=8, planted=False)
+    students = sorted(p.name for p in gen.root.iterdir())
+    for name in students[:4]:
+        write_notebook(gen.root / name / "save_test_predictions.ipynb",
+                       ["import torch\n", UNFINISHED, "save_test_predictions(net, loader)\n"],
+                       title="# Save your predictions", colab=True)
+    own = next((gen.root / students[4]).glob("*.ipynb"))
+    nb = json.loads(own.read_text(encoding="utf-8"))
+    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "broken",
+                        "metadata": {}, "outputs": [], "source": "criterion =\n"})
+    own.write_text(json.dumps(nb), encoding="utf-8")
+    (gen.root / students[0] / "predictions.csv").write_text("Id;Label\n0;cat\n")   # another note
+    report = find_integrity(gen.root, spec.load(str(gen.spec)),
+                            IntegrityOptions(starter=(gen.starter,), results=gen.results,
+                                             jobs=1))
+    assert sum("does not parse" in n for n in report.notes) == 5
+    pages = [p.extract_text() for p in
+             pypdf.PdfReader(write_outputs(report, tmp_path / "out").pdf).pages]
+    first = " ".join(pages[0].split())
+    assert ("Code that does not parse: 5 parts of 5 students' code skipped, not compared; most "
+            "often save_test_predictions.ipynb cell 2 (4 students). Each is listed in the "
+            "appendix.") in first
+    assert "expected an indented block" not in first and "criterion" not in first
+    assert f"{students[0]}: predictions.csv not compared" in first    # other notes stay
+    appendix = [i for i, text in enumerate(pages) if "Appendix: code that does not parse" in text]
+    assert appendix and appendix[0] > 0
+    listed = " ".join(" ".join(pages[appendix[0]:]).split())
+    for name in students:
+        assert name in listed
+    assert listed.count("expected an indented block after 'for' statement on line 5") == 4
+    assert "invalid syntax" in listed

@@ -102,7 +102,10 @@ def distance(expectation: ParamExpectation | None, params: int | None,
         return 0.0
     if expectation.exact is not None or expectation.reference is not None:
         target = expectation.exact if expectation.exact is not None else reference
-        return abs(params - target) / max(1, target) if target else 0.0
+        if not target:
+            return 0.0
+        off = abs(params - target) / max(1, target)      # a family by reference: 0 inside
+        return max(0.0, off - expectation.within) if expectation.within else off
     if expectation.min is not None and params < expectation.min:
         return (expectation.min - params) / max(1, expectation.min)
     if expectation.max is not None and params > expectation.max:
@@ -172,8 +175,11 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> li
             f = fits[c.source.ident]
             elsewhere = _fits_later_model(c, f, probes[index + 1:], all_fits[index + 1:])
             if c.source.ident in graded:
-                considered.append(_considered(c, f, "lost",
-                                              f"already graded as {graded[c.source.ident]}"))
+                shared = (f"; a class is graded for one model only, so {probe.spec.title}'s own "
+                          f"checkpoint ('{probe.spec.weights}') is not loaded into it (see "
+                          "Limits in docs/weights.md)" if probe.spec.weights else "")
+                considered.append(_considered(c, f, "lost", f"already graded as "
+                                              f"{graded[c.source.ident]}{shared}"))
             elif c.name_tier == 0 and not f.params_ok:
                 unnamed.append(_considered(c, f, "lost", f"{c.name_note} and "
                                            + _unfit(probe.measured.get(c.source.ident))))

@@ -1,17 +1,20 @@
 """Checks of the hand-in as a whole, beside the model checks of grader.grading.checks: the
 required files, code that does not parse (a failure only when a required model may need it,
-else a note), and predictions.csv."""
+else a note), and predictions.csv; and the sentences the terminal and the PDF show for a
+note and for how a model was built."""
 
 from __future__ import annotations
 
 import fnmatch
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from grader.grading.choose import Choice
 from grader.inputs.sources import SourceFile, SyntaxProblem, Unit, read_sources
-from grader.results import CheckResult
+from grader.results import CheckResult, ModelReport, ParseNote
 from grader.spec import Assignment
+
+if TYPE_CHECKING:                   # light to import: the terminal and the PDF use the texts
+    from grader.grading.choose import Choice
 
 
 def required_files(files: list[str], assignment: Assignment) -> CheckResult | None:
@@ -56,8 +59,8 @@ def prediction_checks(root: Path, files: list[str], assignment: Assignment):
 
 def starter_units(paths: Sequence[str], sources: list[SourceFile]) -> frozenset[str]:
     """The files and cells of the hand-in (`where`) whose code is the course's starter
-    unchanged (spec `[integrity] starter`: files or folders), compared without regard to
-    blank lines and trailing spaces."""
+    unchanged (the spec's `[assignment] starter` and `[integrity] starter`: files or folders),
+    compared without regard to blank lines and trailing spaces."""
     if not paths:
         return frozenset()
     starter: set[str] = set()
@@ -69,39 +72,63 @@ def starter_units(paths: Sequence[str], sources: list[SourceFile]) -> frozenset[
         starter |= {_signature(u) for f in files for u in f.units
                     if path.is_dir() or f.path == path.name}
     return frozenset(u.where for f in sources for u in f.units
-                     if u.source.strip() and _signature(u) in starter)
+                     if (u.source.strip() or u.problems) and _signature(u) in starter)
 
 
 def _signature(unit: Unit) -> tuple:
     """A unit's code without blank lines and trailing spaces, and its syntax errors (line,
-    message, the offending line): the parts that do not parse are blanked in unit.source."""
+    message, the offending line): the parts that do not parse are blanked in unit.source (a
+    cell that is one unfinished function is all blank: its errors tell it apart)."""
     code = "\n".join(line.rstrip() for line in unit.source.splitlines() if line.strip())
     return code, tuple((p.line, p.message, p.text) for p in unit.problems)
 
 
 def syntax(problems: list[SyntaxProblem], choices: list[Choice] | None = None,
-           template: frozenset[str] = frozenset()) -> CheckResult | None:
+           template: frozenset[str] = frozenset()
+           ) -> tuple[CheckResult | None, list[ParseNote]]:
     """Code that does not parse fails `files.syntax` only when a required model may need it:
     a model was not found, or did not build or run, and the broken part is in a file its
     build draws from; never when it is the course's starter unchanged (`template`: the
-    files and cells that are). Otherwise (the course's untouched save_test_predictions
-    notebook, a Lab 1 cell left as `criterion =`) it is a note: a passing check that still
-    names every part."""
-    if not problems:
-        return None
-    shown = "; ".join(str(p) + (" (the course's starter, unchanged)" if p.where in template
-                                else "") for p in problems[:5])
-    more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-    own = [p for p in problems if p.where not in template]
-    if choices is not None and not any(_needs(c, p) for c in choices for p in own):
-        return CheckResult("files.syntax", True,
-                           f"note: {len(problems)} part(s) of the code do not parse and were "
-                           f"skipped; no required model needs them: {shown}{more}")
+    files and cells that are). Every other part (the course's untouched
+    save_test_predictions notebook, a Lab 1 cell left as `criterion =`) is a note, not a
+    check: the check (None when nothing fails) and the notes."""
+    failing, notes = [], []
+    for p in problems:
+        own = p.where not in template
+        if own and (choices is None or any(_needs(c, p) for c in choices)):
+            failing.append(p)
+        else:
+            notes.append(_note(p, template=not own))
+    if not failing:
+        return None, notes
+    shown = "; ".join(map(str, failing[:5]))
+    more = f"; and {len(failing) - 5} more" if len(failing) > 5 else ""
     return CheckResult("files.syntax", False,
-                       f"{len(problems)} part(s) of the code do not parse and were skipped: "
+                       f"{len(failing)} part(s) of the code do not parse and were skipped: "
                        f"{shown}{more}",
                        "Fix these syntax errors (Python reports the same when the file or cell "
-                       "runs); the grader reads the rest of the file without them.")
+                       "runs); the grader reads the rest of the file without them."), notes
+
+
+def _note(problem: SyntaxProblem, template: bool) -> ParseNote:
+    file, cut, cell = problem.where.rpartition(" cell ")
+    if not (cut and cell.isdigit()):
+        file, cell = problem.where, ""
+    return ParseNote(file=file, cell=int(cell) if cell else None, line=problem.line,
+                     message=problem.message, text=problem.text, template=template)
+
+
+def parse_note_text(note: ParseNote) -> str:
+    """A note as one sentence for the terminal and the PDF: "save_test_predictions.ipynb
+    cell 3 is the course template's unfinished code; not graded (line 8: ...)"."""
+    where = note.file + (f" cell {note.cell}" if note.cell is not None else "")
+    at = f"line {note.line}: " if note.line else ""
+    if note.template:
+        return (f"{where} is the course template's unfinished code; not graded "
+                f"({at}{note.message})")
+    shown = f": {note.text[:80]}" if note.text else ""
+    return (f"{where}, {at}{note.message}{shown}; does not parse and was skipped (no "
+            "required model needs it)")
 
 
 def _needs(choice: Choice, problem: SyntaxProblem) -> bool:
@@ -114,3 +141,35 @@ def _needs(choice: Choice, problem: SyntaxProblem) -> bool:
         return False
     files = {w.split(" cell ")[0] for _, w, _ in choice.source.line_map}
     return problem.where.split(" cell ")[0] in files | {choice.source.where.split(" cell ")[0]}
+
+
+def built_notes(model: ModelReport) -> list[str]:
+    """What the grader changed in building a model: pretrained weights not downloaded, frozen
+    parameters counted (both ModelReport fields)."""
+    notes = []
+    if model.offline_weights:
+        notes.append("pretrained weights not downloaded: built with weights=None instead of "
+                     + ", ".join(model.offline_weights))
+    if model.frozen_params:
+        notes.append("frozen parameters counted and trained: freezing is training, not "
+                     "architecture")
+    return notes
+
+
+def built_as_text(model: ModelReport) -> str:
+    """How the grader built a model when it is more than calling a class with the spec's
+    arguments (a module-level variable and its surgery, a factory, the student's own
+    arguments, weights not downloaded, frozen parameters): "models.resnet18() with fc
+    replaced, as in train.py, lines 12-14; pretrained weights not downloaded: built with
+    weights=None instead of pretrained=True (train.py, line 12)"; "" when there is nothing
+    to say."""
+    notes = built_notes(model)
+    if model.built_from:
+        head = f"{model.call}, as in {model.built_from}"
+    elif model.built_kind in ("function", "binding") or notes:
+        head = model.call or f"{model.class_name}()"
+        if model.built_kind in ("function", "binding") and model.source:
+            head += f" ({model.source}, line {model.line})"
+    else:
+        return ""
+    return "; ".join([head, *notes])

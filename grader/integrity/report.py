@@ -9,6 +9,7 @@ instructor only: nothing here is linked from a student's report.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -110,12 +111,53 @@ def _pair_context(pair: PairFinding, rank: int, report: IntegrityReport) -> dict
     }
 
 
+# how grader.inputs.sources.read_sources words a part that does not parse, as the notes of
+# grader integrity carry it ("alice: hw.ipynb cell 3, line 8: invalid syntax: x =: does ...")
+PARSE_NOTE = re.compile(r"^(?P<student>[^:]+): (?P<problem>.+): does not parse; that part was "
+                        r"skipped$", re.DOTALL)
+
+
+def parse_notes(notes: Sequence[str]) -> tuple[list[dict], list[str]]:
+    """The notes on code that does not parse (student, where, problem), and the others."""
+    parsed, other = [], []
+    for note in notes:
+        match = PARSE_NOTE.match(note)
+        if match is None:
+            other.append(note)
+            continue
+        problem = match["problem"]
+        where = re.split(r", line \d+: |: ", problem, maxsplit=1)[0]
+        parsed.append({"student": match["student"], "where": where,
+                       "problem": problem[len(where):].lstrip(", :")})
+    return parsed, other
+
+
+def parse_summary(parsed: list[dict]) -> str:
+    """The parse notes in one line for page 1: how many parts, of how many students, and
+    the file or cell most of them are in (the course's template, usually)."""
+    if not parsed:
+        return ""
+    students = {p["student"] for p in parsed}
+    per_where: dict[str, set[str]] = {}
+    for p in parsed:
+        per_where.setdefault(p["where"], set()).add(p["student"])
+    top, who = max(per_where.items(), key=lambda item: (len(item[1]), item[0]))
+    common = (f"; most often {top} ({len(who)} students)" if len(who) > 1 else "")
+    whose = f"{len(students)} students'" if len(students) != 1 else "1 student's"
+    return (f"Code that does not parse: {len(parsed)} part{'s' if len(parsed) != 1 else ''} "
+            f"of {whose} code skipped, not compared{common}. Each is listed in the appendix.")
+
+
 def integrity_context(report: IntegrityReport, heatmap_svg: str) -> dict:
     import base64
 
     flagged = report.flagged
+    parsed, notes = parse_notes(report.notes)
     return {
         "r": report,
+        "notes": notes,                         # page 1: every note but the parse notes,
+        "parse_summary": parse_summary(parsed),  # which are one line there
+        "parse_notes": parsed,                  # and an appendix
         "flagged": [(i + 1, p) for i, p in enumerate(flagged)],
         "details": [_pair_context(p, i + 1, report) for i, p in
                     enumerate(flagged[:MAX_DETAILED])],
