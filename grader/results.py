@@ -97,7 +97,9 @@ class WeightsReport:
     #                                 shape (missing, unexpected, wrong shape)
     notes: list[str] = field(default_factory=list)      # what was adapted ("module." prefixes)
     error: str | None = None        # could not be read at all
-    accuracy: float | None = None   # held-out accuracy of these weights (set by evaluate)
+    accuracy: float | None = None   # held-out accuracy of these weights (set by evaluate); under
+    #                                 a [held_out] split, on the private part
+    public_accuracy: float | None = None   # on the public part of a split ([held_out])
     agreement: float | None = None  # fraction of held-out images where these weights' own
     #                                 predictions equal predictions.csv (set by evaluate)
     compared: int = 0               # images that agreement was computed on
@@ -129,6 +131,14 @@ class ModelReport:
     layers: list[LayerRow] = field(default_factory=list)
     error: str | None = None        # why it could not be built or run
     weights: WeightsReport | None = None   # the student's checkpoint, when the spec asks for one
+    built_kind: str | None = None   # what the graded candidate is: "class", "function" (a
+    #                                 factory) or "binding" (a module-level variable, with the
+    #                                 head surgery after it)
+    offline_weights: list[str] = field(default_factory=list)   # pretrained weights the code
+    #                                 asks for, not downloaded (built with weights=None):
+    #                                 "pretrained=True (train.py, line 12)"
+    frozen_params: bool = False     # its code freezes parameters (requires_grad = False); they
+    #                                 were counted and trained all the same
 
 
 @dataclass(frozen=True)
@@ -160,6 +170,19 @@ class SandboxReport:
 
 
 @dataclass(frozen=True)
+class ParseNote:
+    """A part of the hand-in's code that does not parse and that no required model needs (or
+    the course's template, unchanged): skipped and named, not a failed check."""
+
+    file: str                       # path in the submission ("save_test_predictions.ipynb")
+    cell: int | None                # notebook code cell (1-based), None for a .py file
+    line: int | None                # 1-based line in the file or cell
+    message: str                    # Python's message ("expected an indented block ...")
+    text: str = ""                  # the offending line, stripped
+    template: bool = False          # the file or cell is the course's starter unchanged
+
+
+@dataclass(frozen=True)
 class CheckReport:
     submission: str
     assignment: str
@@ -169,6 +192,9 @@ class CheckReport:
     predictions: PredictionsReport | None
     sandbox: SandboxReport
     files: list[str] = field(default_factory=list)   # files found in the submission
+    parse_notes: list[ParseNote] = field(default_factory=list)   # code skipped because it does
+    #                                 not parse, where no required model needs it (files.syntax
+    #                                 fails for the rest)
 
 
 @dataclass(frozen=True)
@@ -187,6 +213,10 @@ class Scores:
     accuracy: float                 # fraction 0..1
     per_class: list[float]          # recall per class, fraction 0..1 (nan-free: 0 when no samples)
     confusion: list[list[int]]      # counts; rows true class, columns predicted
+    public_accuracy: float | None = None   # with a public/private split ([held_out]): the
+    #                                 accuracy on the public part; the fields above are then
+    #                                 the private part's. None: no split (or no public image)
+    public_images: int = 0          # how many held-out images the public part holds
 
 
 # TrainingResult.gpu_error's values: the model failed with torch.cuda.OutOfMemoryError, or with
@@ -227,6 +257,9 @@ class ReferenceBand:
     epoch_low: list[float] = field(default_factory=list)    # per epoch, held-out accuracy's
     epoch_high: list[float] = field(default_factory=list)   # mean -/+ spread over the seeds
     note: str = ""                  # the warning sentence when not learned; empty otherwise
+    public_accuracies: list[float] = field(default_factory=list)   # with a public/private
+    #                                 split, each seed's accuracy on the public part (the
+    #                                 fields above are the private part's); empty: no split
 
 
 @dataclass(frozen=True)
@@ -240,6 +273,10 @@ class ItemScore:
     reasons: list[str] = field(default_factory=list)
     gradable: bool = True           # False: the reference did not clearly beat chance under the
     #                                 budget, so the item's points are left out (reasons say so)
+    public_earned: float | None = None   # a held-out item under a public/private split: the
+    #                                 points its public part earns (what students see before
+    #                                 the due date); `earned` is the private part's. None: no split
+    public_reasons: list[str] = field(default_factory=list)   # why public points were lost
 
 
 @dataclass(frozen=True)
@@ -267,6 +304,9 @@ class EvaluationResult:
     #                                 nvidia-smi names it ("cuda" when it does not)
     schema: int = SCHEMA_VERSION
     reference_bands: list[ReferenceBand] = field(default_factory=list)   # per trained model
+    public_fraction: float = 0.0    # the spec's [held_out] public_fraction: when above 0, every
+    #                                 held-out figure and the points are the private part's
+    #                                 (Scores.public_accuracy, ItemScore.public_earned: public)
 
 
 def to_dict(result: Any) -> dict:

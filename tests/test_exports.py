@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from grader import results
 from grader.report import exports
 from tests.factories.results import (HW2_ITEMS, crashed_result, failing_result, good_result,
-                              tiny_imagenet_result)
+                                     split_result, tiny_imagenet_result)
 
 HW2_COLUMNS = [f"ece661-hw2 {item_id}" for item_id, _, _ in HW2_ITEMS] + ["ece661-hw2 total"]
 
@@ -97,3 +98,98 @@ def test_gradescope_output_names_a_crash():
     data = exports.gradescope_results(crashed_result())
     assert "memory limit of 4 GiB exceeded" in data["output"]
     assert data["score"] == 0
+
+
+# ---- Gradescope files of `grader report` follow the spec; a split held-out set
+
+def _visibility_spec(tmp_path):
+    """ece661-hw2 with its held-out items shown after the due date, as a spec file."""
+    from grader.spec import BUILTIN_DIR
+
+    text = (BUILTIN_DIR / "ece661-hw2.toml").read_text() + (
+        '\n[gradescope]\nvisibility = { predictions-accuracy = "after_due_date", '
+        'lab3-accuracy = "hidden" }\nleaderboard = ["params"]\n')
+    path = tmp_path / "ece661-hw2.toml"        # the result's assignment id: its file's stem
+    path.write_text(text)
+    return path
+
+
+def test_display_spec_is_the_results_own_assignments(tmp_path):
+    from grader import spec
+    from grader.spec import GradescopeSpec
+
+    task = spec.load(str(_visibility_spec(tmp_path)))
+    good = good_result()
+    assert exports.display_spec(good, task) == task.gradescope
+    assert exports.display_spec(good) == spec.load("ece661-hw2").gradescope   # built-in
+    # another assignment's spec is not the result's: the result's built-in spec, else defaults
+    assert exports.display_spec(tiny_imagenet_result(), task) == spec.load(
+        "tiny-imagenet").gradescope
+    other = dataclasses.replace(good, assignment="a-course-of-its-own")
+    assert exports.display_spec(other, task) == GradescopeSpec()
+
+
+@pytest.mark.pdf
+def test_report_gradescope_files_follow_the_specs_visibility(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    spec_file = _visibility_spec(tmp_path)
+    res = tmp_path / "results"
+    res.mkdir()
+    results.save(good_result(), res / "alice_good.json")
+    out = tmp_path / "reports"
+    done = CliRunner().invoke(main, ["report", str(res), "--out", str(out), "-a",
+                                     str(spec_file)])
+    assert done.exit_code == 0, done.output
+    data = json.loads((out / "gradescope" / "alice_good.json").read_text())
+    vis = {t["tags"][0]: t["visibility"] for t in data["tests"]}
+    assert vis.pop("predictions-accuracy") == "after_due_date"
+    assert vis.pop("lab3-accuracy") == "hidden"
+    assert set(vis.values()) == {"visible"}
+    assert [e["order"] for e in data["leaderboard"]] == ["asc"] * 3    # params only
+    assert data["score"] == good_result().total                        # the instructor's view
+
+
+def test_report_export_of_a_split_is_the_private_part():
+    """`grader report`'s files are the final view: the private part's points, one test per
+    item, as Gradescope shows them after the due date."""
+    result = split_result()
+    data = exports.gradescope_results(result)
+    assert data["score"] == pytest.approx(result.total) == 97
+    assert len(data["tests"]) == len(result.rubric)
+    names = [t["name"] for t in data["tests"]]
+    assert names[-1].endswith("(private 70%)") and not names[0].endswith("%)")
+    board = {e["name"]: e["value"] for e in data["leaderboard"]}
+    assert board["predictions.csv accuracy (%)"] == round(100 * result.predictions.accuracy, 2)
+
+
+def test_split_note_names_the_private_part_and_its_size():
+    result = split_result()
+    images = sum(map(sum, result.predictions.confusion))
+    note = exports.split_note(result)
+    assert note.startswith("Held-out scores are on the private 70% of the held-out images")
+    assert f"({images:,} images)" in note and "students see the public 30%" in note
+    fewer = dataclasses.replace(result, training=[dataclasses.replace(
+        t, scores=dataclasses.replace(t.scores, confusion=[[140]])) for t in result.training])
+    assert (f"({images:,} images for predictions.csv, 140 images for the retrained models)"
+            in exports.split_note(fewer))
+    assert exports.split_note(good_result()) == ""
+
+
+def test_the_evaluation_table_says_which_part_it_shows():
+    from grader.cli.terminal import evaluation_table
+
+    table = evaluation_table([good_result(), split_result()])
+    assert table.splitlines()[-1] == exports.split_note(split_result())
+    assert "Held-out scores" not in evaluation_table([good_result()])
+
+
+def test_the_student_report_says_which_part_it_shows():
+    from grader.report.context import student_context
+
+    notes = [a["text"] for a in student_context(split_result())["alerts"]
+             if a["level"] == "note"]
+    assert notes == [exports.split_note(split_result())]
+    assert not [a for a in student_context(good_result())["alerts"] if a["level"] == "note"]

@@ -1,10 +1,13 @@
 """`grader gradescope` as students meet it: a valid results.json for every hand-in, Gradescope's
 full specification (checked by one validator against every results.json these tests write),
-the spec's [gradescope] section, usage errors that exit 2 without a traceback, and the
-autograder zip end to end."""
+the spec's [gradescope] and [held_out] sections, the daily cap and the due date from
+submission_metadata.json, public and private held-out scores, usage errors that exit 2 without
+a traceback, and the autograder zip end to end."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import math
 import os
@@ -23,13 +26,14 @@ from grader.errors import InputError, SandboxUnavailable, SpecError
 from grader.report import exports
 from grader.run import gradescope
 from grader.run.gradescope import autograder_tree, handin_problem, run_autograder
-from grader.spec import GradescopeSpec
+from grader.spec import GradescopeSpec, HeldOutSpec
 from tests.factories.models import SIMPLENN
 from tests.factories.results import (
     crashed_result,
     failing_result,
     good_result,
     no_check_result,
+    split_result,
     tiny_imagenet_result,
 )
 from tests.factories.specs import one_model_toml, simplenn_spec
@@ -83,8 +87,10 @@ def validate(data: dict) -> dict:
         assert isinstance(test.get("number", ""), str)
         assert all(isinstance(t, str) for t in test.get("tags", []))
         assert isinstance(test.get("extra_data", {}), dict)
-    if data["tests"]:
-        assert sum(t["score"] for t in data["tests"]) == pytest.approx(data["score"])
+    if data["tests"]:           # ours: the score is what the tests it counts add up to
+        counted = [t for t in data["tests"] if t.get("extra_data", {}).get("counted", True)]
+        assert sum(t["score"] for t in counted) == pytest.approx(data["score"])
+        assert not any("not shown:" in t["output"] for t in counted)   # withheld: not counted
     for entry in data.get("leaderboard", []):
         assert set(entry) <= LEADERBOARD_KEYS and {"name", "value"} <= set(entry)
         assert isinstance(entry["name"], str) and (_number(entry["value"])
@@ -187,6 +193,31 @@ def test_gradescope_section_is_read(tmp_path):
 def test_gradescope_section_faults(tmp_path, fault, text, expected):
     with pytest.raises(SpecError, match="gradescope") as info:
         _spec(tmp_path, f"[gradescope]\n{text}\n")
+    assert expected in str(info.value), fault
+
+
+def test_held_out_section_is_read(tmp_path):
+    a = _spec(tmp_path, """
+        [held_out]
+        public_fraction = 0.3
+        seed = 11
+        """)
+    assert a.held_out == HeldOutSpec(public_fraction=0.3, seed=11) and a.held_out.split
+    assert spec.load("ece661-hw2").held_out == HeldOutSpec()          # default: no split
+    assert not HeldOutSpec().split
+
+
+@pytest.mark.parametrize("fault, text, expected", [
+    ("all public", "public_fraction = 1", "up to, not including, 1"),
+    ("negative", "public_fraction = -0.2", "a fraction of the held-out images from 0"),
+    ("percent, not fraction", "public_fraction = 30", "(0.3: 30% public, 70% private)"),
+    ("a string", 'public_fraction = "30%"', "held_out.public_fraction"),
+    ("a float seed", "seed = 1.5", "held_out.seed"),
+    ("unknown key", "private_fraction = 0.7", "one of the known keys"),
+])
+def test_held_out_section_faults(tmp_path, fault, text, expected):
+    with pytest.raises(SpecError, match="held_out") as info:
+        _spec(tmp_path, f"[held_out]\n{text}\n")
     assert expected in str(info.value), fault
 
 
@@ -502,7 +533,8 @@ def test_gpu_errors_are_torchs_own_classes_not_lookalikes(monkeypatch):
     assert parsed.qualname == common.describe_error(fake)["qualname"] and parsed.gpu == ""
 
 
-# ---- the daily cap on scored held-out runs (submission_metadata.json; issue 22, item 3 in part)
+# ---- the daily cap on scored held-out runs and the due date (submission_metadata.json;
+# issue 22, item 3)
 
 def _metadata(path: Path, previous: list[tuple[str, bool | None]]) -> Path:
     """Gradescope's submission_metadata.json: this run at 2026-12-02 12:00 UTC and earlier
@@ -530,31 +562,203 @@ def test_scored_runs_counts_the_last_24_hours_that_were_shown(tmp_path):
     assert gradescope.scored_runs(None) == 0
 
 
+BEFORE = dt.datetime(2026, 12, 2, 12, 5, tzinfo=dt.timezone.utc)     # before _metadata's due date
+AFTER = dt.datetime(2026, 12, 11, 9, 0, tzinfo=dt.timezone.utc)      # after it: a regrade
+HELD_OUT = {i.id for i in HW2.rubric if i.kind in ("accuracy", "predictions")}
+
+
+def _autograde(tmp_path, monkeypatch, task, result, meta, now):
+    monkeypatch.setattr(gradescope, "_grade", lambda *_: result)
+    target = tmp_path / "results" / "results.json"
+    run_autograder(task, submission=_handin(tmp_path / "s", {"m.py": b"x = 1\n"}),
+                   results=target, metadata=meta, now=now)
+    return read_results(target)
+
+
 @pytest.mark.parametrize("previous, capped", [(0, False), (1, False), (2, True)])
 def test_beyond_the_daily_cap_the_held_out_score_waits_for_the_due_date(
         tmp_path, monkeypatch, previous, capped):
-    import dataclasses
-
-    monkeypatch.setattr(gradescope, "_grade", lambda *_: good_result("student"))
+    result = good_result("student")
     task = dataclasses.replace(HW2, gradescope=GradescopeSpec(daily_cap=2))
     meta = _metadata(tmp_path / "m.json", [("2026-12-02T10:00:00+00:00", True)] * previous)
-    target = tmp_path / "results" / "results.json"
-    result = run_autograder(task, submission=_handin(tmp_path / "s", {"m.py": b"x = 1\n"}),
-                            results=target, metadata=meta)
-    data = read_results(target)
-    assert data["score"] == pytest.approx(result.total)           # the points count either way
-    held = next(t for t in data["tests"] if t["tags"] == ["predictions-accuracy"])
-    assert held["score"] == 25
-    assert (held["visibility"] == "after_due_date") is capped
-    assert ("not shown: you have had 2 scored runs" in held["output"]) is capped
+    data = _autograde(tmp_path, monkeypatch, task, result, meta, BEFORE)
+    held = [t for t in data["tests"] if t["tags"][0] in HELD_OUT]
+    assert {t["tags"][0] for t in held} == HELD_OUT == {
+        "lab1-accuracy", "lab2-accuracy", "lab3-accuracy", "predictions-accuracy"}
+    # graded either way: the points are in the tests, for after the due date
+    assert [t["score"] for t in held] == [10, 10, 15, 25]
+    assert all((t["visibility"] == "after_due_date") is capped for t in held)
+    assert all(("not shown: you have had 2 scored runs" in t["output"]) is capped for t in held)
+    assert all(t["visibility"] == "visible" for t in data["tests"] if t not in held)
     assert data["extra_data"]["held_out_shown"] is not capped
-    # beyond the cap the visible total leaves the held-out points out: no subtraction gives them
-    assert (f"{result.total:g} of {result.possible:g} points" in data["output"]) is not capped
-    assert ("points on the items shown" in data["output"]) is capped
+    # the score Gradescope shows leaves the withheld points out: nothing gives them away
+    assert data["score"] == pytest.approx(result.total - (60 if capped else 0))
+    assert (f"{result.total:g} of {result.possible:g} points." in data["output"]) is not capped
+    assert ("40 of 40 points; the held-out items are shown after the due date" in
+            data["output"]) is capped
     names = [e["name"] for e in data["leaderboard"]]
     assert ("predictions.csv accuracy (%)" in names) is not capped
-    assert all(t["visibility"] == "visible" for t in data["tests"] if t is not held)
+    assert ("SimpleNN (Lab 1) accuracy (%)" in names) is not capped
+    assert "SimpleNN (Lab 1) parameters" in names
     assert json.loads(Path(data["extra_data"]["result"]).read_text())["student"] == "student"
+
+
+def test_after_the_due_date_the_cap_is_lifted(tmp_path, monkeypatch):
+    """A regrade after the due date (same metadata, later clock) shows and counts it all."""
+    result = good_result("student")
+    task = dataclasses.replace(HW2, gradescope=GradescopeSpec(daily_cap=1))
+    meta = _metadata(tmp_path / "m.json", [("2026-12-02T10:00:00+00:00", True)] * 3)
+    data = _autograde(tmp_path, monkeypatch, task, result, meta, AFTER)
+    assert data["score"] == pytest.approx(result.total)
+    assert data["extra_data"]["held_out_shown"] is True
+    assert all(t["visibility"] == "visible" for t in data["tests"])
+
+
+def _due(path: Path, assignment: dict, users: list | None = None) -> Path:
+    path.write_text(json.dumps({"created_at": "2026-12-02T12:00:00+00:00",
+                                "assignment": assignment, "users": users or [],
+                                "previous_submissions": []}))
+    return path
+
+
+@pytest.mark.parametrize("what, assignment, users, passed", [
+    ("before", {"due_date": "2026-12-10T23:59:00-08:00"}, None, False),
+    ("after", {"due_date": "2026-12-10T15:00:00-08:00"}, None, True),   # 23:00 UTC on the 10th
+    ("late due date still open", {"due_date": "2026-12-05T23:59:00+00:00",
+                                  "late_due_date": "2026-12-12T23:59:00+00:00"}, None, False),
+    ("an extension", {"due_date": "2026-12-05T23:59:00+00:00"},
+     [{"email": "s@x.edu", "assignment": {"due_date": "2026-12-12T00:00:00+00:00"}}], False),
+    ("no due date", {"due_date": None}, None, False),
+    ("UTC as Z, no zone", {"due_date": "2026-12-10T22:00:00Z"}, None, True),
+    ("a naive time is UTC", {"due_date": "2026-12-10T23:30:00"}, None, False),
+])
+def test_due_date_from_submission_metadata(tmp_path, what, assignment, users, passed):
+    now = dt.datetime(2026, 12, 10, 23, 15, tzinfo=dt.timezone.utc)
+    meta = _due(tmp_path / "m.json", assignment, users)
+    assert gradescope.due_date_passed(meta, now) is passed, what
+
+
+def test_due_date_without_metadata_has_not_passed(tmp_path):
+    assert gradescope.due_date_passed(None, AFTER) is False
+    assert gradescope.due_date_passed(tmp_path / "none.json", AFTER) is False
+    (tmp_path / "bad.json").write_text("[1, 2")
+    assert gradescope.due_date_passed(tmp_path / "bad.json", AFTER) is False
+
+
+# ---- public and private held-out scores (the spec's [held_out]; issue 22, item 3)
+
+def _split_task(**gradescope_spec):
+    return dataclasses.replace(HW2, held_out=HeldOutSpec(public_fraction=0.3, seed=5),
+                               gradescope=GradescopeSpec(**gradescope_spec))
+
+
+def test_before_the_due_date_students_see_the_public_part(tmp_path, monkeypatch):
+    result = split_result("student")
+    data = _autograde(tmp_path, monkeypatch, _split_task(), result,
+                      _metadata(tmp_path / "m.json", []), BEFORE)
+    tests = {(t["tags"][0], t["extra_data"].get("part")): t for t in data["tests"]}
+    for item in result.rubric:
+        if item.id not in HELD_OUT:
+            assert tests[item.id, None]["visibility"] == "visible"
+            continue
+        public, private = tests[item.id, "public"], tests[item.id, "private"]
+        assert (public["score"], public["max_score"]) == (item.public_earned, item.possible)
+        assert public["visibility"] == "visible" and public["name"].endswith("(public 30%)")
+        assert "private 70% of the held-out images decides" in public["output"]
+        assert (private["score"], private["visibility"]) == (item.earned, "after_due_date")
+        assert private["name"].endswith("(private 70%)")
+        assert public["extra_data"]["counted"] and not private["extra_data"]["counted"]
+    assert "scored 82% on the public 30%" in tests["predictions-accuracy", "public"]["output"]
+    # the score shown counts the public part (90: predictions.csv 15 of 25, ResNet-20 15 of
+    # 15), and nothing in it gives the private part's 97 (25 and 12) away
+    assert result.total == 97 and data["score"] == pytest.approx(90)
+    assert "on the public 30% of the held-out images" in data["output"]
+    board = {e["name"]: e["value"] for e in data["leaderboard"]}
+    assert board["predictions.csv accuracy (%)"] == 82.0
+    assert board["SimpleNN (Lab 1) accuracy (%)"] == round(
+        100 * result.training[0].scores.public_accuracy, 2)
+
+
+def test_after_the_due_date_the_private_part_counts(tmp_path, monkeypatch):
+    result = split_result("student")
+    data = _autograde(tmp_path, monkeypatch, _split_task(), result,
+                      _metadata(tmp_path / "m.json", []), AFTER)
+    assert data["score"] == pytest.approx(result.total) == 97
+    assert len(data["tests"]) == len(result.rubric)          # one test per item again
+    lab3 = next(t for t in data["tests"] if t["tags"][0] == "lab3-accuracy")
+    assert (lab3["score"], lab3["visibility"], lab3["tags"]) == (12, "visible",
+                                                               ["lab3-accuracy", "private"])
+    assert "private 70% of the held-out images" in lab3["output"]
+    board = {e["name"]: e["value"] for e in data["leaderboard"]}
+    assert board["predictions.csv accuracy (%)"] == round(100 * result.predictions.accuracy, 2)
+
+
+def test_split_beyond_the_cap_shows_neither_part(tmp_path, monkeypatch):
+    result = split_result("student")
+    meta = _metadata(tmp_path / "m.json", [("2026-12-02T10:00:00+00:00", True)])
+    data = _autograde(tmp_path, monkeypatch, _split_task(daily_cap=1), result, meta, BEFORE)
+    held = [t for t in data["tests"] if t["tags"][0] in HELD_OUT]
+    assert len(held) == 8 and {t["visibility"] for t in held} == {"after_due_date"}
+    assert all("not shown:" in t["output"] for t in held if t["extra_data"]["part"] == "public")
+    assert data["score"] == pytest.approx(40)                  # the checks only
+    assert not [e for e in data["leaderboard"] if "accuracy" in e["name"]]
+
+
+def test_a_stricter_visibility_in_the_spec_stays(tmp_path, monkeypatch):
+    """An item the spec hides (or keeps for publishing) is not shown after the due date."""
+    task = _split_task(visibility=(("lab1-accuracy", "hidden"),
+                                   ("predictions-accuracy", "after_published")))
+    data = _autograde(tmp_path, monkeypatch, task, split_result("student"),
+                      _metadata(tmp_path / "m.json", []), BEFORE)
+    vis = {(t["tags"][0], t["extra_data"].get("part")): t["visibility"] for t in data["tests"]}
+    assert vis["lab1-accuracy", "public"] == vis["lab1-accuracy", "private"] == "hidden"
+    assert vis["predictions-accuracy", "private"] == "after_published"
+    assert vis["lab2-accuracy", "private"] == "after_due_date"
+
+
+def _leaderboard_only(result, task):
+    """`result` and `task` of a leaderboard-only course: the rubric keeps its check items only
+    (no accuracy or predictions item), so held-out figures appear on the leaderboard alone."""
+    task = dataclasses.replace(task, rubric=tuple(i for i in task.rubric
+                                                  if i.id not in HELD_OUT))
+    items = [i for i in result.rubric if i.id not in HELD_OUT]
+    assert items and all(i.public_earned is None for i in items)
+    return dataclasses.replace(result, rubric=items, total=sum(i.earned for i in items),
+                               possible=sum(i.possible for i in items)), task
+
+
+def test_a_leaderboard_only_course_shows_the_public_part_before_the_due_date(
+        tmp_path, monkeypatch):
+    """The private figures must not reach the leaderboard before the due date even when no
+    rubric item is held-out: the split is the result's, not the rubric's."""
+    result, task = _leaderboard_only(split_result("student"), _split_task())
+    before = _autograde(tmp_path / "before", monkeypatch, task, result,
+                        _metadata(tmp_path / "m.json", []), BEFORE)
+    board = {e["name"]: e["value"] for e in before["leaderboard"]}
+    assert board["predictions.csv accuracy (%)"] == 82.0
+    assert board["SimpleNN (Lab 1) accuracy (%)"] == round(
+        100 * result.training[0].scores.public_accuracy, 2)
+    assert round(100 * result.predictions.accuracy, 2) not in board.values()
+    after = _autograde(tmp_path / "after", monkeypatch, task, result,
+                       _metadata(tmp_path / "m.json", []), AFTER)
+    board = {e["name"]: e["value"] for e in after["leaderboard"]}
+    assert board["predictions.csv accuracy (%)"] == round(100 * result.predictions.accuracy, 2)
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_the_cap_drops_held_out_columns_of_a_leaderboard_only_course(
+        tmp_path, monkeypatch, split):
+    result, task = _leaderboard_only(split_result("student") if split else good_result(
+        "student"), dataclasses.replace(_split_task(daily_cap=1), held_out=HeldOutSpec(
+            public_fraction=0.3 if split else 0.0, seed=5)))
+    meta = _metadata(tmp_path / "m.json", [("2026-12-02T10:00:00+00:00", True)])
+    data = _autograde(tmp_path, monkeypatch, task, result, meta, BEFORE)
+    names = {e["name"] for e in data["leaderboard"]}
+    assert "SimpleNN (Lab 1) parameters" in names                # the rest stays
+    assert not any("accuracy" in n for n in names), names
+    assert data["extra_data"]["held_out_shown"] is False     # not a scored run for the cap
+    assert "left off the leaderboard" in data["output"]
+    assert data["score"] == pytest.approx(result.total)      # nothing held back: all checks
 
 
 def test_a_refused_upload_is_not_a_scored_run(tmp_path):
@@ -581,3 +785,90 @@ def test_a_link_out_of_the_upload_is_not_followed(tmp_path):
     klass = gradescope.one_handin(upload, tmp_path / "class")
     copied = sorted(p.relative_to(klass).as_posix() for p in klass.rglob("*"))
     assert copied == ["student", "student/m.py"]
+
+
+SPLIT = simplenn_spec("""
+[assignment]
+course = "Test course"
+title = "Tiny split"
+required_files = ["*.py", "predictions.csv"]
+
+[dataset]
+synthetic_train = 600
+synthetic_test = 200
+
+[training]
+epochs = 1
+batch_size = 32
+lr = 0.05
+reference_seeds = 2
+eval_images = 150
+
+[limits]
+wall_seconds = 60
+train_wall_seconds = 300
+
+[predictions]
+rows = 200
+
+[held_out]
+public_fraction = 0.3
+seed = 7
+""")
+
+
+@pytest.mark.sandbox
+@pytest.mark.train
+def test_a_split_held_out_set_end_to_end(tmp_path):
+    """A real grading run under [held_out]: predictions.csv right on every private image and
+    wrong on every public one; the points are the private part's, Gradescope shows the public
+    part's before the due date, and the kept result loads back with both."""
+    import numpy as np
+
+    from grader import results as results_io
+    from grader.grading.predictions import public_mask
+    from grader.inputs.data import load_dataset
+    from grader.run.options import Options
+
+    path = tmp_path / "split.toml"
+    path.write_text(SPLIT)
+    task = spec.load(str(path))
+    cache = tmp_path / "cache"
+    labels = np.asarray(load_dataset(task.dataset, None, cache_dir=cache / "data").test_labels)
+    public = public_mask(len(labels), 0.3, 7)
+    guesses = np.where(public, (labels + 1) % 10, labels)
+    upload = _handin(tmp_path / "s", {
+        "models.py": textwrap.dedent(SIMPLENN).encode(),
+        "predictions.csv": ("id,label\r\n" + "".join(f"{i},{v}\r\n" for i, v in
+                                                     enumerate(guesses))).encode()})
+    target = tmp_path / "results" / "results.json"
+    result = run_autograder(task, submission=upload, results=target,
+                            metadata=_metadata(tmp_path / "m.json", []), now=BEFORE,
+                            options=Options(cache_dir=cache, timeout=None))
+    assert result.status == "ok" and result.public_fraction == 0.3
+    # predictions.csv: the private part's scores, the public part's accuracy beside them
+    p = result.predictions
+    assert (p.accuracy, p.public_accuracy, p.public_images) == (1.0, 0.0, 60)
+    assert sum(map(sum, p.confusion)) == 140                   # 70% of 200
+    # the retrained model: scored on the private part of the first 150 images, per epoch too
+    (run,) = result.training
+    assert run.scores.public_images == public[:150].sum()
+    assert sum(map(sum, run.scores.confusion)) == 150 - public[:150].sum()
+    assert run.history[-1].val_accuracy == run.scores.accuracy
+    assert run.scores.public_accuracy is not None
+    (band,) = result.reference_bands
+    assert len(band.public_accuracies) == len(band.accuracies) == 2
+    items = {i.id: i for i in result.rubric}
+    assert (items["predictions"].earned, items["predictions"].public_earned) == (10, 0)
+    assert items["model"].public_earned is None and items["accuracy"].public_earned is not None
+    # Gradescope before the due date: the public part, counted; the private part, waiting
+    data = read_results(target)
+    shown = {(t["tags"][0], t["extra_data"].get("part")): t for t in data["tests"]}
+    assert shown["predictions", "public"]["score"] == 0
+    assert shown["predictions", "public"]["visibility"] == "visible"
+    assert shown["predictions", "private"]["score"] == 10
+    assert shown["predictions", "private"]["visibility"] == "after_due_date"
+    assert data["score"] == pytest.approx(
+        items["model"].earned + items["accuracy"].public_earned)
+    kept = results_io.load(Path(data["extra_data"]["result"]))
+    assert kept == result                         # the new fields survive the JSON round trip

@@ -407,3 +407,252 @@ def test_spec_column_aliases_are_read_from_toml(tmp_path):
     (tmp_path / "bad.toml").write_text(text.replace('["Category"]', '"Category"'))
     with pytest.raises(SpecError, match="predictions.label_aliases.*a list of strings"):
         load(str(tmp_path / "bad.toml"))
+
+
+# ---- the public/private split of the held-out set ([held_out]; issue 22, item 3) -----------
+
+def test_public_mask_is_a_fixed_split_of_the_asked_size():
+    mask = predictions.public_mask(10_000, 0.3, seed=0)
+    assert mask.dtype == np.bool_ and mask.shape == (10_000,) and mask.sum() == 3_000
+    assert np.array_equal(mask, predictions.public_mask(10_000, 0.3, seed=0))   # every run
+    other = predictions.public_mask(10_000, 0.3, seed=1)
+    assert other.sum() == 3_000 and 0.2 < (mask & other).sum() / 3_000 < 0.4     # independent
+    # spread over the ids (not a block): every tenth of the set is about 30% public
+    assert all(0.25 < part.mean() < 0.35 for part in np.split(mask, 10))
+    assert predictions.public_mask(7, 0.5, seed=0).sum() == 4           # round(3.5) is 4
+    assert not predictions.public_mask(100, 0.0, seed=0).any()
+    assert predictions.public_mask(0, 0.3, seed=0).shape == (0,)
+
+
+def test_public_mask_depends_on_no_random_stream():
+    """Pinned: the split must not change between grader or numpy versions mid-semester (the
+    public images of seed 1 among ten, from the hash of 'seed:position' alone)."""
+    import hashlib
+
+    assert np.flatnonzero(predictions.public_mask(10, 0.3, seed=1)).tolist() == [7, 8, 9]
+    order = sorted(range(10), key=lambda i: hashlib.blake2b(f"1:{i}".encode(),
+                                                            digest_size=8).digest())
+    assert sorted(order[:3]) == [7, 8, 9]
+
+
+@pytest.mark.parametrize("images, fraction", [(-1, 0.3), (10, 1.5), (10, -0.1)])
+def test_public_mask_refuses_what_is_no_split(images, fraction):
+    with pytest.raises(ValueError, match="public_mask needs"):
+        predictions.public_mask(images, fraction, seed=0)
+
+
+def test_split_scores_by_hand():
+    from grader.grading import metrics
+
+    target = np.array([0, 1, 2, 0, 1, 2])
+    preds = np.array([0, 1, 0, 1, 1, 2])           # wrong at positions 2 and 3
+    public = np.array([True, False, True, False, False, False])
+    s = metrics.split_scores(preds, target, 3, public)
+    # private: positions 1, 3, 4, 5 -> 3 of 4 right; public: 0 and 2 -> 1 of 2
+    assert (s.accuracy, s.public_accuracy, s.public_images) == (0.75, 0.5, 2)
+    assert s.confusion == [[0, 1, 0], [0, 2, 0], [0, 0, 1]]
+    assert s.per_class == [0.0, 1.0, 1.0]
+    assert metrics.split_scores(preds, target, 3, np.zeros(6, bool)).public_accuracy is None
+    with pytest.raises(ValueError, match="public must be a boolean mask of 6"):
+        metrics.split_scores(preds, target, 3, np.zeros(5, bool))
+    with pytest.raises(ValueError, match="target is empty"):    # no private image at all
+        metrics.split_scores(preds, target, 3, np.ones(6, bool))
+
+
+def test_retrained_models_are_scored_on_the_private_part(tmp_path):
+    """The curves and the final figure are the private part's (the curves' last point is the
+    model's figure), and the public part's accuracy comes beside it."""
+    from grader.grading.retrain import score_training
+    from grader.sandbox.bwrap import RunOutcome
+    from grader.sandbox.reports import EpochReport, TrainHistory, TrainReport
+
+    labels = np.array([0, 1, 2, 3, 0, 1, 2, 3])
+    public = np.array([True, True, False, False, False, False, False, False])
+    epochs = np.array([[0, 0, 0, 0, 0, 0, 0, 0],      # epoch 1: right on 0 and 4 (1 private)
+                       [0, 1, 2, 3, 0, 1, 0, 0]])     # epoch 2: wrong on 6 and 7 (private)
+    np.save(tmp_path / "epochs.npy", epochs)
+    np.save(tmp_path / "final.npy", epochs[-1])
+    report = TrainReport(key="m", ok=True, stage="done",
+                         predictions_files=("epochs.npy", "final.npy"),
+                         history=TrainHistory(epochs=(EpochReport(epoch=1), EpochReport(
+                             epoch=2)), seconds=3.0))
+    outcome = RunOutcome(status="ok", reason="", exit_code=0, seconds=1.0, output="",
+                         result={}, out_dir=tmp_path)
+    split = score_training("m", report, outcome, labels, 4, public)
+    assert [e.val_accuracy for e in split.history] == [1 / 6, 4 / 6]
+    assert split.scores.accuracy == split.history[-1].val_accuracy == 4 / 6
+    assert (split.scores.public_accuracy, split.scores.public_images) == (1.0, 2)
+    assert sum(map(sum, split.scores.confusion)) == 6
+    whole = score_training("m", report, outcome, labels, 4)        # no split: as before
+    assert whole.scores.accuracy == 6 / 8 and whole.scores.public_accuracy is None
+    assert [e.val_accuracy for e in whole.history] == [2 / 8, 6 / 8]
+
+
+def test_the_training_config_carries_the_split_only_when_there_is_one(tmp_path):
+    import dataclasses
+
+    from grader import spec
+    from grader.grading.retrain import scored_public, train_config
+    from grader.spec import HeldOutSpec
+
+    hw2 = spec.load("ece661-hw2")
+    plain = train_config(hw2, None)
+    assert "held_out_split" not in plain          # the reference cache keys stay as they were
+    split = train_config(dataclasses.replace(hw2, held_out=HeldOutSpec(0.25, seed=3)), None)
+    assert split == {**plain, "held_out_split": [0.25, 3]}
+
+    class Data:                                    # PreparedData's labels, 100 held-out images
+        labels = np.arange(100) % 10
+
+    assert scored_public(Data, plain) is None
+    mask = scored_public(Data, {**split, "eval_images": 40})
+    assert np.array_equal(mask, predictions.public_mask(100, 0.25, 3)[:40])
+    assert 0 < mask.sum() < 40
+
+
+def _split_spec(tmp_path, fraction: float):
+    from grader import spec
+    from tests.factories.specs import rubric_item, simplenn_spec
+
+    head = """
+[assignment]
+course = "Test course"
+title = "Split"
+
+[predictions]
+rows = 100
+"""
+    if fraction:
+        head += f"\n[held_out]\npublic_fraction = {fraction}\nseed = 4\n"
+    text = simplenn_spec(head) + rubric_item("absolute", "accuracy", model="simplenn",
+                                             full=0.6, zero=0.2, points=10)
+    path = tmp_path / f"split-{fraction}.toml"
+    path.write_text(text)
+    return spec.load(str(path))
+
+
+def _graded_parts(public: float | None, private: float, *, split: bool):
+    from grader.results import ReferenceBand, Scores, TrainingResult
+
+    run = TrainingResult(model="simplenn", ok=True, scores=Scores(
+        accuracy=private, per_class=[private] * 10, confusion=[[0] * 10] * 10,
+        public_accuracy=public if split else None))
+    band = ReferenceBand(model="simplenn", seeds=[0, 1], accuracies=[0.6, 0.6], mean=0.6,
+                         spread=0.0, chance=0.1, threshold=0.19, learned=True,
+                         public_accuracies=[0.7, 0.7] if split else [])
+    preds = Scores(accuracy=0.95, per_class=[0.95] * 10, confusion=[[0] * 10] * 10,
+                   public_accuracy=0.7 if split else None)
+    return [run], [band], preds
+
+
+def test_rubric_without_a_split_is_what_it_was(tmp_path):
+    from grader.grading import rubric
+    from grader.results import CheckResult
+
+    assignment = _split_spec(tmp_path, 0)
+    checks = [CheckResult("simplenn.found", True, "ok")]
+    training, bands, preds = _graded_parts(None, 0.5, split=False)
+    items = rubric.score_results(assignment, checks=checks, training=training, bands=bands,
+                                 predictions=preds)
+    assert items == rubric.score(assignment, checks=checks, accuracy={"simplenn": 0.5},
+                                 reference={"simplenn": bands[0]}, predictions_accuracy=0.95)
+    assert all(i.public_earned is None and not i.public_reasons for i in items)
+
+
+def test_rubric_points_are_the_private_parts_and_the_public_part_comes_beside(tmp_path):
+    from grader.grading import rubric
+    from grader.results import CheckResult
+
+    assignment = _split_spec(tmp_path, 0.3)
+    training, bands, preds = _graded_parts(0.42, 0.54, split=True)
+    items = {i.id: i for i in rubric.score_results(
+        assignment, checks=[CheckResult("simplenn.found", True, "ok")], training=training,
+        bands=bands, predictions=preds)}
+    assert items["model"].public_earned is None                    # a check: not held out
+    # relative to the reference: private 0.54 / 0.6 = 90% (full at 90%); public 0.42 against
+    # the reference's public 0.7 = 60%, (0.6 - 0.3) / (0.9 - 0.3) of the points
+    assert items["accuracy"].earned == 10
+    assert items["accuracy"].public_earned == pytest.approx(5.0)
+    assert "on the public 30% of the held-out images" in items["accuracy"].public_reasons[0]
+    assert "the reference reached 70%" in items["accuracy"].public_reasons[0]
+    # absolute: private 54% of a 60% target, public 42%
+    assert items["absolute"].earned == pytest.approx(10 * (0.54 - 0.2) / 0.4)
+    assert "on the private 70% of the held-out images" in items["absolute"].reasons[0]
+    assert items["absolute"].public_earned == pytest.approx(10 * (0.42 - 0.2) / 0.4)
+    # predictions.csv: private 95% (full marks), public 70%
+    assert items["predictions"].earned == 10 and not items["predictions"].reasons
+    assert items["predictions"].public_earned == pytest.approx(5.0)
+    assert items["predictions"].public_reasons == [
+        "predictions.csv scored 70% on the public 30% of the held-out test set (full points "
+        "at 90%, none at or below 50%)"]
+
+
+def test_the_reference_band_keeps_each_seeds_public_accuracy():
+    from grader.grading.retrain import reference_band
+    from grader.grading.rubric import public_band
+    from grader.results import Scores, TrainingResult
+
+    def run(seed, private, public):
+        return TrainingResult(model="m", ok=True, seed=seed, scores=Scores(
+            accuracy=private, per_class=[], confusion=[], public_accuracy=public))
+
+    band = reference_band("m", "M", [run(0, 0.6, 0.5), run(1, 0.7, 0.7)], chance=0.1,
+                          epochs=1)
+    assert band.accuracies == [0.6, 0.7] and band.public_accuracies == [0.5, 0.7]
+    public = public_band(band)
+    assert public.mean == pytest.approx(0.6) and public.spread == pytest.approx(0.1414, 1e-3)
+    assert public.accuracies == [0.5, 0.7] and public.learned == band.learned
+    plain = reference_band("m", "M", [run(0, 0.6, None)], chance=0.1, epochs=1)
+    assert plain.public_accuracies == [] and public_band(plain) is plain
+
+
+# ---- a public/private split of the scored held-out images ([training] eval_images)
+
+def _config(eval_images: int, fraction: float = 0.3, seed: int = 0) -> dict:
+    return {"eval_images": eval_images, "held_out_split": [fraction, seed]}
+
+
+def _first_run(mask, value: bool) -> int:
+    """How many leading positions of `mask` equal `value` (0 when the first does not)."""
+    other = np.flatnonzero(mask != value)
+    return int(other[0]) if other.size else mask.size
+
+
+@pytest.mark.parametrize("part, public_first", [("private", True), ("public", False)])
+def test_an_eval_images_that_empties_a_part_is_a_spec_error(part, public_first):
+    """A small `[training] eval_images` whose first images are all public (or all private)
+    leaves a part empty: a SpecError naming both keys, not a ValueError from split_scores or a
+    public item that reads "crashed" for every student."""
+    from types import SimpleNamespace
+
+    from grader.errors import SpecError
+    from grader.grading import metrics
+    from grader.grading.retrain import scored_public
+
+    labels = np.arange(1000) % 10
+    seed = next(s for s in range(100) if predictions.public_mask(1000, 0.3, s)[0] == public_first)
+    n = _first_run(predictions.public_mask(1000, 0.3, seed), public_first)
+    data = SimpleNamespace(labels=labels)
+    with pytest.raises(SpecError) as err:
+        scored_public(data, _config(n, seed=seed))
+    message = str(err.value)
+    assert "[held_out] public_fraction = 0.3" in message
+    assert f"[training] eval_images = {n:,}" in message
+    assert f"the {part} part of the scored held-out images empty" in message
+    # one more image gives both parts one at least, and the split scores
+    mask = scored_public(data, _config(n + 1, seed=seed))
+    assert mask.size == n + 1 and 0 < mask.sum() < mask.size
+    scores = metrics.split_scores(labels[:n + 1], labels[:n + 1], 10, mask)
+    assert scores.accuracy == 1.0 and scores.public_accuracy == 1.0
+    assert scores.public_images == int(mask.sum())
+
+
+def test_a_split_of_every_held_out_image_needs_no_eval_images():
+    from types import SimpleNamespace
+
+    from grader.grading.retrain import scored_public
+
+    data = SimpleNamespace(labels=np.zeros(1000, dtype=np.int64))
+    mask = scored_public(data, _config(0))
+    assert mask.size == 1000 and mask.sum() == 300
+    assert scored_public(data, {"eval_images": 5}) is None          # no split: no mask

@@ -418,3 +418,148 @@ def test_class_summary_shows_the_warning_and_the_item_as_not_gradable():
     assert "Warning: not gradable under this budget:</strong> " + escape(at_chance.note) in html
     assert html.count(escape(at_chance.note)) == 1                    # once for the class
     assert "not gradable</span> <span class=\"muted\">(2 of 2: reference at chance)" in html
+
+
+# ---------------------------------------------------------------- the student's own weights
+
+def pruning_spec(tmp_path, *items: str) -> spec.Assignment:
+    """ECE 661 HW4 as a spec: a ResNet-20 graded from the student's pruned checkpoint."""
+    from tests.factories.specs import rubric_item
+
+    path = tmp_path / "hw4.toml"
+    path.write_text(spec_toml(model_toml("resnet20", title="ResNet-20", names=["ResNetCIFAR"],
+                                         reference="resnet20-a", train=False,
+                                         weights="*prun*.pt"),
+                              *(rubric_item(f"item{i}", kind, **keys)
+                                for i, (kind, keys) in enumerate(items))), encoding="utf-8")
+    return spec.load(str(path))
+
+
+def own_weights(sparsity=0.7, bits=9, accuracy=0.88, **changes):
+    from grader.results import LayerWeights, Sparsity, WeightsReport
+
+    layers = [LayerWeights("conv1", "Conv2d", 432, sparsity, 2 ** bits, bits),
+              LayerWeights("linear", "Linear", 640, sparsity, 16, 4)]
+    return WeightsReport(file="resnet20_pruned.pt", loaded=True, format="state_dict",
+                         sparsity=Sparsity(overall=sparsity, conv=sparsity, linear=sparsity),
+                         layers=layers, bits=bits, accuracy=accuracy, **changes)
+
+
+def weights_items(assignment, w, reference=None):
+    items = score(assignment, checks=[], accuracy={}, predictions_accuracy=None,
+                  reference={"resnet20": band("resnet20", 0.9)} if reference is None
+                  else reference, weights={"resnet20": w})
+    return items
+
+
+@pytest.mark.parametrize("sparsity, accuracy, earned, reason", [
+    (0.7, 0.88, 10.0, None),
+    (0.5, 0.88, 5.0, "own weights (resnet20_pruned.pt) have 50% zeros among their conv and "
+                     "linear weights (full points at 70%, none at or below 30%)"),
+    (0.2, 0.88, 0.0, "have 20% zeros"),
+    # 70% zeros bought with the accuracy: below the floor, nothing
+    (0.7, 0.40, 0.0, "own weights (resnet20_pruned.pt) reached 40% on the held-out images: "
+                     "below the floor of 80% the sparsity earns nothing"),
+    (0.7, None, 0.0, "have no held-out accuracy, so the accuracy floor of 80% cannot be "
+                     "checked; the item earns nothing"),
+])
+def test_sparsity_is_linear_and_needs_the_accuracy_floor(tmp_path, sparsity, accuracy, earned,
+                                                         reason):
+    hw4 = pruning_spec(tmp_path, ("sparsity", dict(model="resnet20", full=0.7, zero=0.3,
+                                                   floor=0.8, points=10)))
+    (item,) = weights_items(hw4, own_weights(sparsity=sparsity, accuracy=accuracy))
+    assert (item.earned, item.possible) == (earned, 10.0)
+    if reason is None:
+        assert item.reasons == []
+    else:
+        assert len(item.reasons) == 1 and reason in item.reasons[0]
+
+
+def test_sparsity_floor_relative_to_the_dense_reference(tmp_path):
+    hw4 = pruning_spec(tmp_path, ("sparsity", dict(model="resnet20", full=0.7, floor=0.95,
+                                                   basis="reference", points=10)))
+    (kept,) = weights_items(hw4, own_weights(accuracy=0.86))         # 95.6% of 90%
+    (lost,) = weights_items(hw4, own_weights(accuracy=0.80))         # 88.9%
+    assert kept.earned == 10.0 and lost.earned == 0.0
+    assert lost.reasons == ["ResNet-20's own weights (resnet20_pruned.pt) reached 80% on the "
+                            "held-out images, 88.9% of the reference's 90% (your accuracy): "
+                            "below the floor of 95% the sparsity earns nothing"]
+    # a reference that did not beat chance cannot set a relative floor: left out for everyone
+    (item,) = weights_items(hw4, own_weights(), reference={"resnet20": band("resnet20", 0.105)})
+    assert (item.earned, item.possible, item.gradable) == (0.0, 0.0, False)
+
+
+@pytest.mark.parametrize("bits, earned", [(3, 5.0), (4, 5.0), (6, 2.5), (8, 0.0), (14, 0.0)])
+def test_bits_full_at_or_below_full_none_at_zero(tmp_path, bits, earned):
+    hw4 = pruning_spec(tmp_path, ("bits", dict(model="resnet20", full=4, zero=8, points=5)))
+    (item,) = weights_items(hw4, own_weights(bits=bits))
+    assert item.earned == earned
+    if earned < 5:
+        assert item.reasons == [f"ResNet-20's own weights (resnet20_pruned.pt) need {bits} bits "
+                                f"(conv1 has {2 ** bits:,} distinct values); full points at 4 "
+                                "bits or fewer, none at 8 or more"]
+
+
+def test_weights_accuracy_absolute_and_relative(tmp_path):
+    hw4 = pruning_spec(tmp_path, ("weights", dict(model="resnet20", full=0.9, zero=0.5,
+                                                  points=10)),
+                       ("weights", dict(model="resnet20", basis="reference", full=0.95,
+                                        zero=0.5, points=10)))
+    absolute, relative = weights_items(hw4, own_weights(accuracy=0.7))
+    assert absolute.earned == 5.0 and absolute.reasons == [
+        "ResNet-20's own weights (resnet20_pruned.pt) reached 70% on the held-out images "
+        "(full points at 90%, none at or below 50%)"]
+    assert relative.earned == round(10 * (0.7 / 0.9 - 0.5) / 0.45, 2)
+    assert "77.8% of the reference's 90%" in relative.reasons[0]
+
+
+@pytest.mark.parametrize("w, reason", [
+    (None, "ResNet-20 was not found or did not build, so its checkpoint could not be loaded"),
+    ("missing", "no file matching '*prun*.pt' in the submission"),
+    ("problems", "layer1.0.conv1.weight: checkpoint [16, 3, 3, 3], model [16, 16, 3, 3]"),
+    ("failed run", "have no held-out accuracy (its held-out predictions failed"),
+])
+def test_weights_that_did_not_load_earn_nothing_with_the_reason(tmp_path, w, reason):
+    from grader.results import WeightsReport
+
+    hw4 = pruning_spec(tmp_path, ("weights", dict(model="resnet20", full=0.9, points=10)),
+                       ("sparsity", dict(model="resnet20", full=0.7, points=10)),
+                       ("bits", dict(model="resnet20", full=4, points=5)))
+    report = {None: None,
+              "missing": WeightsReport(file="", loaded=False, error="no file matching "
+                                       "'*prun*.pt' in the submission (files handed in: hw4.py)"),
+              "problems": WeightsReport(file="resnet20_pruned.pt", loaded=False, problems=[
+                  "layer1.0.conv1.weight: checkpoint [16, 3, 3, 3], model [16, 16, 3, 3]"]),
+              "failed run": own_weights(accuracy=None, error="its held-out predictions failed: "
+                                        "predicting failed: RuntimeError: boom")}[w]
+    items = weights_items(hw4, report)
+    first = items[0] if w == "failed run" else None
+    for item in ([first] if first else items):
+        assert item.earned == 0.0 and item.possible == item.earned + {
+            "item0": 10, "item1": 10, "item2": 5}[item.id]
+        assert len(item.reasons) == 1 and reason in item.reasons[0], item.reasons
+
+
+def test_weights_items_under_a_public_private_split_score_both_parts(tmp_path):
+    """[held_out] split: the weights' accuracy decides the points on the private part, and the
+    public part's figure is what Gradescope shows before the due date; a sparsity item with an
+    accuracy floor depends on the held-out labels too, a bits item without one does not."""
+    import dataclasses
+
+    from grader.grading.rubric import held_out, score_results
+    from grader.spec import HeldOutSpec
+
+    hw4 = pruning_spec(tmp_path, ("weights", dict(model="resnet20", full=0.9, zero=0.5,
+                                                  points=10)),
+                       ("sparsity", dict(model="resnet20", full=0.7, floor=0.8, points=10)),
+                       ("bits", dict(model="resnet20", full=4, zero=8, points=5)))
+    hw4 = dataclasses.replace(hw4, held_out=HeldOutSpec(0.3, seed=0))
+    assert [held_out(i) for i in hw4.rubric] == [True, True, False]
+    w = own_weights(accuracy=0.7, public_accuracy=0.9, bits=6)
+    accuracy, sparsity, bits = score_results(hw4, checks=[], training=[], bands=[],
+                                             predictions=None, weights={"resnet20": w})
+    assert (accuracy.earned, accuracy.public_earned) == (5.0, 10.0)
+    assert "on the held-out images" in accuracy.reasons[0] and accuracy.public_reasons == []
+    # 70% on the private part is below the floor, 90% on the public part is not
+    assert (sparsity.earned, sparsity.public_earned) == (0.0, 10.0)
+    assert (bits.earned, bits.public_earned) == (2.5, None)

@@ -468,3 +468,30 @@ def test_results_follow_the_umask_without_ever_clearing_it(tmp_path, monkeypatch
     finally:
         monkeypatch.undo()
         os.umask(old)
+
+
+def test_spec_fields_added_in_0_4_0_leave_an_unchanged_spec_its_key():
+    """The public/private split, students' weights and `within` are left out of a job's key
+    while unused: ece661-hw2's spec part hashes as it did in 0.3.0 (7842811), so adding spec
+    fields does not by itself regrade a class. A spec that uses one of them is another key."""
+    import dataclasses
+    import hashlib
+
+    from grader import spec
+    from grader.results import ReferenceBand, Scores, TrainingResult, to_dict
+    from grader.run import jobs
+
+    def digest(assignment) -> str:
+        text = json.dumps(jobs._graded_by(assignment), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    hw2 = spec.load("ece661-hw2")
+    assert digest(hw2) == "01eae172aeb4ac75ff6604a4f7e6f273166bfcda1cd3fbc3564c7ca89d006b66"
+    split = dataclasses.replace(hw2, held_out=spec.HeldOutSpec(0.3, seed=0))
+    assert digest(split) != digest(hw2)
+    run = to_dict(TrainingResult(model="simplenn", ok=True, scores=Scores(
+        accuracy=0.5, per_class=[0.5], confusion=[[1]])))
+    assert "public_accuracy" in run["scores"] and "public_accuracy" not in jobs._keyed(run)["scores"]
+    band = to_dict(ReferenceBand(model="simplenn", seeds=[0], accuracies=[0.5], mean=0.5,
+                                 spread=0.0, chance=0.1, threshold=0.2, learned=True))
+    assert jobs._keyed(band) == {k: v for k, v in band.items() if k != "public_accuracies"}

@@ -23,7 +23,7 @@ from grader.cli.common import (
 )
 from grader.cli.integrity import write_integrity
 from grader.cli.report import write_reports
-from grader.run.options import OUT_DIR, Options
+from grader.run.options import BUDGETS, DEFAULT_BUDGET, OUT_DIR, Options
 
 
 def cluster_options(fn):
@@ -69,6 +69,11 @@ def cluster_options(fn):
                    "predictions.csv against. Default: the dataset's test labels.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Training epochs for every model (default: the spec's).")
+@click.option("--budget", type=click.Choice(list(BUDGETS)), default=DEFAULT_BUDGET,
+              show_default=True,
+              help="Grading budget: " + "; ".join(f"{name}: {b.describe()}" for name, b in
+                                                  BUDGETS.items())
+              + " (see docs/gpu.md). --epochs still overrides the epochs.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=OUT_DIR,
               show_default=True, help="Where result files (and reports) are written.")
 @click.option("--report", is_flag=True, help="Also write PDF reports and exports to OUT/reports.")
@@ -96,8 +101,8 @@ def cluster_options(fn):
 @cluster_options
 @NO_SANDBOX
 @handle_errors
-def evaluate_cmd(submissions, assignment, out_dir, report, as_json, integrity, progress_mode,
-                 no_sandbox, **params) -> None:
+def evaluate_cmd(submissions, assignment, budget, out_dir, report, as_json, integrity,
+                 progress_mode, no_sandbox, **params) -> None:
     """Retrain each student's models with the canonical routine beside the reference, score
     them and predictions.csv on held-out labels, and award points.
 
@@ -111,7 +116,7 @@ def evaluate_cmd(submissions, assignment, out_dir, report, as_json, integrity, p
     from grader.run.progress import make_display
     from grader.sandbox.bwrap import require_sandbox
 
-    task = spec.load(assignment)
+    task = BUDGETS[budget].apply(spec.load(assignment))
     if params["executor"] != "slurm":    # on Slurm the nodes check their own sandbox
         require_sandbox(no_sandbox)
     options = request(Options, params, sandboxed=not no_sandbox)   # params: the cluster's left
@@ -138,7 +143,7 @@ def evaluate_cmd(submissions, assignment, out_dir, report, as_json, integrity, p
     if integrity:
         write_integrity(submissions, task, options.labels, out_dir, out_dir / "reports")
     if report:
-        write_reports(out_dir, out_dir / "reports")
+        write_reports(out_dir, out_dir / "reports", task)
     exit_with(all(r.status == "ok" and r.total == r.possible for r in results))
 
 

@@ -57,7 +57,8 @@ def integrity_cmd(class_dir, assignment, starter, out_dir, as_json, **params) ->
         kinds = ", ".join(f"{f.kind} ({f.strength})" for f in pair.flags)
         click.echo(f"{rank:>4}  {pair.a}  {pair.b}  {kinds}")
     for finding in report.students_flagged:
-        click.echo(f"      {finding.student}  public-order (strong)")
+        kinds = ", ".join(f"{f.kind} ({f.strength})" for f in finding.flags)
+        click.echo(f"      {finding.student}  {kinds}")
     for note in report.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(f"integrity: {outputs.pdf}, {outputs.json.name}, {outputs.csv.name}, "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from grader.grading.handin_checks import built_as_text, parse_note_text
+from grader.grading.weights import describe as weights_line
+from grader.report.exports import split_note
 from grader.results import CheckReport, EvaluationResult
 from grader.spec import Assignment
 
@@ -23,8 +26,11 @@ def check_summary(report: CheckReport, *, verbose: bool = False) -> str:
         shape = f"output {tuple(model.output_shape)}" if model.output_shape else "no output"
         flops = f", {model.flops / 1e6:,.1f} MFLOPs" if model.flops else ""
         lines.append(f"{head}{model.class_name} ({model.source}), {params}, {shape}{flops}")
-        if model.built_from:
-            lines.append(f"      built as {model.call}, as in {model.built_from}")
+        built = built_as_text(model)
+        if built:
+            lines.append(f"      built as {built}")
+        if model.weights is not None:
+            lines.append(f"      weights: {weights_line(model.weights)}")
         lines += _candidate_lines(model)
         failed = any(c.id == f"{model.key}.params" and not c.passed for c in report.checks)
         if verbose or (failed and any(r.differs for r in model.layers)):
@@ -44,6 +50,10 @@ def check_summary(report: CheckReport, *, verbose: bool = False) -> str:
         if check.hint:
             for hint_line in check.hint.strip().splitlines()[:12]:
                 lines.append(f"         {hint_line}")
+    if report.parse_notes:              # once: code that does not parse, no check
+        lines += ["", f"  {len(report.parse_notes)} note(s): code that does not parse, not "
+                      "graded"]
+        lines += [f"  [NOTE] {parse_note_text(n)}" for n in report.parse_notes]
     if report.sandbox.status != "ok":
         lines += ["", f"  sandbox: {report.sandbox.reason}"]
     if not report.sandbox.sandboxed:
@@ -92,7 +102,9 @@ def evaluation_table(results: list[EvaluationResult]) -> str:
         f"{k:>12}" for k in keys) + f"  {'predictions':>11}"
     lines = [header, "-" * len(header)]
     for r in results:
-        accs = {t.model: t.scores.accuracy for t in r.training if t.ok and t.scores}
+        accs = {m.key: m.weights.accuracy for m in (r.check.models if r.check else [])
+                if m.weights is not None and m.weights.accuracy is not None}   # own weights
+        accs.update({t.model: t.scores.accuracy for t in r.training if t.ok and t.scores})
         cols = "  ".join(f"{accs[k] * 100:>11.1f}%" if k in accs else f"{'-':>12}" for k in keys)
         pred = f"{r.predictions.accuracy * 100:>10.1f}%" if r.predictions else f"{'-':>11}"
         lines.append(f"{r.student:<16} {r.status:<8} {r.total:>6.1f}/{r.possible:<5g}  {cols}  "
@@ -125,4 +137,7 @@ def evaluation_table(results: list[EvaluationResult]) -> str:
         for band in bands.values():
             if not band.learned:
                 lines += ["", f"WARNING: {band.note}"]
+    split = next((r for r in results if r.public_fraction), None)
+    if split is not None:                   # the spec's [held_out] public/private split
+        lines += ["", split_note(split)]
     return "\n".join(lines)

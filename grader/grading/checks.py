@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from grader.grading import layers as layer_table
+from grader.grading import weights as checkpoints
 from grader.grading.choose import Choice, choose
 from grader.grading.handin_checks import (
     prediction_checks,
@@ -204,13 +205,15 @@ def params(choice: Choice, assignment: Assignment) -> CheckResult | None:
                            "Do not write to the grader's output folder.")
         return _not_run(choice, "params", "the model did not build")
     ref = choice.reference_params
+    # a family by reference names its range: "11,158,718 to 11,384,146 (reference ...)"
+    wanted = _expected(choice)[2] if expectation.within else expectation.describe()
     if expectation.accepts(choice.params, ref):
         return _result(choice, "params", True, f"{choice.params:,} trainable parameters "
-                       f"(expected {expectation.describe()})")
+                       f"(expected {wanted})")
     diffs = layer_table.differences(choice)          # largest first
     detail = layer_table.differences_text(choice)    # the largest, then the rest's total
     return _result(choice, "params", False,
-                   f"{choice.params:,} trainable parameters; expected {expectation.describe()}"
+                   f"{choice.params:,} trainable parameters; expected {wanted}"
                    + (f". Differs from the reference: {detail}" if detail else ""),
                    "Compare your layers with the assignment's table; largest difference: "
                    + (diffs[0] if diffs else "none by layer, so check in_features of the "
@@ -257,7 +260,16 @@ def batchnorm(choice: Choice, assignment: Assignment) -> CheckResult | None:
     return _result(choice, "batchnorm", False, message, hint)
 
 
-MODEL_CHECKS: list[ModelCheck] = [found, builds, forward, params, weighted_layers, batchnorm]
+def weights(choice: Choice, assignment: Assignment) -> CheckResult | None:
+    """The student's checkpoint (the spec's `weights`) loaded into the graded build."""
+    if choice.spec.weights is None:
+        return None
+    return checkpoints.check(choice.spec, choice.measured.weights if choice.source else None,
+                             call=choice.source.call if choice.source else "")
+
+
+MODEL_CHECKS: list[ModelCheck] = [found, builds, forward, params, weighted_layers, batchnorm,
+                                  weights]
 
 
 def check_submission(submission: Path, assignment: Assignment, *, limits: Limits | None = None,
@@ -289,8 +301,8 @@ def check_folder(root: Path, label: str, assignment: Assignment, limits: Limits,
                                      box=box)
     choices = choose(probes, assignment, fit_checks)
     template = starter_units(assignment.integrity.starter, sources)
-    checks = [c for c in [required_files(files, assignment),
-                          syntax(syntax_problems(sources), choices, template)] if c]
+    syntax_check, notes = syntax(syntax_problems(sources), choices, template)
+    checks = [c for c in [required_files(files, assignment), syntax_check] if c]
     for choice in choices:
         checks += [c for step in MODEL_CHECKS if (c := step(choice, assignment)) is not None]
     predictions = None
@@ -319,7 +331,8 @@ def check_folder(root: Path, label: str, assignment: Assignment, limits: Limits,
     models = [_model_report(p, assignment) for p in choices]
     return CheckReport(submission=label, assignment=assignment.id,
                        passed=all(c.passed for c in checks), models=models, checks=checks,
-                       predictions=predictions, sandbox=sandbox, files=files), choices
+                       predictions=predictions, sandbox=sandbox, files=files,
+                       parse_notes=notes), choices
 
 
 def _limit_hint(status: str) -> str:
@@ -353,7 +366,11 @@ def _model_report(choice: Choice, assignment: Assignment) -> ModelReport:
         layers=layer_table.rows(choice), error=error,
         call=source.call if source else None,
         built_from=(source.built_from or None) if source else None,
-        considered=list(choice.considered))
+        considered=list(choice.considered),
+        built_kind=source.kind if source else None,
+        offline_weights=list(source.offline) if source else [],
+        frozen_params=bool(source and source.unfrozen),
+        weights=choice.measured.weights if source else None)
 
 
 def _expected(choice: Choice) -> tuple[int | None, list[int | None] | None, str | None]:
@@ -363,8 +380,13 @@ def _expected(choice: Choice) -> tuple[int | None, list[int | None] | None, str 
         return None, None, None
     if e.reference is not None:
         n = choice.reference_params
-        return n, None, (f"{n:,} (same as reference {e.reference})" if n is not None
-                         else e.describe())
+        if n is None:
+            return None, None, e.describe()
+        if e.within:                # a family: the reference's count give or take `within`
+            lo, hi = n - int(e.within * n), n + int(e.within * n)
+            return None, [lo, hi], (f"{lo:,} to {hi:,} (reference {e.reference}'s {n:,} "
+                                    f"± {100 * e.within:g}%)")
+        return n, None, f"{n:,} (same as reference {e.reference})"
     if e.exact is not None:
         return e.exact, None, e.describe()
     return None, [e.min, e.max], e.describe()

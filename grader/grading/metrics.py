@@ -2,7 +2,8 @@
 
 Conventions (as DLStudio prints them): a confusion matrix has one row per true class and one
 column per predicted class; "per-class accuracy" is recall (the diagonal over the row sum).
-Validation errors are ValueErrors that name the argument and the value got.
+Validation errors are ValueErrors that name the argument and the value got; scored_split's
+SpecError is the spec's fault (a split that leaves a part of the scored images empty).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from grader.errors import SpecError
+from grader.grading.predictions import public_mask
 from grader.results import Scores
 
 
@@ -75,6 +78,42 @@ def scores(preds, target, num_classes: int) -> Scores:
     return Scores(accuracy=float(np.trace(confusion) / total),
                   per_class=[float(r) for r in _recall(confusion)],
                   confusion=confusion.tolist())
+
+
+def split_scores(preds, target, num_classes: int, public) -> Scores:
+    """Scores of the private part (where `public` is False), with the public part's accuracy
+    and size: a public/private split of the held-out set. `public` is a boolean mask as long
+    as target; the private part needs at least one sample, the public part may be empty
+    (public_accuracy None)."""
+    preds, target = _validate(preds, target, num_classes)
+    public = np.asarray(public)
+    if public.dtype != np.bool_ or public.shape != target.shape:
+        raise ValueError(f"public must be a boolean mask of {target.size} samples; got dtype "
+                         f"{public.dtype} and shape {public.shape}")
+    private = scores(preds[~public], target[~public], num_classes)
+    count = int(np.count_nonzero(public))
+    return Scores(accuracy=private.accuracy, per_class=private.per_class,
+                  confusion=private.confusion, public_images=count,
+                  public_accuracy=accuracy(preds[public], target[public], num_classes)
+                  if count else None)
+
+
+def scored_split(images: int, scored: int, fraction: float, seed: int) -> np.ndarray:
+    """public_mask's first `scored` entries: which of the held-out images the retrained models
+    are scored on (`[training] eval_images`) are public. Raises SpecError when either part of
+    them is empty (a small eval_images under a split): the private part decides the points
+    and the public part is what students see, so neither may be empty."""
+    mask = public_mask(images, fraction, seed)[:scored]
+    public = int(np.count_nonzero(mask))
+    if 0 < public < mask.size:
+        return mask
+    part, other = ("private", "public") if public else ("public", "private")
+    raise SpecError(
+        f"[held_out] public_fraction = {fraction:g} and [training] eval_images = {scored:,} "
+        f"leave the {part} part of the scored held-out images empty (all {mask.size:,} are "
+        f"{other}), so the retrained models cannot be scored on it; raise [training] "
+        f"eval_images (0 scores every one of the {images:,} held-out images) or change "
+        "[held_out] public_fraction")
 
 
 def _recall(confusion: np.ndarray) -> np.ndarray:

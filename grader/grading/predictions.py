@@ -1,4 +1,5 @@
-"""Validate a student's predictions.csv, and read the instructor's held-out labels file.
+"""Validate a student's predictions.csv, read the instructor's held-out labels file, and split
+the held-out set into a public and a private part (the spec's [held_out]).
 
 Both files have the same format (PredictionsSpec): a header naming the id and label columns
 (ECE 661's `Id,Label`; case, surrounding spaces and the spec's aliases do not matter), then one
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import os
 import re
 import stat
@@ -79,6 +81,24 @@ def read_labels(path: str | os.PathLike, spec: PredictionsSpec,
         raise InputError(f"malformed held-out labels file: {first.message}{more}",
                          path=str(path), line=first.line)
     return np.asarray(report.labels, dtype=np.int64)
+
+
+def public_mask(images: int, fraction: float, seed: int) -> np.ndarray:
+    """Which of `images` held-out images (in id order) are public under a public/private split:
+    the first round(fraction * images) of a fixed permutation of the positions by `seed`. Each
+    position is ordered by a hash of (seed, position), so the split depends on nothing else (no
+    library's random stream, which may change between versions): it is the same for every
+    student and every run. Scores on the first N images only (`[training] eval_images`) use
+    this mask's first N entries, so an image is public or private wherever it is scored."""
+    if images < 0 or not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"public_mask needs images >= 0 and a fraction 0..1; got {images}, "
+                         f"{fraction}")
+    keys = [hashlib.blake2b(f"{seed}:{i}".encode(), digest_size=8).digest()
+            for i in range(images)]
+    order = sorted(range(images), key=keys.__getitem__)
+    mask = np.zeros(images, dtype=bool)
+    mask[order[:round(fraction * images)]] = True
+    return mask
 
 
 def _validate(path: Path, spec: PredictionsSpec, class_names: Sequence[str],

@@ -5,8 +5,10 @@ classes its name rules out, nothing run. `run_probes` builds and probes every ca
 reference models in one sandboxed process and gives each a `Measurement`: the harness's report,
 parsed once (grader.sandbox.reports), and the parameter shapes recounted here from the headers
 of the .npz the harness exported (no array data, no pickle), so student code that patches
-`Module.parameters` cannot fake its count. grader.grading.choose then picks the candidate each
-model is graded on.
+`Module.parameters` cannot fake its count. A model whose spec names its checkpoint (`weights`)
+has it loaded into each of its candidates after they are probed, and the figures computed here
+(grader.grading.weights). grader.grading.choose then picks the candidate each model is graded
+on.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from grader.grading import weights as checkpoints
 from grader.inputs import built as built_models
 from grader.inputs import candidates, discovery
 from grader.inputs.candidates import Candidate, Exclusion
 from grader.inputs.sources import SKIP_DIRS, SourceFile, SyntaxProblem, syntax_problems
+from grader.results import WeightsReport
 from grader.sandbox.bwrap import RunOutcome, Sandbox, open_plain, read_plain
 from grader.sandbox.limits import Limits
 from grader.sandbox.reports import ProbeReport, parse_probes
@@ -39,6 +43,8 @@ class Measurement:
 
     report: ProbeReport | None = None   # the harness's report; None when no valid one came back
     shapes: dict[str, list[int]] | None = None   # trainable parameter shapes, recounted here
+    weights: WeightsReport | None = None    # the model's checkpoint loaded into this build,
+    #                                 its figures computed here; None: the spec names none
 
     @property
     def params(self) -> int | None:
@@ -120,6 +126,13 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
         builds: dict[str, str] = {}          # candidate ident -> entry key
         modules: dict[str, str] = {}         # candidate ident -> generated module in the box
         args = {c.source.ident: p.spec.args for p in probes for c in p.candidates}
+        found = {p.spec.key: checkpoints.find(submission, p.spec, assignment.weights)
+                 for p in probes if p.spec.weights}
+        checkpoint = {}                      # candidate ident -> the file to load into it
+        for p in reversed(probes):           # the first model's file, when builds are shared
+            for c in p.candidates:
+                if p.spec.key in found and found[p.spec.key].file is not None:
+                    checkpoint[c.source.ident] = found[p.spec.key].file
         for candidate in candidates.probe_order([p.candidates for p in probes]):
             source = candidate.source
             key = builds[source.ident] = f"b{len(builds)}"
@@ -127,6 +140,8 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
             label = source.qualname if source.call.endswith("()") else source.call
             entries.append({"key": key, "module": path, "label": label,
                             "object": source.object_name, "args": args[source.ident]})
+            if source.ident in checkpoint:
+                entries[-1]["weights"] = checkpoint[source.ident]
         for probe in probes:                 # then the references (trusted and quick)
             ref = probe.spec.reference or (probe.spec.params and probe.spec.params.reference)
             if ref:
@@ -151,9 +166,18 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
             report = reports.get(key)
             return Measurement(report, _shapes(outcome.out_dir, report))
 
+        def loaded(measurement: Measurement, spec: ModelSpec) -> Measurement:
+            if spec.key not in found:
+                return measurement
+            report = measurement.report
+            return dataclasses.replace(measurement, weights=checkpoints.figures(
+                outcome.out_dir, found[spec.key], report.weights if report else None,
+                built=report is not None and report.ok, settings=assignment.weights))
+
         measured = {ident: measure(key) for ident, key in builds.items()}
         return outcome, [dataclasses.replace(
-            probe, measured={c.source.ident: measured[c.source.ident] for c in probe.candidates},
+            probe, measured={c.source.ident: loaded(measured[c.source.ident], probe.spec)
+                             for c in probe.candidates},
             reference=measure(f"reference:{probe.spec.key}"), modules=modules)
             for probe in probes]
 
@@ -193,7 +217,7 @@ def param_shapes(out_dir: Path, name: str) -> dict[str, list[int]] | None:
         return None
     try:
         with fh:
-            return _npz_shapes(fh) if _stored_zip(fh) else None
+            return _npz_shapes(fh) if checkpoints.stored_zip(fh) else None
     except Exception:  # a malformed or malicious file is simply not trusted
         return None
 
@@ -217,14 +241,3 @@ def _npz_shapes(fh: BinaryIO) -> dict[str, list[int]] | None:
                 return None
             shapes[info.filename[:-len(".npy")]] = list(shape)
     return shapes
-
-
-def _stored_zip(fh: BinaryIO) -> bool:
-    """Whether fh is a zip with every member stored uncompressed (np.savez writes them so):
-    a deflated member of 1 MB could inflate to 1 GB here."""
-    try:
-        with zipfile.ZipFile(fh) as zf:
-            return all(i.compress_type == zipfile.ZIP_STORED and i.compress_size == i.file_size
-                       for i in zf.infolist())
-    except (OSError, ValueError, zipfile.BadZipFile):
-        return False

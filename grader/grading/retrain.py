@@ -8,7 +8,11 @@ the same images. The harness's report is parsed once (grader.sandbox.reports). R
 train the same way, under each of the spec's reference seeds, once per configuration, and are
 cached (on a cluster, trained by one job on a node: grader.run.slurm.submit);
 `reference_band` turns their runs into the band the rubric compares students with, and says
-when the reference did not clearly beat chance under the budget.
+when the reference did not clearly beat chance under the budget. Under the spec's [held_out]
+public/private split every figure is the private part's, with the public part's accuracy
+beside it (Scores.public_accuracy, ReferenceBand.public_accuracies). An entry with `weights`
+(the student's own checkpoint) is not trained: its predictions for the same held-out images
+come back and are scored here as a grader.grading.weights.WeightsRun.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 
 from grader.errors import InputError
 from grader.grading import metrics
+from grader.grading.weights import WeightsRun
 from grader.inputs.sources import SKIP_DIRS
 from grader.results import (
     EpochStats,
@@ -66,10 +71,14 @@ class References:
 
 def train_config(assignment: Assignment, epochs: int | None) -> dict:
     t = assignment.training
-    return {"epochs": epochs or t.epochs, "batch_size": t.batch_size, "lr": t.lr,
-            "momentum": t.momentum, "weight_decay": t.weight_decay, "schedule": t.schedule,
-            "milestones": list(t.milestones), "gamma": t.gamma, "augment": t.augment,
-            "seed": t.seed, "eval_images": getattr(t, "eval_images", 0)}
+    config = {"epochs": epochs or t.epochs, "batch_size": t.batch_size, "lr": t.lr,
+              "momentum": t.momentum, "weight_decay": t.weight_decay, "schedule": t.schedule,
+              "milestones": list(t.milestones), "gamma": t.gamma, "augment": t.augment,
+              "seed": t.seed, "eval_images": getattr(t, "eval_images", 0)}
+    held_out = getattr(assignment, "held_out", None)
+    if held_out is not None and held_out.split:     # absent without one: keys stay as they were
+        config["held_out_split"] = [held_out.public_fraction, held_out.seed]
+    return config
 
 
 def scored_labels(data: PreparedData, config: dict) -> np.ndarray:
@@ -77,6 +86,18 @@ def scored_labels(data: PreparedData, config: dict) -> np.ndarray:
     `eval_images` of them (0 or absent: all)."""
     n = int(config.get("eval_images") or 0)
     return data.labels[:n] if 0 < n < len(data.labels) else data.labels
+
+
+def scored_public(data: PreparedData, config: dict) -> np.ndarray | None:
+    """Which of the scored held-out images (scored_labels) are public under the spec's
+    [held_out] split (the whole held-out set's mask, cut to them); None without a split.
+    Raises SpecError when the scored images' public or private part is empty (scored_split)."""
+    split = config.get("held_out_split")
+    if not split:
+        return None
+    fraction, seed = split
+    return metrics.scored_split(len(data.labels), len(scored_labels(data, config)),
+                                float(fraction), int(seed))
 
 
 def reference_seeds(assignment: Assignment, config: dict) -> list[int]:
@@ -102,12 +123,13 @@ def run_training(entries: list[dict], data: PreparedData, config: dict, limits: 
         for entry in entries:
             entry = dict(entry)
             if "code" in entry:
-                entry["module"] = box.add_job_file(f"train_{entry['key'].replace('-', '_')}.py",
-                                                   entry.pop("code"))
+                name = "".join(c if c.isalnum() else "_" for c in entry["key"])
+                entry["module"] = box.add_job_file(f"train_{name}.py", entry.pop("code"))
             job_entries.append(entry)
         job, labels = _training_job(box, job_entries, data, config)
         outcome = box.run("train_models", job)
-        return outcome, _scored(entries, outcome, labels, data.num_classes)
+        return outcome, _scored(entries, outcome, labels, data.num_classes,
+                                scored_public(data, config))
 
 
 def train_in_session(box: Sandbox, entries: list[dict], data: PreparedData, config: dict
@@ -116,7 +138,8 @@ def train_in_session(box: Sandbox, entries: list[dict], data: PreparedData, conf
     the process waiting in box.session (grader.grading.probe.run_probes with a box)."""
     job, labels = _training_job(box, entries, data, config)
     outcome = box.session.finish(job)
-    return outcome, _scored(entries, outcome, labels, data.num_classes)
+    return outcome, _scored(entries, outcome, labels, data.num_classes,
+                            scored_public(data, config))
 
 
 def _training_job(box: Sandbox, entries: list[dict], data: PreparedData, config: dict
@@ -124,24 +147,63 @@ def _training_job(box: Sandbox, entries: list[dict], data: PreparedData, config:
     """The train_models job for the entries (the data linked into the box), and the held-out
     labels its predictions are scored against."""
     labels = scored_labels(data, config)
-    config = {k: v for k, v in config.items() if k != "eval_images"}   # not a TrainConfig field
+    config = {k: v for k, v in config.items()            # not TrainConfig fields
+              if k not in ("eval_images", "held_out_split")}
     paths = {name: box.add_data_file(f"{name}.npy", path) for name, path in data.files.items()}
     return {"models": entries, "data": paths, "config": config, "eval_subset": len(labels),
             "device": "cuda" if box.gpu else "cpu"}, labels
 
 
 def _scored(entries: list[dict], outcome: RunOutcome, labels: np.ndarray,
-            num_classes: int) -> dict[str, TrainingResult]:
+            num_classes: int, public: np.ndarray | None = None
+            ) -> dict[str, TrainingResult | WeightsRun]:
+    """Per entry key, a TrainingResult, or a WeightsRun for an entry with `weights`."""
     reports = parse_training(outcome.result)   # an entry that does not fit counts as none
-    return {entry["key"]: score_training(entry["key"], reports.get(entry["key"]), outcome,
-                                         labels, num_classes) for entry in entries}
+    return {entry["key"]: score_weights(entry["model"], reports.get(entry["key"]), outcome,
+                                        labels, num_classes, public) if entry.get("weights")
+            else score_training(entry["key"], reports.get(entry["key"]), outcome, labels,
+                                num_classes, public) for entry in entries}
+
+
+def score_weights(model: str, report: TrainReport | None, outcome: RunOutcome,
+                  labels: np.ndarray, num_classes: int,
+                  public: np.ndarray | None = None) -> WeightsRun:
+    """The student's weights' predictions for the scored held-out images (from the
+    harness's untrusted entry and .npy file) and their accuracy against the labels (under a
+    public/private split, `public`, the private part's, with the public part's beside it)."""
+    if report is None:
+        return WeightsRun(model, error=outcome.reason or "the sandboxed process ended before "
+                                                         "the checkpoint was run")
+    if report.tampering:
+        return WeightsRun(model, error="the model code replaced torch functions ("
+                          + ", ".join(sorted(set(report.tampering))) + "), so its predictions "
+                          "cannot be trusted")
+    if not report.ok:
+        err = report.error or HarnessError()
+        where = {"import": "importing", "build": "building", "load": "loading the checkpoint",
+                 "predict": "predicting"}.get(report.stage or "", "running")
+        return WeightsRun(model, error=f"{where} failed: {err.type}: {err.message[:500]}")
+    files = report.predictions_files
+    preds = _load_predictions(outcome.out_dir, files[-1] if files else None, (len(labels),),
+                              num_classes)
+    if preds is None:
+        return WeightsRun(model, error="no valid predictions for the held-out images came back")
+    if public is None:
+        return WeightsRun(model, predictions=preds,
+                          accuracy=metrics.accuracy(preds, labels, num_classes))
+    scores = metrics.split_scores(preds, labels, num_classes, public)
+    return WeightsRun(model, predictions=preds, accuracy=scores.accuracy,
+                      public_accuracy=scores.public_accuracy)
 
 
 def score_training(key: str, report: TrainReport | None, outcome: RunOutcome,
-                   labels: np.ndarray, num_classes: int) -> TrainingResult:
+                   labels: np.ndarray, num_classes: int,
+                   public: np.ndarray | None = None) -> TrainingResult:
     """One model's TrainingResult from the harness's (untrusted) entry and prediction files:
     every epoch's predictions and the final ones are scored against the same held-out
-    labels (scored_labels), so the last point of the curves is the model's figure."""
+    labels (scored_labels), so the last point of the curves is the model's figure. Under a
+    public/private split (`public`, scored_public) that is the private part's figure, and
+    the scores carry the public part's accuracy."""
     if report is None:
         why = outcome.reason or "the sandboxed process ended before training this model"
         return TrainingResult(model=key, ok=False, error=why)
@@ -161,8 +223,10 @@ def score_training(key: str, report: TrainReport | None, outcome: RunOutcome,
                               num_classes)
     epochs = []
     for i, e in enumerate(history.epochs):
-        val = metrics.accuracy(per_epoch[i], labels, num_classes) \
-            if per_epoch is not None else 0.0
+        val = 0.0
+        if per_epoch is not None:
+            val = metrics.accuracy(per_epoch[i], labels, num_classes) if public is None \
+                else metrics.accuracy(per_epoch[i][~public], labels[~public], num_classes)
         epochs.append(EpochStats(epoch=e.epoch if e.epoch is not None else i + 1,
                                  train_loss=_finite(e.train_loss),
                                  train_accuracy=_finite(e.train_accuracy),
@@ -179,7 +243,8 @@ def score_training(key: str, report: TrainReport | None, outcome: RunOutcome,
     if per_epoch is None or final is None:
         return TrainingResult(**failed, error="training produced no valid predictions for the "
                                               "held-out images")
-    scores = metrics.scores(final, labels, num_classes)
+    scores = metrics.scores(final, labels, num_classes) if public is None \
+        else metrics.split_scores(final, labels, num_classes, public)
     return TrainingResult(model=key, ok=True, history=epochs, scores=scores,
                           seconds=_finite(history.seconds),
                           images_per_second=_finite(history.images_per_second),
@@ -225,8 +290,10 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
     sandboxed process per seed trains all models of that seed; up to `parallel` of them run at
     once (the grading slots: each has `threads` threads). With cached_only nothing is trained:
     None unless every run is in the cache (a cluster then trains them on a node)."""
+    scored_public(data, config)     # a split that leaves a part empty stops here, untrained
     seeds = reference_seeds(assignment, config)
-    models = [m for m in assignment.models if m.train and m.reference]
+    # a model graded from the student's weights alone has a reference too: relative items
+    models = [m for m in assignment.models if (m.train or m.weights) and m.reference]
     runs: dict[tuple[str, int], TrainingResult] = {}
     missing: list[int] = []
 
@@ -267,7 +334,8 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
         list(pool.map(one_seed, seeds))         # each seed is its own sandboxed process
     if missing:
         return None
-    chance = chance_accuracy(scored_labels(data, config), data.num_classes)
+    scored, public = scored_labels(data, config), scored_public(data, config)
+    chance = chance_accuracy(scored if public is None else scored[~public], data.num_classes)
     bands = {}
     for model in models:
         band = reference_band(model.key, model.title, [runs[model.key, s] for s in seeds],
@@ -315,8 +383,10 @@ def reference_band(key: str, title: str, runs: list[TrainingResult], *, chance: 
         "so its accuracy says nothing about the students' models. Accuracy points relative to "
         "it are not awarded and are left out of the total; raise [training] epochs (or "
         "--epochs) and grade again.")
+    public = [r.scores.public_accuracy for r in done]
     return ReferenceBand(model=key, seeds=[r.seed if r.seed is not None else i
                                            for i, r in enumerate(done)],
                          accuracies=accuracies, mean=mean, spread=spread, chance=chance,
                          threshold=threshold, learned=learned, epoch_low=low, epoch_high=high,
-                         note=note)
+                         note=note,
+                         public_accuracies=public if None not in public else [])

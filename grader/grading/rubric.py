@@ -14,39 +14,133 @@ item is NOT GRADABLE: it earns nothing and is left out of the points possible
 points neutrally would hand out marks for a comparison that was never made; withholding them
 would fine every student for the grading budget. The instructor raises the budget and grades
 again to get the item back.
+
+The student's own weights (a model's `weights` checkpoint, grader.grading.weights): `weights`
+items score their held-out accuracy as `accuracy` items score a retrained model's (absolute,
+or relative to the reference's band); `sparsity` items the fraction of zero conv and linear
+weights, linear between `zero` and `full`; `bits` items the bit width of the widest layer,
+full points at or below `full` bits, none at or above `zero`. A `floor` on a sparsity or bits
+item is an accuracy the weights must keep (absolute, or a fraction of the reference's), or the
+item earns nothing: zeros bought with the accuracy are not a compression.
+
+Under the spec's [held_out] public/private split (score_results), the held-out items (kinds
+accuracy and predictions) are scored twice: on the private part, which decides the points, and
+on the public part (ItemScore.public_earned), which students see before the due date; a
+relative item's public score compares with the reference's public accuracies.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
+from dataclasses import replace
 from fnmatch import fnmatchcase
 
-from grader.results import CheckResult, ItemScore, ReferenceBand
+from grader.results import (
+    CheckResult,
+    ItemScore,
+    ReferenceBand,
+    Scores,
+    TrainingResult,
+    WeightsReport,
+)
 from grader.spec import Assignment, RubricItem
 
 TOLERANCE = 1e-9    # 0.479465 / 0.5047 must reach a `full` of 0.95, not fall 2e-16 short
+HELD_OUT_KINDS = ("accuracy", "predictions", "weights")   # items scored on the held-out images
+
+
+def held_out(item: RubricItem) -> bool:
+    """Whether the item's points depend on the held-out labels: the accuracy, predictions and
+    weights kinds, and a sparsity or bits item with an accuracy `floor` (whether the weights
+    kept it is a held-out figure too). Split into public and private parts, withheld beyond
+    Gradescope's daily cap."""
+    return item.kind in HELD_OUT_KINDS or (item.kind in ("sparsity", "bits")
+                                           and item.floor is not None)
 
 
 def score(assignment: Assignment, *, checks: list[CheckResult],
           accuracy: dict[str, float | None], reference: dict[str, ReferenceBand],
-          predictions_accuracy: float | None, predictions_problem: str = "") -> list[ItemScore]:
+          predictions_accuracy: float | None, predictions_problem: str = "",
+          part: str = "", weights: dict[str, WeightsReport | None] | None = None
+          ) -> list[ItemScore]:
     """One ItemScore per rubric item, in the rubric's order.
 
     accuracy maps model keys to retrained held-out accuracy (fractions 0..1; None or absent
     when the model crashed or was not trained); reference maps them to the reference's band
     (absent when no reference run finished). predictions_accuracy is predictions.csv's
     held-out accuracy, None when it is missing or invalid, in which case predictions_problem
-    says why.
+    says why. `part` names the part of a split held-out set the figures are on ("the
+    private 70%"), for the reasons; empty: all of it. weights maps the keys of models with
+    a checkpoint to its report (None: the model was not found or did not build).
     """
     items = []
     for item in assignment.rubric:
         if item.kind == "check":
             items.append(_check_item(item, checks))
         elif item.kind == "accuracy":
-            items.append(_accuracy_item(item, assignment, accuracy, reference))
+            items.append(_accuracy_item(item, assignment, accuracy, reference, part))
+        elif item.kind in ("weights", "sparsity", "bits"):
+            items.append(_weights_item(item, assignment, (weights or {}).get(item.model),
+                                       reference.get(item.model)))
         else:
-            items.append(_predictions_item(item, predictions_accuracy, predictions_problem))
+            items.append(_predictions_item(item, predictions_accuracy, predictions_problem,
+                                           part))
     return items
+
+
+def score_results(assignment: Assignment, *, checks: list[CheckResult],
+                  training: list[TrainingResult], bands: list[ReferenceBand],
+                  predictions: Scores | None, predictions_problem: str = "",
+                  weights: dict[str, WeightsReport | None] | None = None) -> list[ItemScore]:
+    """score() from the retrained models, the reference's bands and predictions.csv's scores
+    (and the checkpoints' reports, `weights`, as score() takes them).
+    Under the spec's [held_out] split the figures are the private part's and each held-out
+    item also carries its public part's points and reasons (public_earned, public_reasons)."""
+    fraction = assignment.held_out.public_fraction if assignment.held_out.split else 0.0
+
+    def items(public: bool, part: str) -> list[ItemScore]:
+        def figure(scores: Scores | None) -> float | None:
+            if scores is None:
+                return None
+            return scores.public_accuracy if public else scores.accuracy
+
+        return score(assignment, checks=checks,
+                     accuracy={t.model: figure(t.scores) if t.ok else None for t in training},
+                     reference={b.model: public_band(b) if public else b for b in bands},
+                     predictions_accuracy=figure(predictions),
+                     predictions_problem=predictions_problem, part=part,
+                     weights={k: public_weights(w) for k, w in (weights or {}).items()}
+                     if public else weights)
+
+    if not fraction:
+        return items(False, "")
+    private = items(False, f"the private {share(1 - fraction)}")
+    public = items(True, f"the public {share(fraction)}")
+    split = {i.id for i in assignment.rubric if held_out(i)}
+    return [replace(p, public_earned=q.earned, public_reasons=q.reasons)
+            if p.id in split else p for p, q in zip(private, public)]
+
+
+def public_weights(w: WeightsReport | None) -> WeightsReport | None:
+    """A checkpoint's report as the public part of a split held-out set sees it."""
+    return None if w is None else replace(w, accuracy=w.public_accuracy)
+
+
+def public_band(band: ReferenceBand) -> ReferenceBand:
+    """The reference's band on the public part of a split held-out set (its seeds' public
+    accuracies; whether it learned stays the private part's call); the band itself when it
+    has no public figures."""
+    accuracies = band.public_accuracies
+    if not accuracies:
+        return band
+    return replace(band, accuracies=list(accuracies), mean=statistics.fmean(accuracies),
+                   spread=statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0)
+
+
+def share(fraction: float) -> str:
+    """A part of a split held-out set as a percentage: 0.3 -> '30%', 0.125 -> '12.5%'."""
+    return f"{100 * fraction:.1f}".removesuffix(".0") + "%"
 
 
 def total(items: list[ItemScore]) -> tuple[float, float]:
@@ -91,8 +185,9 @@ def _check_item(item: RubricItem, checks: list[CheckResult]) -> ItemScore:
 
 
 def _accuracy_item(item: RubricItem, assignment: Assignment, accuracy: dict[str, float | None],
-                   reference: dict[str, ReferenceBand]) -> ItemScore:
+                   reference: dict[str, ReferenceBand], part: str = "") -> ItemScore:
     name = assignment.model(item.model).title
+    on = f", on {part} of the held-out images" if part else ""
     value = _number(accuracy.get(item.model))
     band = reference.get(item.model)
     if item.basis == "reference" and band is not None and not band.learned:
@@ -105,34 +200,116 @@ def _accuracy_item(item: RubricItem, assignment: Assignment, accuracy: dict[str,
                                  "out or was not trained), so it earns no accuracy points"])
     if item.basis == "absolute":
         fraction = curve(value, item.full, item.zero)
-        return _item(item, fraction, [f"{name} reached {_pct(value, item.full)} after retraining "
-                                      f"({_thresholds(item)})"])
+        return _item(item, fraction, [f"{name} reached {_pct(value, item.full)} after "
+                                      f"retraining{on} ({_thresholds(item)})"])
     if band is None or band.mean <= 0:
         got = "no accuracy" if band is None else f"an accuracy of {_pct(band.mean)}"
-        return _item(item, 0.0, [f"{name} reached {_pct(value)} after retraining, but the "
+        return _item(item, 0.0, [f"{name} reached {_pct(value)} after retraining{on}, but the "
                                  f"reference model has {got} to compare it with (a grading "
                                  "problem, not yours: tell the instructor)"])
     if len(band.accuracies) < 2:
         ratio = value / band.mean
         return _item(item, curve(ratio, item.full, item.zero),
-                     [f"{name} reached {_pct(value)} after retraining, {_pct(ratio, item.full)} "
+                     [f"{name} reached {_pct(value)} after retraining{on}, "
+                      f"{_pct(ratio, item.full)} "
                       f"of the reference's {_pct(band.mean)} ({_thresholds(item)})"])
     ratio = (value + band.spread) / band.mean
     return _item(item, curve(ratio, item.full, item.zero),
-                 [f"{name} reached {_pct(value)} after retraining; the reference reached "
+                 [f"{name} reached {_pct(value)} after retraining{on}; the reference reached "
                   f"{_pct(band.mean)} ± {_pct(band.spread)} over {len(band.accuracies)} seeds, "
                   f"so yours counts as {_pct(ratio, item.full)} of its mean (your accuracy plus "
                   f"its spread; {_thresholds(item)})"])
 
 
-def _predictions_item(item: RubricItem, value: float | None, problem: str) -> ItemScore:
+def _predictions_item(item: RubricItem, value: float | None, problem: str,
+                      part: str = "") -> ItemScore:
     value = _number(value)
     if value is None:
         return _item(item, 0.0, [problem or "predictions.csv was not scored (missing or "
                                             "invalid), so it earns no points"])
+    on = f"{part} of " if part else ""
     return _item(item, curve(value, item.full, item.zero),
-                 [f"predictions.csv scored {_pct(value, item.full)} on the held-out test set "
-                  f"({_thresholds(item)})"])
+                 [f"predictions.csv scored {_pct(value, item.full)} on {on}the held-out test "
+                  f"set ({_thresholds(item)})"])
+
+
+def _weights_item(item: RubricItem, assignment: Assignment, w: WeightsReport | None,
+                  band: ReferenceBand | None) -> ItemScore:
+    """A weights, sparsity or bits item from the model's checkpoint report."""
+    title = assignment.model(item.model).title
+    own = f"{title}'s own weights" + (f" ({w.file})" if w is not None and w.file else "")
+    if w is None:
+        return _item(item, 0.0, [f"{title} was not found or did not build, so its checkpoint "
+                                 "could not be loaded; the item earns nothing"])
+    if not w.loaded:
+        why = w.error or "; ".join(w.problems[:3]) or "it was not loaded"
+        return _item(item, 0.0, [f"{own} could not be used ({why}); the item earns nothing"])
+    relative = item.basis == "reference" and (item.kind == "weights" or item.floor is not None)
+    if relative and band is not None and not band.learned:
+        return ItemScore(id=item.id, title=item.title, earned=0.0, possible=0.0, gradable=False,
+                         reasons=[f"not gradable under this budget ({round(item.points, 2):g} "
+                                  "points left out of the total, for every student): "
+                                  + band.note])
+    accuracy = _number(w.accuracy)
+    if item.kind == "weights":
+        if accuracy is None:
+            why = w.error or "they were not run on the held-out images"
+            return _item(item, 0.0, [f"{own} have no held-out accuracy ({why}), so the item "
+                                     "earns nothing"])
+        ratio, text = _kept(item, own, accuracy, band)
+        if ratio is None:
+            return _item(item, 0.0, [text])
+        return _item(item, curve(ratio, item.full, item.zero), [text])
+    if item.floor is not None:
+        if accuracy is None:
+            return _item(item, 0.0, [f"{own} have no held-out accuracy, so the accuracy floor "
+                                     f"of {_pct(item.floor)} cannot be checked; the item earns "
+                                     "nothing"])
+        ratio, text = _kept(item, own, accuracy, band)
+        if ratio is None:
+            return _item(item, 0.0, [f"{text}; the item earns nothing"])
+        if ratio < item.floor - TOLERANCE:
+            return _item(item, 0.0, [f"{text}: below the floor of {_pct(item.floor)} the "
+                                     f"{item.kind} earns nothing"])
+    if item.kind == "sparsity":
+        if w.sparsity is None:
+            return _item(item, 0.0, [f"{own} have no conv or linear weights measured"])
+        value = w.sparsity.overall
+        return _item(item, curve(value, item.full, item.zero),
+                     [f"{own} have {_pct(value, item.full)} zeros among their conv and linear "
+                      f"weights ({_thresholds(item)})"])
+    if w.bits is None:
+        return _item(item, 0.0, [f"{own} have no conv or linear weights measured"])
+    fraction = 1.0 if w.bits <= item.full else 0.0
+    if item.zero is not None and item.full < w.bits < item.zero:
+        fraction = (item.zero - w.bits) / (item.zero - item.full)
+    widest = max(w.layers, key=lambda layer: layer.bits, default=None)
+    values = f" ({widest.name} has {widest.distinct_values:,} distinct values)" if widest else ""
+    limit = (f"full points at {item.full:g} bits or fewer, none at {item.zero:g} or more"
+             if item.zero is not None else f"all points at {item.full:g} bits or fewer")
+    return _item(item, fraction, [f"{own} need {w.bits} bits{values}; {limit}"])
+
+
+def _kept(item: RubricItem, own: str, accuracy: float, band: ReferenceBand | None
+          ) -> tuple[float | None, str]:
+    """The accuracy figure an item compares (the accuracy itself, or with basis "reference"
+    the fraction of the reference band's mean it counts as) and the sentence that says so;
+    None when there is no reference to compare with."""
+    target = item.floor if item.kind != "weights" else item.full
+    rules = f" ({_thresholds(item)})" if item.kind == "weights" else ""
+    if item.basis == "absolute":
+        return accuracy, f"{own} reached {_pct(accuracy, target)} on the held-out images{rules}"
+    if band is None or band.mean <= 0:
+        got = "no accuracy" if band is None else f"an accuracy of {_pct(band.mean)}"
+        return None, (f"{own} reached {_pct(accuracy)} on the held-out images, but the "
+                      f"reference model has {got} to compare it with (a grading problem, not "
+                      "yours: tell the instructor)")
+    spread = band.spread if len(band.accuracies) > 1 else 0.0
+    ratio = (accuracy + spread) / band.mean
+    plus = " plus its spread over seeds" if spread else ""
+    return ratio, (f"{own} reached {_pct(accuracy)} on the held-out images, "
+                   f"{_pct(ratio, target)} of the reference's {_pct(band.mean)} (your accuracy"
+                   f"{plus}){rules}")
 
 
 def _number(value: float | None) -> float | None:

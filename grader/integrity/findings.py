@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Sequence
 
 from grader.integrity.code import CodeMatch, Document
-from grader.integrity.models import ModelMatch
+from grader.integrity.models import ModelMatch, OwnWeights
 from grader.integrity.predictions import Agreement, PublicOrder, SharedErrors
 
-Kind = Literal["code", "source", "model", "predictions", "agreement", "public-order"]
+Kind = Literal["code", "source", "model", "predictions", "agreement", "public-order", "weights"]
 Strength = Literal["strong", "moderate"]
 
 
@@ -79,9 +79,13 @@ class PairFinding:
 
 @dataclass(frozen=True)
 class StudentFinding:
+    """One student's own evidence: predictions made in the public order, or a predictions.csv
+    that the student's own weights do not give."""
+
     student: str
-    public: PublicOrder
+    public: PublicOrder | None = None
     flags: tuple[Flag, ...] = ()
+    weights: tuple[OwnWeights, ...] = ()    # the checkpoints that disagree with predictions.csv
 
 
 @dataclass(frozen=True)
@@ -198,3 +202,38 @@ def public_flag(stat: PublicOrder, t: Thresholds) -> Flag | None:
                 f"order ({p_text(stat.log10_p_public)} by chance): predictions made on the public "
                 "test set; worth a look")
     return Flag("public-order", "strong", compared, evidence)
+
+
+# Below this agreement the weights' labels are not much like the file's at all: other weights,
+# not a late fine-tuning step, made it.
+WEIGHTS_STRONG = 0.5
+
+
+def weights_flag(stat: OwnWeights, threshold: float) -> Flag | None:
+    """The student's own checkpoint gives other labels than their predictions.csv: the same
+    weights give the same labels, so the file came from other weights (an earlier model, the
+    pretrained one, or someone else's). `threshold`: the spec's [weights] agreement."""
+    if stat.agreement is None or stat.compared <= 0 or stat.agreement >= threshold:
+        return None
+    compared = (f"{stat.title}: the labels the weights handed in ({stat.file}) give the held-out "
+                f"images, as grader evaluate predicted them, against predictions.csv "
+                f"({stat.compared:,} images)")
+    evidence = (f"the same label on {100 * stat.agreement:.1f}% of the images, below the "
+                f"assignment's {100 * threshold:.0f}% ([weights] agreement): the same weights "
+                "give the same labels, so predictions.csv was made with other weights; worth "
+                "a look")
+    strength: Strength = "strong" if stat.agreement < WEIGHTS_STRONG else "moderate"
+    return Flag("weights", strength, compared, evidence)
+
+
+def weights_findings(own: Sequence[OwnWeights], threshold: float) -> list[StudentFinding]:
+    """One finding per student whose own checkpoints (one or more models) give other labels
+    than their predictions.csv, in the students' order."""
+    found: dict[str, list[tuple[OwnWeights, Flag]]] = {}
+    for stat in own:
+        flag = weights_flag(stat, threshold)
+        if flag is not None:
+            found.setdefault(stat.student, []).append((stat, flag))
+    return [StudentFinding(student, flags=tuple(f for _, f in items),
+                           weights=tuple(s for s, _ in items))
+            for student, items in sorted(found.items())]

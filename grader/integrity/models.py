@@ -81,6 +81,20 @@ def _loose(params) -> bool:
 
 
 @dataclass(frozen=True)
+class OwnWeights:
+    """A student's own checkpoint for one model, against their predictions.csv, as `grader
+    evaluate` measured it (WeightsReport.agreement): the weights' labels on the held-out
+    images, compared with the file's."""
+
+    student: str
+    model: str                              # the spec's model key
+    title: str
+    file: str                               # the checkpoint, as in the submission
+    agreement: float | None                 # fraction of images with the same label
+    compared: int                           # images compared
+
+
+@dataclass(frozen=True)
 class ResultSummary:
     """What integrity needs from one result file of `grader evaluate`."""
 
@@ -88,6 +102,7 @@ class ResultSummary:
     assignment: str
     models: tuple[Architecture, ...]        # every model found with a layer table
     accuracy: float | None                  # predictions.csv's held-out accuracy, if scored
+    weights: tuple[OwnWeights, ...] = ()    # checkpoints compared with predictions.csv
 
 
 def _summarise(path: Path) -> ResultSummary | str:
@@ -101,7 +116,11 @@ def _summarise(path: Path) -> ResultSummary | str:
                                     tuple(r.layers))
                        for r in result.check.models if r.found and r.layers)
     accuracy = result.predictions.accuracy if result.predictions is not None else None
-    return ResultSummary(result.student, result.assignment, models, accuracy)
+    weights = tuple(OwnWeights(result.student, r.key, r.title, r.weights.file,
+                               r.weights.agreement, r.weights.compared)
+                    for r in (result.check.models if result.check else [])
+                    if r.weights is not None and r.weights.agreement is not None)
+    return ResultSummary(result.student, result.assignment, models, accuracy, weights)
 
 
 def read_results(results_dir: Path, students: list[str], assignment: Assignment, *,

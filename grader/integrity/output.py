@@ -16,7 +16,7 @@ from pathlib import Path
 
 from grader.integrity.code import CodeMatch
 from grader.integrity.documents import Region
-from grader.integrity.findings import IntegrityReport, PairFinding
+from grader.integrity.findings import IntegrityReport, PairFinding, StudentFinding
 from grader.results import write_atomic, write_json_atomic
 
 JSON_NAME = "integrity.json"
@@ -61,6 +61,17 @@ def pair_dict(pair: PairFinding, rank: int, report: IntegrityReport) -> dict:
     }
 
 
+def student_dict(finding: StudentFinding) -> dict:
+    """A flagged student: predictions in the public order, or weights that do not give
+    their predictions.csv (each part null or empty when it is not the evidence)."""
+    public = finding.public
+    return {"student": finding.student, "flags": [asdict(f) for f in finding.flags],
+            "public_order": None if public is None else {
+                **asdict(public), "log10_p_public": _finite(public.log10_p_public),
+                "log10_p_secret": _finite(public.log10_p_secret)},
+            "weights": [asdict(w) for w in finding.weights]}
+
+
 def to_json(report: IntegrityReport) -> dict:
     flagged = report.flagged
     return {
@@ -70,12 +81,7 @@ def to_json(report: IntegrityReport) -> dict:
         "notes": list(report.notes), "thresholds": asdict(report.thresholds),
         "pairs_compared": len(report.students) * (len(report.students) - 1) // 2,
         "flagged_pairs": [pair_dict(p, i + 1, report) for i, p in enumerate(flagged)],
-        "flagged_students": [
-            {"student": s.student, "flags": [asdict(f) for f in s.flags],
-             "public_order": {**asdict(s.public),
-                              "log10_p_public": _finite(s.public.log10_p_public),
-                              "log10_p_secret": _finite(s.public.log10_p_secret)}}
-            for s in report.students_flagged],
+        "flagged_students": [student_dict(s) for s in report.students_flagged],
     }
 
 

@@ -127,6 +127,7 @@ def find_integrity(class_dir: Path, assignment: Assignment,
     accuracies = {s: r.accuracy for s, r in (results or {}).items() if r.accuracy is not None}
     student_findings = _prediction_evidence(predictions, accuracies, assignment, options, slot,
                                             notes, compared, n_pairs)
+    student_findings += _weights_evidence(results, assignment, notes, compared)
 
     pairs = []
     for (a, b), parts in found.items():
@@ -258,6 +259,24 @@ def _prediction_evidence(predictions: dict[str, np.ndarray], known: dict[str, fl
             notes.append("Predictions: no --labels and no accuracies in result files: "
                          f"{spec.file} files not compared")
     return findings
+
+
+def _weights_evidence(results, assignment: Assignment, notes: list[str],
+                      compared: list[str]) -> list[F.StudentFinding]:
+    """Each student's own checkpoints against their predictions.csv, from the result files
+    (grader evaluate ran the weights on the held-out images)."""
+    if not any(m.weights for m in assignment.models):
+        return []
+    own = [w for summary in (results or {}).values() for w in summary.weights]
+    if not own:
+        notes.append("Weights: no result file compares a student's own checkpoint with their "
+                     "predictions.csv (grader evaluate does; --results names its folder)")
+        return []
+    threshold = assignment.weights.agreement
+    compared.append(f"Weights: {len({w.student for w in own})} students' own checkpoints, run "
+                    "on the held-out images by grader evaluate, against their predictions.csv; "
+                    f"flagged below {100 * threshold:.0f}% agreement ([weights] agreement).")
+    return F.weights_findings(own, threshold)
 
 
 def _with_flags(pair: F.PairFinding, t: F.Thresholds, n_pairs: int,

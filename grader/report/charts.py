@@ -31,6 +31,7 @@ import numpy as np
 from matplotlib import font_manager
 from matplotlib.colors import Normalize, PowerNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from grader.grading.metrics import row_normalised_percent
@@ -238,4 +239,56 @@ def score_histogram(totals: Sequence[float], possible: float, *, prefix: str = "
         ax.set(xlim=(0, top), xlabel=f"total points (of {top:g})", ylabel="students")
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(axis="x", visible=False)
+        return to_svg(fig, prefix, fmt)
+
+
+def sparsity_bars(names: Sequence[str], sparsity: Sequence[float], *,
+                  linear: Sequence[bool] | None = None, overall: float | None = None,
+                  prefix: str = "sparsity", fmt: str = "svg") -> str:
+    """Per-layer sparsity of a checkpoint (fractions 0..1 of exact zeros, drawn as percent):
+    one horizontal bar per convolution or linear layer, in the model's order from the top, linear
+    layers in the accent colour, and the overall figure as a dashed line. Long module paths keep
+    their ends ("…body_op.2.conv1.0.conv")."""
+    n = len(names)
+    values = [100 * float(s) for s in sparsity]
+    if len(values) != n:
+        raise ValueError(f"sparsity: expected {n} values (one per name), got {len(values)}")
+    labels = [name if len(name) <= 34 else "…" + name[-33:] for name in names]
+    size = 6.5 if n <= 40 else max(2.5, 6.5 * 40 / n)
+    row = max(0.05, min(0.16, 7.5 / max(n, 1)))             # inches per bar: at most ~8 in tall
+    left = (max((len(s) for s in labels), default=4) * size * 0.55 / 72) + 0.3
+    height = 0.75 + row * max(n, 1)
+    width = 7.0
+    flags = list(linear) if linear is not None else [False] * n
+    with matplotlib.rc_context(CHART_STYLE):
+        fig = new_figure(width, height)
+        fig.subplots_adjust(left=left / width, right=0.97, bottom=0.5 / height,
+                            top=1 - 0.25 / height)
+        ax = fig.subplots()
+        ys = np.arange(n)
+        colours = [ACCENT if flag else STUDENT for flag in flags]
+        ax.barh(ys, values, height=0.72, color=colours, linewidth=0)
+        for y, value in zip(ys, values):         # inside the bar (clear of the overall line)
+            inside = value >= 12
+            ax.text(value - 0.8 if inside else value + 0.8, y, f"{value:.0f}%", va="center",
+                    ha="right" if inside else "left", fontsize=min(size, 6.0),
+                    color="white" if inside else "#333333")
+        if overall is not None:
+            ax.axvline(100 * overall, color=REFERENCE, linestyle="--", linewidth=1.0,
+                       label=f"overall {100 * overall:.1f}%")
+        ax.set_yticks(ys, labels, fontsize=size)
+        ax.set_ylim(n - 0.5, -0.5)                          # first layer on top
+        ax.set_xlim(0, 100)
+        ax.xaxis.set_major_formatter(PercentFormatter(decimals=0))
+        ax.set_xlabel("weights that are exactly zero (% of the layer)")
+        ax.grid(axis="y", visible=False)
+        ax.set_axisbelow(True)                              # the grid behind the bars
+        ax.tick_params(axis="y", length=0, pad=2)
+        handles = [Patch(color=STUDENT, label="convolution")]
+        if any(flags):
+            handles.append(Patch(color=ACCENT, label="linear"))
+        if overall is not None:
+            handles += ax.get_legend_handles_labels()[0]
+        ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3,
+                  borderaxespad=0.1)
         return to_svg(fig, prefix, fmt)

@@ -14,8 +14,11 @@ from collections import Counter
 from typing import Iterable, Sequence
 
 import grader
+from grader.grading.handin_checks import built_notes, parse_note_text
 from grader.grading.metrics import most_confused_pairs
 from grader.report import charts
+from grader.report import weights as weights_view
+from grader.report.exports import split_note
 from grader.results import (
     CheckResult,
     EvaluationResult,
@@ -23,6 +26,7 @@ from grader.results import (
     Scores,
     TrainingResult,
 )
+from grader.spec import Assignment
 
 # Captured output shown for a crashed or limited run: its last lines, where the error is.
 OUTPUT_MAX_LINES = 80
@@ -104,15 +108,21 @@ def _chart(text: str) -> dict:
 
 # ------------------------------------------------------------------ student report
 
-def student_context(result: EvaluationResult, *, chart_format: str = "svg") -> dict:
+def student_context(result: EvaluationResult, *, chart_format: str = "svg",
+                    assignment: Assignment | None = None) -> dict:
     """Everything student.html.j2 shows for one result. Charts are SVG (vector in the PDF) by
-    default; chart_format="png" embeds 150-dpi PNGs instead (the benchmark's baseline)."""
+    default; chart_format="png" embeds 150-dpi PNGs instead (the benchmark's baseline).
+    `assignment`: the spec whose [weights] agreement judges predictions.csv against the
+    student's weights (else the built-in spec of the result's assignment id)."""
     check = result.check
     titles = {m.key: m.title for m in check.models} if check else {}
+    agreement = weights_view.agreement_threshold(result, assignment)
     return {
         "r": result,
         "percent": 100 * result.total / result.possible if result.possible else 0.0,
-        "alerts": _alerts(result),
+        "alerts": _alerts(result) + weights_view.alerts(result, agreement),
+        "weights": [_weights(result, m, agreement, chart_format)
+                    for m in weights_view.weight_models(result)],
         "lost_items": sum(1 for item in result.rubric if item.earned < item.possible),
         "checks": _checks(check.checks if check else []),
         "models": [_model(m, check.checks) for m in check.models] if check else [],
@@ -121,6 +131,7 @@ def student_context(result: EvaluationResult, *, chart_format: str = "svg") -> d
         "held_out_images": held_out_size(result),
         "results": _results(result, titles, chart_format),
         "predictions_report": check.predictions if check else None,
+        "parse_notes": [parse_note_text(n) for n in check.parse_notes] if check else [],
         "output": _output(result),
     }
 
@@ -137,6 +148,8 @@ def _alerts(result: EvaluationResult) -> list[dict]:
         alerts.append({"level": "note", "text": "Graded without the sandbox (--no-sandbox)."})
     alerts += [{"level": "warning", "text": band.note} for band in result.reference_bands
                if not band.learned]
+    if note := split_note(result):          # the spec's [held_out] public/private split
+        alerts.append({"level": "note", "text": note})
     return alerts
 
 
@@ -159,6 +172,7 @@ def _model(model, checks: Sequence[CheckResult]) -> dict:
         "total_params": sum(row.params for row in model.layers),
         "rows": rows,
         "hidden": hidden,
+        "built_notes": built_notes(model),   # weights not downloaded, frozen parameters
     }
 
 
@@ -203,6 +217,13 @@ def _training(result: EvaluationResult, run: TrainingResult, title: str, fmt: st
             "ratio": final / ref_final if final is not None and ref_final else None,
             "band": band, "seeds": len(band.accuracies) if band else (1 if ref else 0),
             "chart": chart}
+
+
+def _weights(result: EvaluationResult, model, agreement: float, fmt: str) -> dict:
+    """One model's own checkpoint (grader.report.weights), its sparsity chart embedded."""
+    view = weights_view.section(model, agreement, fmt=fmt,
+                                prefix=_chart_prefix(result.student, f"sparsity-{model.key}"))
+    return {**view, "chart": _chart(view["svg"]) if view["svg"] else None}
 
 
 def held_out_size(result: EvaluationResult) -> int | None:

@@ -30,18 +30,27 @@ failed check with its fix, what to hand in), `output_format`/`test_output_format
 `extra_data` (the path of the full result JSON, its status) and `leaderboard`; one test per
 rubric item with `name`, `number`, `score`, `max_score`, `status` (passed when every point was
 earned), `output` (Markdown: the reason for every lost point), `tags` (the item id),
-`visibility` (the spec's [gradescope] visibility; visible by default) and `extra_data`.
+`visibility` (the spec's [gradescope] visibility; visible by default) and `extra_data`
+(`counted`: whether its score is in the top-level score).
+
+Gradescope shows the student the top-level `score` whatever the tests' visibility, so a test
+that waits for the due date (the held-out items beyond the daily cap; the private part of a
+split held-out set) is left out of it: the score a student sees never gives those points away.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from grader.results import EvaluationResult, ItemScore, write_atomic
+from grader import spec
+from grader.errors import GraderError
+from grader.grading.rubric import share
+from grader.results import EvaluationResult, ItemScore, Scores, write_atomic
 from grader.spec import Assignment, GradescopeSpec
 
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -142,16 +151,6 @@ def handin_advice(assignment: Assignment) -> str:
     return "\n".join(lines)
 
 
-def _status(item: ItemScore) -> str:
-    return "passed" if item.earned >= item.possible else "failed"
-
-
-def _test_output(item: ItemScore) -> str:
-    if item.reasons:
-        return "\n".join(f"- {md(reason)}" for reason in item.reasons)
-    return "Full marks." if item.earned >= item.possible else ""
-
-
 def _fixes(result: EvaluationResult) -> list[str]:
     """Every failed check's finding and what to do about it, as Markdown list items."""
     if result.check is None:
@@ -160,71 +159,166 @@ def _fixes(result: EvaluationResult) -> list[str]:
             for c in result.check.checks if not c.passed]
 
 
-def leaderboard(result: EvaluationResult, columns: Sequence[str]) -> list[dict]:
+def leaderboard(result: EvaluationResult, columns: Sequence[str], *,
+                public: bool = False) -> list[dict]:
     """Gradescope leaderboard entries: held-out accuracy (percent, higher first) of every
     retrained model, trainable parameters of every model found (fewer first), and the
-    predictions' accuracy (percent); a value the result does not have is left out."""
+    predictions' accuracy (percent); a value the result does not have is left out. With
+    `public`, the held-out figures are the public part's of a split held-out set."""
+    def figure(scores: Scores | None) -> float | None:
+        if scores is None:
+            return None
+        return scores.public_accuracy if public else scores.accuracy
+
     entries: list[dict] = []
     titles = {m.key: m.title for m in result.check.models} if result.check else {}
     if "accuracy" in columns:
         entries += [{"name": f"{titles.get(t.model, t.model)} accuracy (%)",
-                     "value": round(100 * t.scores.accuracy, 2), "order": "desc"}
-                    for t in result.training if t.ok and t.scores is not None]
+                     "value": round(100 * value, 2), "order": "desc"}
+                    for t in result.training
+                    if t.ok and (value := figure(t.scores)) is not None]
     if "params" in columns and result.check is not None:
         entries += [{"name": f"{m.title} parameters", "value": m.params, "order": "asc"}
                     for m in result.check.models if m.params is not None]
-    if "predictions" in columns and result.predictions is not None:
+    if "predictions" in columns and (value := figure(result.predictions)) is not None:
         entries.append({"name": "predictions.csv accuracy (%)",
-                        "value": round(100 * result.predictions.accuracy, 2), "order": "desc"})
+                        "value": round(100 * value, 2), "order": "desc"})
     return entries
+
+
+def split_note(result: EvaluationResult) -> str:
+    """One line for the PDF and the terminal when the spec splits the held-out set: the
+    held-out figures are the private part's ("Held-out scores are on the private 70% of the
+    held-out images (7,000 images) ..."); "" without a split."""
+    if not result.public_fraction:
+        return ""
+    counts = {}
+    if result.predictions is not None:
+        counts["predictions.csv"] = sum(map(sum, result.predictions.confusion))
+    run = next((t for t in list(result.training) + list(result.reference)
+                if t.ok and t.scores), None)
+    if run is not None:
+        counts["the retrained models"] = sum(map(sum, run.scores.confusion))
+    if len(set(counts.values())) == 1:
+        detail = f" ({next(iter(counts.values())):,} images)"
+    else:
+        detail = " (" + ", ".join(f"{n:,} images for {what}" for what, n in counts.items()) \
+            + ")" if counts else ""
+    return (f"Held-out scores are on the private {share(1 - result.public_fraction)} of the "
+            f"held-out images{detail}, which decide the points; before the due date students "
+            f"see the public {share(result.public_fraction)}.")
+
+
+def _later(visibility: str) -> str:
+    """The spec's visibility of a test that must wait for the due date: after_due_date, or
+    the spec's own when that shows it no sooner (hidden, after_published)."""
+    return visibility if visibility in ("hidden", "after_published") else "after_due_date"
+
+
+def _test(item: ItemScore, number: str, *, name: str, score: float, output: str,
+          visibility: str, counted: bool, part: str | None = None) -> dict:
+    extra = {"item": item.id, "gradable": item.gradable, "counted": counted}
+    if part:
+        extra["part"] = part
+    return {"name": name, "name_format": "text", "number": number, "score": score,
+            "max_score": item.possible, "status": "passed" if score >= item.possible
+            else "failed", "output": output, "output_format": "md",
+            "tags": [item.id] + ([part] if part else []), "visibility": visibility,
+            "extra_data": extra}
+
+
+def _reasons(reasons: Sequence[str], earned: float, possible: float) -> str:
+    if reasons:
+        return "\n".join(f"- {md(reason)}" for reason in reasons)
+    return "Full marks." if earned >= possible else ""
+
+
+def gradescope_tests(result: EvaluationResult, shown: GradescopeSpec = GradescopeSpec(), *,
+                     withheld: Collection[str] = (), withheld_note: str = "",
+                     due_passed: bool = True) -> list[dict]:
+    """One test per rubric item (see gradescope_results); extra_data's `counted` says whether
+    its score is in the top-level score. A held-out item of a split held-out set is, before
+    the due date, two tests: its public part's (shown, counted) and its private part's
+    (after_due_date, not counted); after it, one: the private part's."""
+    public, private = share(result.public_fraction), share(1 - result.public_fraction)
+    wait = (f"The private {private} of the held-out images decides these points; its score "
+            "is shown after the due date.")
+    tests = []
+    for n, item in enumerate(result.rubric, 1):
+        visibility, held = shown.visibility_of(item.id), item.id in withheld
+        output = _reasons(item.reasons, item.earned, item.possible)
+        if held:
+            output, visibility = f"- {md(withheld_note)}", _later(visibility)
+        if item.public_earned is None:
+            tests.append(_test(item, str(n), name=item.title, score=item.earned, output=output,
+                               visibility=visibility, counted=not held))
+            continue
+        if due_passed:
+            tests.append(_test(item, str(n), name=f"{item.title} (private {private})",
+                               score=item.earned, output=output, visibility=visibility,
+                               counted=not held, part="private"))
+            continue
+        first = f"- {md(withheld_note)}" if held else "\n\n".join(filter(None, (
+            _reasons(item.public_reasons, item.public_earned, item.possible), wait)))
+        tests += [_test(item, f"{n}.1", name=f"{item.title} (public {public})",
+                        score=item.public_earned, output=first, visibility=visibility,
+                        counted=not held, part="public"),
+                  _test(item, f"{n}.2", name=f"{item.title} (private {private})",
+                        score=item.earned, output=output, visibility=_later(visibility),
+                        counted=False, part="private")]
+    return tests
 
 
 def gradescope_results(result: EvaluationResult, *, shown: GradescopeSpec = GradescopeSpec(),
                        advice: str = "", result_path: str | None = None,
                        seconds: float | None = None, withheld: Collection[str] = (),
-                       withheld_note: str = "") -> dict:
-    """Gradescope's results.json for one result: one test per rubric item, Markdown output,
+                       withheld_note: str = "", due_passed: bool = True,
+                       capped: bool = False) -> dict:
+    """Gradescope's results.json for one result: tests (gradescope_tests), Markdown output,
     leaderboard entries and per-item visibility from the spec's [gradescope] (`shown`).
     `advice` (what to hand in, Markdown) is shown when nothing earned a point; `result_path`
     is where the full result JSON was kept (extra_data); `seconds` the autograder's wall time
-    (else the sandboxes' time). Items in `withheld` (the held-out items beyond the daily cap)
-    still count but show only `withheld_note` until the due date, and leave the leaderboard."""
-    tests = [{
-        "name": item.title,
-        "name_format": "text",
-        "number": str(n),
-        "score": item.earned,
-        "max_score": item.possible,
-        "status": _status(item),
-        "output": _test_output(item),
-        "output_format": "md",
-        "tags": [item.id],
-        "visibility": shown.visibility_of(item.id),
-        "extra_data": {"item": item.id, "gradable": item.gradable},
-    } for n, item in enumerate(result.rubric, 1)]
-    for test in tests:
-        if test["tags"][0] in withheld:
-            test.update(output=f"- {md(withheld_note)}", visibility="after_due_date")
-    hidden = [item for item in result.rubric if item.id in withheld]
-    if hidden:                      # the total would give the withheld points away
-        lines = [(f"**{md(result.title)}**: "
-                  f"{_number(result.total - sum(i.earned for i in hidden))} of "
-                  f"{_number(result.possible - sum(i.possible for i in hidden))} points on "
-                  "the items shown; the held-out items are shown after the due date.")]
-    else:
-        lines = [(f"**{md(result.title)}**: {_number(result.total)} of "
-                  f"{_number(result.possible)} points.")]
+    (else the sandboxes' time).
+
+    The top-level `score`, which Gradescope shows the student whatever the tests' visibility,
+    holds only what the student may see: items in `withheld` (the held-out items beyond the
+    daily cap) show only `withheld_note` until the due date and are left out of it; before the
+    due date (`due_passed` False) a split held-out set counts its public part. Otherwise it is
+    the result's total, the instructor's (the default: `grader report`'s exports are the final
+    view).
+
+    The leaderboard follows the result, not the rubric: before the due date a result with a
+    split held-out set (public_fraction above 0) shows the public part's figures, and `capped`
+    (beyond the daily cap) or any `withheld` item drops its held-out columns (accuracy,
+    predictions), whether or not the rubric has held-out items."""
+    tests = gradescope_tests(result, shown, withheld=withheld, withheld_note=withheld_note,
+                             due_passed=due_passed)
+    counted = [t for t in tests if t["extra_data"]["counted"]]
+    split = not due_passed and any(i.public_earned is not None for i in result.rubric)
+    public_board = not due_passed and result.public_fraction > 0
+    hide_held_out = capped or bool(withheld)
+    whole = not withheld and not split
+    score = result.total if whole else round(sum(t["score"] for t in counted), 2)
+    possible = result.possible if whole else round(sum(t["max_score"] for t in counted), 2)
+    public, private = share(result.public_fraction), share(1 - result.public_fraction)
+    lines = [f"**{md(result.title)}**: {_number(score)} of {_number(possible)} points" + (
+        "." if whole else "; the held-out items are shown after the due date." if withheld
+        else f", the held-out items scored on the public {public} of the held-out images.")]
     if result.error:
         lines += ["", f"**Could not grade:** {md(result.error)}"]
     if fixes := _fixes(result):
         lines += ["", "**What to fix:**", *fixes]
     if advice and result.total <= 0:
         lines += ["", advice]
-    if withheld and withheld_note:
+    if hide_held_out and withheld_note:
         lines += ["", f"**Held-out score:** {md(withheld_note)}"]
-    columns = [c for c in shown.leaderboard if not (withheld and c == "predictions")]
+    elif split:
+        lines += ["", f"**Held-out score:** the private {private} of the held-out images "
+                      "decides your points; its score is shown after the due date."]
+    held_out = {"accuracy", "predictions"}
+    columns = [c for c in shown.leaderboard if not (hide_held_out and c in held_out)]
     return {
-        "score": result.total,
+        "score": score,
         "execution_time": round(seconds) if seconds is not None
         else _execution_time(result),
         "output": "\n".join(lines),
@@ -235,10 +329,30 @@ def gradescope_results(result: EvaluationResult, *, shown: GradescopeSpec = Grad
         "stdout_visibility": "hidden",   # the autograder's stdout may echo student output
         "extra_data": {"result": result_path, "status": result.status,
                        "grader_version": result.grader_version,
-                       "held_out_shown": not withheld},   # what the daily cap counts
+                       "held_out_shown": not hide_held_out},   # what the daily cap counts
         "tests": tests,
-        "leaderboard": leaderboard(result, columns),
+        "leaderboard": leaderboard(result, columns, public=public_board),
     }
+
+
+def display_spec(result: EvaluationResult, assignment: Assignment | None = None
+                 ) -> GradescopeSpec:
+    """The [gradescope] section that decides how `result` shows on Gradescope: `assignment`'s
+    when it is the result's assignment, else the built-in spec's of the result's assignment
+    id, else the defaults (every item visible)."""
+    if assignment is not None and assignment.id == result.assignment:
+        return assignment.gradescope
+    return _builtin_display(result.assignment)
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_display(assignment_id: str) -> GradescopeSpec:
+    if assignment_id in spec.builtin_ids():
+        try:
+            return spec.load(assignment_id).gradescope
+        except GraderError:
+            pass
+    return GradescopeSpec()
 
 
 def gradescope_refusal(assignment: Assignment, reason: str, *, advice: str = "",
@@ -250,7 +364,7 @@ def gradescope_refusal(assignment: Assignment, reason: str, *, advice: str = "",
         "max_score": item.points, "status": "failed", "output": f"- {md(reason)}",
         "output_format": "md", "tags": [item.id],
         "visibility": assignment.gradescope.visibility_of(item.id),
-        "extra_data": {"item": item.id, "gradable": False},
+        "extra_data": {"item": item.id, "gradable": False, "counted": True},
     } for n, item in enumerate(assignment.rubric, 1)]
     lines = [f"**{md(assignment.title)}**: 0 of {_number(assignment.total_points)} points.",
              "", f"**Could not grade:** {md(reason)}"]

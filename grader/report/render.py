@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -30,6 +31,7 @@ from grader.report.pdf import (
     require_pdf_engine,
 )
 from grader.results import EvaluationResult
+from grader.spec import Assignment
 
 SUMMARY_PDF = "class-summary.pdf"
 GRADEBOOK_CSV = "gradebook.csv"
@@ -108,11 +110,13 @@ def _file_stem(student: str, used: set[str], fallback: str) -> str:
     return stem
 
 
-def _student_reports(path: Path, result: EvaluationResult, stem: str,
-                     out_dir: Path) -> Failure | None:
-    """Write one student's PDF and Gradescope JSON; a malformed result becomes a Failure."""
+def _student_reports(path: Path, result: EvaluationResult, stem: str, out_dir: Path, *,
+                     assignment: Assignment | None = None) -> Failure | None:
+    """Write one student's PDF and Gradescope JSON (shown as the spec's [gradescope] says:
+    exports.display_spec); a malformed result becomes a Failure."""
     try:
-        scores = exports.gradescope_results(result)
+        scores = exports.gradescope_results(
+            result, shown=exports.display_spec(result, assignment))
         write_student_pdf(result, out_dir / f"{stem}.pdf")
         results_io.write_json_atomic(out_dir / GRADESCOPE_DIR / f"{stem}.json", scores)
     except _DATA_ERRORS as exc:
@@ -121,11 +125,14 @@ def _student_reports(path: Path, result: EvaluationResult, stem: str,
     return None
 
 
-def build_reports(results_dir: Path, out_dir: Path, *, jobs: int = 1) -> ReportOutcome:
+def build_reports(results_dir: Path, out_dir: Path, *, jobs: int = 1,
+                  assignment: Assignment | None = None) -> ReportOutcome:
     """Write every report for the result files in results_dir into out_dir.
 
     jobs > 1 renders the students' PDFs in that many processes (rendering is CPU-bound
     Python, so threads would not help); the summary and the gradebook are written after.
+    `assignment` is the spec whose [gradescope] section the Gradescope files follow (else the
+    built-in spec of the results' assignment id).
     """
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     if not results_dir.is_dir():
@@ -151,9 +158,10 @@ def build_reports(results_dir: Path, out_dir: Path, *, jobs: int = 1) -> ReportO
     if jobs > 1 and len(tasks) > 1:
         import weasyprint  # noqa: F401  (imported once here; forked workers inherit it)
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
-            outcomes = list(pool.map(_student_reports, *zip(*tasks)))
+            outcomes = list(pool.map(partial(_student_reports, assignment=assignment),
+                                     *zip(*tasks)))
     else:
-        outcomes = [_student_reports(*task) for task in tasks]
+        outcomes = [_student_reports(*task, assignment=assignment) for task in tasks]
 
     done = [task for task, failure in zip(tasks, outcomes) if failure is None]
     failures += [failure for failure in outcomes if failure is not None]

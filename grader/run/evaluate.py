@@ -85,7 +85,8 @@ def evaluate(path: Path, assignment: Assignment, out_dir: Path, options: Options
     train_references = functools.partial(
         reference_results, assignment, data, config, train_limits, cache_dir=cache,
         sandboxed=options.sandboxed, gpu=options.gpu, threads=threads)
-    progress(f"training the reference models ({config['epochs']} epochs, {data.source})")
+    if any((m.train or m.weights) and m.reference for m in assignment.models):
+        progress(f"training the reference models ({config['epochs']} epochs, {data.source})")
     if remote:
         reference = train_references(cached_only=True) or executor.train_references(
             train_references, sandboxed=options.sandboxed, gpu=options.gpu,

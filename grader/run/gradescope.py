@@ -8,6 +8,12 @@ parameters so the same code runs (and is tested) anywhere. The files in `autogra
 top of the repository are the setup.sh and run_autograder that Gradescope's autograder zip
 needs.
 
+What a student sees follows Gradescope's submission_metadata.json: before the due date a split
+held-out set ([held_out]) shows its public part's score and keeps the private part's for after
+it; beyond the spec's daily cap the held-out items are graded but shown (and counted in the
+score shown) only after the due date. A run after the due date (the instructor's "Regrade all
+submissions") shows everything: the private part's score, no cap.
+
 Every run writes a results.json, because without one Gradescope shows the student only "The
 autograder failed to execute correctly":
 - a hand-in with nothing to grade (empty, no .py/.ipynb/.zip, a zip that will not open, ...)
@@ -33,6 +39,7 @@ import zipfile
 from pathlib import Path
 
 from grader.errors import GraderError, InputError
+from grader.grading.rubric import held_out
 from grader.inputs.sources import SKIP_DIRS, list_files
 from grader.report.exports import gradescope_refusal, gradescope_results, handin_advice
 from grader.results import EvaluationResult, save, write_json_atomic
@@ -53,11 +60,13 @@ NOT_YOUR_FAULT = ("the autograder could not run on Gradescope ({}). This is a pr
 
 def run_autograder(assignment: Assignment, *, submission: Path = SUBMISSION,
                    results: Path = RESULTS, options: Options = Options(),
-                   metadata: Path | None = METADATA) -> EvaluationResult | None:
+                   metadata: Path | None = METADATA,
+                   now: dt.datetime | None = None) -> EvaluationResult | None:
     """Grade Gradescope's submission folder and write its results.json (always: see the
     module's docstring). Returns the result, or None when nothing could be graded; raises the
     GraderError of a fault on the grader's side after writing results.json. `metadata`
-    (Gradescope's submission_metadata.json) decides the spec's daily cap."""
+    (Gradescope's submission_metadata.json) decides the spec's daily cap and, with `now`
+    (default: the clock), whether the due date has passed."""
     start = time.monotonic()
     advice = handin_advice(assignment)
 
@@ -87,16 +96,52 @@ def run_autograder(assignment: Assignment, *, submission: Path = SUBMISSION,
         return None
     kept = results.with_name("grader-result.json")   # the full result, beside results.json
     save(result, kept)
+    passed = due_date_passed(metadata, now)
     cap, runs = assignment.gradescope.daily_cap, scored_runs(metadata)
-    capped = cap is not None and runs >= cap
+    capped = cap is not None and runs >= cap and not passed
+    withheld = [i.id for i in assignment.rubric if held_out(i)] if capped else []
     write_json_atomic(results, gradescope_results(
         result, shown=assignment.gradescope, advice=advice, result_path=str(kept),
-        seconds=time.monotonic() - start,
-        withheld=[i.id for i in assignment.rubric if i.kind == "predictions"] if capped else (),
-        withheld_note=(f"not shown: you have had {runs} scored runs in the last 24 hours and "
-                       f"the course allows {cap}. This run was graded and its points count; "
-                       "the score shows after the due date.") if capped else ""))
+        seconds=time.monotonic() - start, due_passed=passed, capped=capped,
+        withheld=withheld, withheld_note=cap_note(runs, cap, items=bool(withheld))
+        if capped else ""))
     return result
+
+
+def cap_note(runs: int, cap: int, *, items: bool) -> str:
+    """What a run beyond the daily cap shows instead of its held-out score; `items`: the
+    rubric has held-out items (else only the leaderboard shows held-out figures)."""
+    graded = ("This run's held-out items were graded; their score is shown, and counted in "
+              "the score shown, after the due date." if items else
+              "This run was graded; its held-out accuracy is left off the leaderboard.")
+    return (f"not shown: you have had {runs} scored runs in the last 24 hours and the course "
+            f"allows {cap}. {graded}")
+
+
+def due_date_passed(metadata: Path | None, now: dt.datetime | None = None) -> bool:
+    """Whether the last due date in Gradescope's submission_metadata.json has passed at `now`
+    (default: the clock): the assignment's `due_date` or `late_due_date`, or a student's own
+    (an extension, under `users`); False when the file is missing, unreadable or has none."""
+    try:
+        data = json.loads(Path(metadata).read_text()) if metadata else {}
+        dates = [_when(when) for a in [data.get("assignment") or {}] + [
+                     (user or {}).get("assignment") or {} for user in data.get("users") or []]
+                 for when in (a.get("due_date"), a.get("late_due_date")) if when]
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return bool(dates) and _aware(now) >= max(dates)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False
+
+
+def _when(text: str) -> dt.datetime:
+    """A timestamp of submission_metadata.json; one without a zone is taken as UTC (and a
+    trailing Z, which Python 3.10's fromisoformat refuses, is UTC too)."""
+    return _aware(dt.datetime.fromisoformat(text.removesuffix("Z") + (
+        "+00:00" if text.endswith("Z") else "")))
+
+
+def _aware(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
 def scored_runs(metadata: Path | None) -> int:

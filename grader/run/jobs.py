@@ -25,8 +25,10 @@ import numpy as np
 from grader import __version__
 from grader.errors import GraderError
 from grader.grading import metrics, rubric
+from grader.grading import weights as checkpoints
 from grader.grading.checks import check_folder
 from grader.grading.choose import Choice
+from grader.grading.predictions import public_mask
 from grader.grading.retrain import run_training, train_in_session
 from grader.inputs.handins import student_names
 from grader.inputs.prepared import PreparedData
@@ -116,8 +118,8 @@ def job_key(submission: Path, assignment: Assignment, settings: Settings) -> str
         "gpu": settings.gpu, "sandboxed": settings.sandboxed,
         # CPU training's float summation order depends on the thread count (not on the GPU)
         "threads": None if settings.gpu else settings.threads,
-        "reference": [_decisive(r) for r in settings.reference],
-        "bands": [to_dict(b) for b in settings.reference_bands], "grader": __version__}
+        "reference": [_keyed(_decisive(r)) for r in settings.reference],
+        "bands": [_keyed(to_dict(b)) for b in settings.reference_bands], "grader": __version__}
     text = json.dumps(decided, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -126,7 +128,29 @@ def _graded_by(assignment: Assignment) -> dict:
     """The spec without what grading never reads: `[integrity]` (its starter paths are absolute,
     so editing it or moving the spec folder would otherwise regrade the class) and the spec
     file's path. (`[cluster]` is not part of an Assignment at all.)"""
-    return {k: v for k, v in to_dict(assignment).items() if k not in ("integrity", "path")}
+    return _keyed({k: v for k, v in to_dict(assignment).items()
+                   if k not in ("integrity", "path")})
+
+
+# Fields added in 0.4.0 (the public/private split, students' weights, `within`), with the
+# values that mean "not used": left out of a key while they hold them, so that adding a spec
+# field does not by itself regrade every class (a new grader version still does: its code
+# may judge differently)
+_LATER_FIELDS = {"held_out": [{"public_fraction": 0.0, "seed": 0}],
+                 "weights": [None, {"max_mb": 100, "agreement": 0.95, "mean": None,
+                                    "std": None}],
+                 "within": [0.0], "floor": [None], "public_accuracy": [None],
+                 "public_images": [0], "public_accuracies": [[]]}
+
+
+def _keyed(value):
+    """value (a dataclass's to_dict) without the later fields that hold their unused values."""
+    if isinstance(value, dict):
+        return {k: _keyed(v) for k, v in value.items()
+                if not (k in _LATER_FIELDS and v in _LATER_FIELDS[k])}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_keyed(v) for v in value)
+    return value
 
 
 def _decisive(run: TrainingResult) -> dict:
@@ -156,18 +180,20 @@ def grade(job: GradeJob) -> EvaluationResult:
                 box.add_submission(root, skip=SKIP_DIRS)
             report, choices = check_folder(root, str(job.submission), assignment,
                                            s.check_limits, s.sandboxed, box=box)
-            training = _train_student(report, choices, root, assignment, data, s, box)
+            training, runs = _train_student(report, choices, root, assignment, data, s, box)
+        csv = report.predictions
+        report = checkpoints.with_runs(report, runs, csv.labels if csv and csv.valid else None,
+                                       len(data.labels), assignment.weights)
         predictions, problem = _score_predictions(report, data.held_out, assignment)
-        items = rubric.score(
-            assignment, checks=report.checks + _training_checks(training),
-            accuracy={t.model: (t.scores.accuracy if t.ok and t.scores else None)
-                      for t in training},
-            reference={b.model: b for b in s.reference_bands},
-            predictions_accuracy=predictions.accuracy if predictions else None,
-            predictions_problem=problem)
+        own = {m.key: m.weights for m in report.models if assignment.model(m.key).weights}
+        items = rubric.score_results(
+            assignment, checks=report.checks + _training_checks(training), training=training,
+            bands=list(s.reference_bands), predictions=predictions,
+            predictions_problem=problem, weights=own)
         earned, possible = rubric.total(items)
         incomplete = report.sandbox.status != "ok" or any(not t.ok for t in training) or any(
-            not m.found or m.error for m in report.models)
+            not m.found or m.error for m in report.models) or any(
+            w is None or not w.loaded or w.error for w in own.values())
         return EvaluationResult(**base, status="failed" if incomplete else "ok",
                                 error=report.sandbox.reason or None, check=report,
                                 training=training, predictions=predictions, rubric=items,
@@ -197,7 +223,8 @@ def _base(job: GradeJob) -> dict:
                 class_names=list(a.dataset.class_names), dataset=s.dataset_source,
                 device=cuda_device_label(s.gpu_id) if s.gpu else "cpu",
                 reference=list(s.reference),
-                reference_bands=list(s.reference_bands))
+                reference_bands=list(s.reference_bands),
+                public_fraction=a.held_out.public_fraction)
 
 
 @contextlib.contextmanager
@@ -235,9 +262,12 @@ def _one_process(s: Settings) -> Iterator[Sandbox | None]:
 
 def _train_student(report: CheckReport, choices: list[Choice], root: Path,
                    assignment: Assignment, data: PreparedData, s: Settings,
-                   box: Sandbox | None) -> list[TrainingResult]:
-    """Retrain every model that was found and built: in the process that probed them when it
-    is still waiting (box.session), else in a sandboxed process of its own."""
+                   box: Sandbox | None
+                   ) -> tuple[list[TrainingResult], dict[str, checkpoints.WeightsRun]]:
+    """Retrain every model that was found and built, and run every checkpoint that loaded
+    (the spec's `weights`) on the held-out images: in the process that probed them when it
+    is still waiting (box.session), else in a sandboxed process of its own. Gives the
+    training results and, per model key, the weights' runs."""
     buildable = {m.key for m in report.models if m.found and m.params is not None}
     wanted = [m for m in assignment.models if m.train]
     results = {m.key: TrainingResult(model=m.key, ok=False, error="not trained: the model was "
@@ -245,19 +275,33 @@ def _train_student(report: CheckReport, choices: list[Choice], root: Path,
                if m.key not in buildable}
     chosen = {c.spec.key: c for c in choices if c.source is not None}
     train = [m for m in wanted if m.key in buildable and m.key in chosen]
+    loaded = {m.key: m.weights.file for m in report.models
+              if m.key in chosen and m.weights is not None and m.weights.loaded}
     waiting = box is not None and box.session is not None and box.session.alive
-    if train and waiting:
-        entries = [{"key": m.key, "module": chosen[m.key].module,
-                    "object": chosen[m.key].source.object_name, "args": m.args} for m in train]
-        _, trained = train_in_session(box, entries, data, s.training)
-        results.update(trained)
-    elif train:
-        entries = [{"key": m.key, "code": chosen[m.key].source.code,
-                    "object": chosen[m.key].source.object_name, "args": m.args} for m in train]
-        _, trained = run_training(entries, data, s.training, s.train_limits, submission=root,
-                                  sandboxed=s.sandboxed, gpu=s.gpu, threads=s.threads)
-        results.update(trained)
-    return [results[m.key] for m in wanted if m.key in results]
+    own = assignment.weights            # the students' own normalisation, when the spec says
+    normalise = {"mean": list(own.mean), "std": list(own.std)} if own.mean and own.std else {}
+
+    def entry(m, key: str, **more) -> dict:
+        c = chosen[m.key]
+        where = {"module": c.module} if waiting else {"code": c.source.code}
+        return {"key": key, **where, "object": c.source.object_name, "args": m.args, **more}
+
+    entries = [entry(m, m.key) for m in train] + [
+        entry(m, f"weights:{m.key}", model=m.key, weights=loaded[m.key], **normalise)
+        for m in assignment.models if m.key in loaded]
+    runs: dict[str, checkpoints.WeightsRun] = {}
+    if entries:
+        if waiting:
+            _, done = train_in_session(box, entries, data, s.training)
+        else:
+            _, done = run_training(entries, data, s.training, s.train_limits, submission=root,
+                                   sandboxed=s.sandboxed, gpu=s.gpu, threads=s.threads)
+        for key, value in done.items():
+            if isinstance(value, checkpoints.WeightsRun):
+                runs[value.model] = value
+            else:
+                results[key] = value
+    return [results[m.key] for m in wanted if m.key in results], runs
 
 
 def _training_checks(training: list[TrainingResult]) -> list[CheckResult]:
@@ -280,7 +324,11 @@ def _score_predictions(report: CheckReport, held_out: np.ndarray | None,
     if len(preds) != len(held_out):
         return None, (f"{assignment.predictions.file} has {len(preds):,} rows but the held-out "
                       f"split has {len(held_out):,} images")
-    return metrics.scores(preds, held_out, assignment.dataset.num_classes), ""
+    classes, split = assignment.dataset.num_classes, assignment.held_out
+    if split.split:         # the private part's scores, with the public part's accuracy
+        return metrics.split_scores(preds, held_out, classes, public_mask(
+            len(held_out), split.public_fraction, split.seed)), ""
+    return metrics.scores(preds, held_out, classes), ""
 
 
 def with_placement(job: GradeJob, *, threads: int, gpu_id: str | None) -> GradeJob:

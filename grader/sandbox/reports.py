@@ -22,8 +22,13 @@ T = TypeVar("T")
 # Where inspect_models got to with one build (harness/inspect_models.py `reached`): it stops
 # at the first stage that fails, and a run a limit stops leaves its last stage in partial.json.
 ProbeStage = Literal["import", "build", "layers", "forward", "flops", "export", "done"]
-TrainStage = Literal["import", "build", "train", "done"]      # harness/train_models.py
+TrainStage = Literal["import", "build", "train", "load", "predict", "done"]   # train_models
+#                                 ("load" and "predict": an entry with the student's weights)
+WeightsFormat = Literal["state_dict", "checkpoint", "pickled model", ""]   # harness/weights.py
 GpuError = Literal["out_of_memory", "fault", ""]    # torch's own CUDA exception classes only
+# conv and linear layers one checkpoint's export may list (a ResNet-152 has ~155): a report
+# that lists more, or one member for two layers, is forged and its export is not measured
+MAX_WEIGHT_LAYERS = 4096
 
 
 class Malformed(ValueError):
@@ -82,6 +87,31 @@ class ForwardOutput:
 
 
 @dataclass(frozen=True)
+class WeightLayer:
+    """One conv or linear module whose effective weight the harness exported."""
+
+    name: str                       # module path ("layer1.0.conv1"), at most 200 characters
+    type: str                       # class name ("Conv2d", a student's subclass), at most 100
+    member: str                     # its array in the export ("w0"): the figures come from it
+
+
+@dataclass(frozen=True)
+class WeightsLoad:
+    """harness/weights.py's report on the student's checkpoint for one build."""
+
+    file: str                       # the path the grader asked for (relative to the submission)
+    loaded: bool = False            # loaded into the built model (strict)
+    format: WeightsFormat = ""
+    problems: tuple[str, ...] = ()  # why it did not load: by key and shape (at most 50 kept)
+    notes: tuple[str, ...] = ()     # what was adapted ("module." prefixes, prune's pairs)
+    error: HarnessError | None = None   # what stopped the reading
+    export: str | None = None       # the .npz of effective weights, in out/
+    layers: tuple[WeightLayer, ...] = ()
+    export_refused: str = ""        # why the listed layers were not believed (then export is
+    #                                 None): over MAX_WEIGHT_LAYERS, or a member listed twice
+
+
+@dataclass(frozen=True)
 class ProbeReport:
     """inspect_models' report on one build (a student's candidate or a reference model)."""
 
@@ -101,6 +131,7 @@ class ProbeReport:
     param_file: str | None = None   # the .npz of trainable parameters, in out/
     tampering: tuple[str, ...] = ()  # torch functions student code replaced
     seconds_limit: float | None = None   # this build's share of the wall clock, if any
+    weights: WeightsLoad | None = None   # the student's checkpoint, when the entry asked
 
 
 @dataclass(frozen=True)
@@ -195,7 +226,46 @@ def _probe_report(raw: dict) -> ProbeReport:
         ops_truncated=bool(_get(raw, "ops_truncated", bool)),
         outputs=_list(raw, "outputs", _output), flops=_get(raw, "flops", int),
         param_file=_get(raw, "param_file", str), tampering=_list(raw, "tampering", _str),
-        seconds_limit=_get(raw, "seconds_limit", float))
+        seconds_limit=_get(raw, "seconds_limit", float),
+        weights=_object(raw, "weights", _weights))
+
+
+def _weights(raw: dict) -> WeightsLoad:
+    fmt = _literal(raw, "format", WeightsFormat) or ""
+    export, layers, refused = _get(raw, "export", str), (), ""
+    listed = raw.get("layers")
+    if isinstance(listed, list) and len(listed) > MAX_WEIGHT_LAYERS:
+        refused = (f"the sandbox's report lists {len(listed):,} layers, over the "
+                   f"{MAX_WEIGHT_LAYERS:,} measured")
+    else:
+        layers = _list(raw, "layers", _weight_layer)
+        repeated = _first_repeat(layer.member for layer in layers)
+        if repeated is not None:
+            refused = f"the sandbox's report names the member '{repeated[:40]}' for several layers"
+    if refused:
+        export, layers = None, ()
+    return WeightsLoad(
+        file=_get(raw, "file", str, required=True)[:500], loaded=bool(_get(raw, "loaded", bool)),
+        format=fmt, problems=tuple(p[:500] for p in _list(raw, "problems", _str)[:50]),
+        notes=tuple(n[:500] for n in _list(raw, "notes", _str)[:20]),
+        error=_object(raw, "error", _error), export=export, layers=layers,
+        export_refused=refused)
+
+
+def _first_repeat(names) -> str | None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def _weight_layer(value) -> WeightLayer:
+    raw = _dict(value)
+    return WeightLayer(name=_get(raw, "name", str, required=True)[:200],
+                       type=_get(raw, "type", str, required=True)[:100],
+                       member=_get(raw, "member", str, required=True))
 
 
 def _train_report(raw: dict) -> TrainReport:

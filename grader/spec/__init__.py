@@ -17,6 +17,7 @@ from grader.spec.types import (
     Assignment,
     DatasetSpec,
     GradescopeSpec,
+    HeldOutSpec,
     IntegritySpec,
     LimitsSpec,
     ModelSpec,
@@ -24,12 +25,14 @@ from grader.spec.types import (
     PredictionsSpec,
     RubricItem,
     TrainingSpec,
+    WeightsSpec,
 )
 
 __all__ = ["BUILTIN_DIR", "CIFAR10_CLASSES", "Assignment", "DatasetSpec", "GradescopeSpec",
-           "IntegritySpec",
+           "HeldOutSpec", "IntegritySpec",
            "LimitsSpec", "ModelSpec", "ParamExpectation", "PredictionsSpec", "RubricItem",
-           "SpecError", "TrainingSpec", "builtin_ids", "load", "resolve"]
+           "SpecError", "TrainingSpec", "WeightsSpec", "builtin_ids", "load",
+           "resolve"]
 
 BUILTIN_DIR = Path(__file__).parent / "assignments"
 

@@ -1,6 +1,6 @@
 """The section parsers of an assignment spec: [assignment], [[models]], [dataset],
-[training], [limits], [predictions], [[rubric]], [integrity] and [gradescope], each into its
-dataclass.
+[training], [limits], [predictions], [[rubric]], [integrity], [gradescope], [held_out] and
+[weights], each into its dataclass.
 
 Built on grader.spec.reader.TableReader, so every fault names the file, key and line.
 """
@@ -17,6 +17,7 @@ from grader.spec.types import (
     Assignment,
     DatasetSpec,
     GradescopeSpec,
+    HeldOutSpec,
     IntegritySpec,
     LimitsSpec,
     ModelSpec,
@@ -24,7 +25,10 @@ from grader.spec.types import (
     PredictionsSpec,
     RubricItem,
     TrainingSpec,
+    WeightsSpec,
 )
+
+WEIGHTS_KINDS = ("weights", "sparsity", "bits")     # rubric kinds of a model's own checkpoint
 
 
 class SectionParser(TableReader):
@@ -33,10 +37,11 @@ class SectionParser(TableReader):
     def assignment(self, data: dict) -> Assignment:
         # [cluster] is read by grader.run.slurm.settings, not here
         known = {"assignment", "dataset", "training", "limits", "predictions", "models", "rubric",
-                 "cluster", "integrity", "gradescope"}
+                 "cluster", "integrity", "gradescope", "held_out", "weights"}
         for unknown in sorted(set(data) - known):
             self.fail(unknown, f"one of the sections [{'], ['.join(sorted(known))}]", unknown)
-        head = self.table(data, "assignment", {"course", "title", "required_files"}, "assignment")
+        head = self.table(data, "assignment", {"course", "title", "required_files", "starter"},
+                          "assignment")
         dataset = self.dataset(data)
         models = data.get("models", [])
         if not isinstance(models, list) or not models:
@@ -47,7 +52,7 @@ class SectionParser(TableReader):
         if len(set(keys)) != len(keys):
             self.fail("models.key", "unique model keys", keys)
         predictions = self.predictions(data) if "predictions" in data else None
-        rubric = tuple(self.rubric_item(r, i, set(keys), predictions)
+        rubric = tuple(self.rubric_item(r, i, set(keys), predictions, parsed)
                        for i, r in enumerate(data.get("rubric", [])))
         files = self.get(head, "required_files", "assignment", list, [])
         return Assignment(
@@ -58,8 +63,37 @@ class SectionParser(TableReader):
             required_files=tuple(str(f) for f in files),
             models=parsed, dataset=dataset, training=self.training(data),
             limits=self.limits(data), predictions=predictions, rubric=rubric,
-            integrity=self.integrity(data),
-            gradescope=self.gradescope(data, rubric))
+            integrity=self.integrity(data, self.starter(head, "assignment")),
+            gradescope=self.gradescope(data, rubric), held_out=self.held_out(data),
+            weights=self.weights(data))
+
+    def weights(self, data: dict) -> WeightsSpec:
+        d = WeightsSpec()
+        t = self.table(data, "weights", {"max_mb", "agreement", "mean", "std"}, "weights")
+        agreement = self.get(t, "agreement", "weights", float, d.agreement)
+        if not 0.0 <= agreement <= 1.0:
+            self.fail("weights.agreement", "a fraction of the held-out images from 0 to 1 "
+                      "(0.95: the weights' predictions equal predictions.csv on 95%)", agreement)
+        channels = self.dataset(data).input_shape[0]
+        stats = {}
+        for key in ("mean", "std"):
+            value = self.get(t, key, "weights", list, None)
+            if value is None:
+                continue
+            low = 0.0 if key == "mean" else 1e-6
+            if len(value) != channels or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= 1
+                    for v in value):
+                self.fail(f"weights.{key}", f"{channels} numbers in 0..1, one per channel "
+                          f"({'above 0, ' if key == 'std' else ''}e.g. the course's "
+                          "transforms.Normalize values)", value)
+            stats[key] = tuple(float(v) for v in value)
+        if len(stats) == 1:
+            (given, value), = stats.items()
+            self.fail(f"weights.{given}", "mean and std given together "
+                      f"({'std' if given == 'mean' else 'mean'} is missing)", list(value))
+        return WeightsSpec(max_mb=self.positive(t, "max_mb", "weights", d.max_mb),
+                           agreement=agreement, **stats)
 
     def gradescope(self, data: dict, rubric: tuple[RubricItem, ...]) -> GradescopeSpec:
         t = self.table(data, "gradescope", {"visibility", "leaderboard", "daily_cap"},
@@ -82,17 +116,33 @@ class SectionParser(TableReader):
         return GradescopeSpec(visibility=tuple(sorted(shown.items())), leaderboard=tuple(board),
                               daily_cap=cap)
 
-    def integrity(self, data: dict) -> IntegritySpec:
-        t = self.table(data, "integrity", {"starter", "free_models"}, "integrity")
-        starter = self.get(t, "starter", "integrity", list, [])
+    def held_out(self, data: dict) -> HeldOutSpec:
+        t = self.table(data, "held_out", {"public_fraction", "seed"}, "held_out")
+        fraction = self.get(t, "public_fraction", "held_out", float, 0.0)
+        if not 0.0 <= fraction < 1.0:
+            self.fail("held_out.public_fraction", "a fraction of the held-out images from 0 "
+                      "(no split) up to, not including, 1 (0.3: 30% public, 70% private)",
+                      fraction)
+        return HeldOutSpec(public_fraction=fraction,
+                           seed=self.get(t, "seed", "held_out", int, 0))
+
+    def starter(self, t: dict, where: str) -> list[str]:
+        """`starter` of [assignment] or [integrity]: files or folders relative to the spec."""
+        starter = self.get(t, "starter", where, list, [])
         if not all(isinstance(p, str) and p for p in starter):
-            self.fail("integrity.starter", "a list of paths (files or folders)", starter)
+            self.fail(f"{where}.starter", "a list of paths (files or folders)", starter)
+        return [str(self.path.parent / p) for p in starter]
+
+    def integrity(self, data: dict, starter: list[str] | None = None) -> IntegritySpec:
+        """[integrity]; its starter list also holds [assignment] starter's paths (`starter`),
+        first: one list, which check and integrity both read."""
+        t = self.table(data, "integrity", {"starter", "free_models"}, "integrity")
+        paths = list(dict.fromkeys([*(starter or []), *self.starter(t, "integrity")]))
         free = self.get(t, "free_models", "integrity", list, None)
         keys = {m.get("key") for m in data.get("models", []) if isinstance(m, dict)}
         if free is not None and not all(k in keys for k in free):
             self.fail("integrity.free_models", f"model keys ({', '.join(sorted(keys))})", free)
-        base = self.path.parent
-        return IntegritySpec(starter=tuple(str(base / p) for p in starter),
+        return IntegritySpec(starter=tuple(paths),
                              free_models=tuple(free) if free is not None else None)
 
     def dataset(self, data: dict) -> DatasetSpec:
@@ -123,7 +173,7 @@ class SectionParser(TableReader):
         if not isinstance(m, dict):
             self.fail(where, "a [[models]] table", m)
         allowed = {"key", "title", "names", "args", "params", "reference", "weighted_layers",
-                   "batchnorm_after_conv", "train", "files"}
+                   "batchnorm_after_conv", "train", "files", "weights"}
         for unknown in sorted(set(m) - allowed):
             self.fail(f"{where}.{unknown}", f"one of {', '.join(sorted(allowed))}", unknown)
         key = self.get(m, "key", where, str)
@@ -142,16 +192,22 @@ class SectionParser(TableReader):
         files = self.get(m, "files", where, list, [])
         if not all(isinstance(f, str) and f.strip() for f in files):
             self.fail(f"{where}.files", "a list of file names such as \"hw2.ipynb\"", files)
+        weights = self.get(m, "weights", where, str, None)
+        if weights is not None and (not weights.strip() or weights.startswith(("/", "\\"))
+                                    or ".." in weights.split("/")):
+            self.fail(f"{where}.weights", "a glob of the checkpoint's file name in the "
+                      "submission, such as \"*prun*.pt\"", weights)
         return ModelSpec(
             key=key, title=self.get(m, "title", where, str, key), names=tuple(names),
             args=self.get(m, "args", where, dict, {}), params=self.params(m, where),
             reference=reference, weighted_layers=layers,
             batchnorm_after_conv=self.get(m, "batchnorm_after_conv", where, bool, False),
-            train=self.get(m, "train", where, bool, True), files=tuple(files))
+            train=self.get(m, "train", where, bool, True), files=tuple(files), weights=weights)
 
     def params(self, m: dict, where: str) -> ParamExpectation | None:
         value = m.get("params")
-        expected = 'an integer, {min = N, max = M} or {reference = "model-id"}'
+        expected = ('an integer, {min = N, max = M}, {reference = "model-id"} or '
+                    '{reference = "model-id", within = 0.01}')
         if value is None:
             return None
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -159,9 +215,14 @@ class SectionParser(TableReader):
         if isinstance(value, dict) and set(value) <= {"min", "max"} and value and all(
                 isinstance(v, int) and not isinstance(v, bool) for v in value.values()):
             return ParamExpectation(min=value.get("min"), max=value.get("max"))
-        if isinstance(value, dict) and set(value) == {"reference"} and isinstance(
-                value["reference"], str):
-            return ParamExpectation(reference=value["reference"])
+        if isinstance(value, dict) and {"reference"} <= set(value) <= {"reference", "within"} \
+                and isinstance(value["reference"], str):
+            within = value.get("within", 0.0)
+            if isinstance(within, bool) or not isinstance(within, (int, float)) or not (
+                    0 <= within < 1):
+                self.fail(f"{where}.params.within", "a fraction from 0 to 1 such as 0.01",
+                          within)
+            return ParamExpectation(reference=value["reference"], within=float(within))
         self.fail(f"{where}.params", expected, value)
         return None
 
@@ -234,17 +295,19 @@ class SectionParser(TableReader):
             labels=labels, max_bytes=self.positive(t, "max_bytes", w, d.max_bytes))
 
     def rubric_item(self, r: Any, index: int, model_keys: set[str],
-                    predictions: PredictionsSpec | None) -> RubricItem:
+                    predictions: PredictionsSpec | None,
+                    models: tuple[ModelSpec, ...] = ()) -> RubricItem:
         where = f"rubric[{index}]"
         if not isinstance(r, dict):
             self.fail(where, "a [[rubric]] table", r)
         allowed = {"id", "title", "points", "kind", "checks", "partial", "model", "basis",
-                   "full", "zero"}
+                   "full", "zero", "floor"}
         for unknown in sorted(set(r) - allowed):
             self.fail(f"{where}.{unknown}", f"one of {', '.join(sorted(allowed))}", unknown)
         kind = self.get(r, "kind", where, str)
-        if kind not in ("check", "accuracy", "predictions"):
-            self.fail(f"{where}.kind", "check, accuracy or predictions", kind)
+        if kind not in ("check", "accuracy", "predictions", *WEIGHTS_KINDS):
+            self.fail(f"{where}.kind", "check, accuracy, predictions, weights, sparsity or bits",
+                      kind)
         item_id = self.get(r, "id", where, str)
         model = self.get(r, "model", where, str, None)
         checks = self.get(r, "checks", where, list, [])
@@ -261,11 +324,51 @@ class SectionParser(TableReader):
             self.fail(f"{where}.basis", "absolute or reference", basis)
         full = self.get(r, "full", where, float, 1.0)
         zero = self.get(r, "zero", where, float, None)
-        if zero is not None and zero >= full:
+        floor = None
+        if kind in WEIGHTS_KINDS:
+            floor = self.weights_item(r, where, kind, models, basis, full, zero)
+        elif "floor" in r:
+            self.fail(f"{where}.floor", "no floor: it belongs to sparsity and bits items", kind)
+        elif zero is not None and zero >= full:
             self.fail(f"{where}.zero", f"a value below full ({full})", zero)
         return RubricItem(
             id=item_id, title=self.get(r, "title", where, str, item_id),
             points=self.positive(r, "points", where, 1.0), kind=kind,
             checks=tuple(str(c) for c in checks),
             partial=self.get(r, "partial", where, bool, False),
-            model=model, basis=basis, full=full, zero=zero)
+            model=model, basis=basis, full=full, zero=zero, floor=floor)
+
+    def weights_item(self, r: dict, where: str, kind: str, models: tuple[ModelSpec, ...],
+                     basis: str, full: float, zero: float | None) -> float | None:
+        """Checks a weights, sparsity or bits item; gives its floor. weights: the accuracy
+        of the student's own weights (full, zero as an accuracy item); sparsity: full and zero
+        are fractions of zero weights; bits: full points at or below `full` bits, none at or
+        above `zero`."""
+        own = {m.key: m for m in models if m.weights}
+        model = r.get("model")
+        if model not in own:
+            keys = ", ".join(sorted(own)) or "none of the [[models]] tables has `weights`"
+            self.fail(f"{where}.model", f"the key of a model with a weights glob ({keys})",
+                      model, missing=model is None)
+        if basis == "reference" and own[model].reference is None:
+            self.fail(f"{where}.basis", f"absolute: {model} has no reference model", basis)
+        if kind in ("sparsity", "bits") and "full" not in r:
+            self.fail(f"{where}.full", "the fraction of zero weights for full points (0.7)"
+                      if kind == "sparsity" else "the bit width for full points (4)",
+                      missing=True)
+        if kind in ("weights", "sparsity") and not 0.0 < full <= 1.0:
+            self.fail(f"{where}.full", "a fraction above 0, at most 1", full)
+        if kind in ("weights", "sparsity") and zero is not None and not 0.0 <= zero < full:
+            self.fail(f"{where}.zero", f"a fraction from 0 up to full ({full})", zero)
+        if kind == "bits" and not (full.is_integer() and 1 <= full <= 32):
+            self.fail(f"{where}.full", "a whole number of bits from 1 to 32", full)
+        if kind == "bits" and zero is not None and not (zero.is_integer() and full < zero <= 32):
+            self.fail(f"{where}.zero", f"a whole number of bits above full ({full:g}), at most "
+                      "32: none at or above it", zero)
+        floor = self.get(r, "floor", where, float, None)
+        if floor is not None and kind == "weights":
+            self.fail(f"{where}.floor", "no floor: it belongs to sparsity and bits items", floor)
+        if floor is not None and not 0.0 < floor <= 1.0:
+            self.fail(f"{where}.floor", "an accuracy above 0, at most 1 (with basis "
+                      "\"reference\": a fraction of the reference's)", floor)
+        return floor

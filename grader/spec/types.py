@@ -21,12 +21,16 @@ class ParamExpectation:
     min: int | None = None          # inclusive lower bound of an accepted range
     max: int | None = None          # inclusive upper bound of an accepted range
     reference: str | None = None    # "same as reference model X" (its count, resolved when built)
+    within: float = 0.0             # with reference: a family, the reference's count give or
+    #                                 take this fraction (0.01: ResNet-18 with any stem, 7x7 or
+    #                                 3x3, and any head of the spec's classes)
 
     def describe(self) -> str:
         if self.exact is not None:
             return f"{self.exact:,}"
         if self.reference is not None:
-            return f"same as reference {self.reference}"
+            return f"same as reference {self.reference}" + (
+                f" within {100 * self.within:g}%" if self.within else "")   # 0.005: 0.5%
         lo = f"{self.min:,}" if self.min is not None else "0"
         hi = f"{self.max:,}" if self.max is not None else "any"
         return f"{lo} to {hi}"
@@ -35,7 +39,8 @@ class ParamExpectation:
         if self.exact is not None:
             return count == self.exact
         if self.reference is not None:
-            return reference_count is not None and count == reference_count
+            return reference_count is not None and (
+                abs(count - reference_count) <= self.within * reference_count)
         return (self.min is None or count >= self.min) and (self.max is None or count <= self.max)
 
 
@@ -113,6 +118,10 @@ class WeightsSpec:
     agreement: float = 0.95         # below this fraction of held-out images on which the
     #                                 weights' own predictions equal predictions.csv, the PDF
     #                                 says so (a neutral note) and `grader integrity` finds it
+    mean: tuple[float, ...] | None = None   # per-channel mean and std (in 0..1) the students'
+    std: tuple[float, ...] | None = None    # transforms normalise with (the course's
+    #                                 Normalize(...)): their weights expect inputs normalised so;
+    #                                 None: the training images' own statistics, as retraining uses
 
 
 @dataclass(frozen=True)
@@ -149,9 +158,9 @@ class RubricItem:
     #                                 weights; sparsity: the fraction of zero conv and linear
     #                                 weights for full points (full) and for none (zero); bits:
     #                                 the bit width for full points (full) and for none (zero)
-    floor: float | None = None      # sparsity: the weights must keep this accuracy (absolute, or
-    #                                 a fraction of the reference's with basis "reference"), or
-    #                                 the item earns nothing
+    floor: float | None = None      # sparsity, bits: the weights must keep this accuracy
+    #                                 (absolute, or a fraction of the reference's with basis
+    #                                 "reference"), or the item earns nothing
 
 
 @dataclass(frozen=True)
@@ -159,11 +168,30 @@ class IntegritySpec:
     """`grader integrity`'s settings in the spec."""
 
     starter: tuple[str, ...] = ()   # starter code given to everyone (files or folders, relative
-    #                                 to the spec file): boilerplate, never counted as copying
+    #                                 to the spec file; [assignment] starter and [integrity]
+    #                                 starter, one list): boilerplate, never counted as copying,
+    #                                 and its unchanged files and cells are named as the template
     free_models: tuple[str, ...] | None = None   # model keys whose architecture is the
     #                                 student's own choice (compared); None: those with no exact
     #                                 or reference count, no weighted_layers, and a range wider
     #                                 than 10% (DLStudio's Net3, not ResNet-20's two options)
+
+
+@dataclass(frozen=True)
+class HeldOutSpec:
+    """[held_out]: a public/private split of the held-out images (Kaggle's public and private
+    leaderboards). Students see scores on the public part before the due date; the private
+    part decides the points (`grader evaluate`, its PDFs, Gradescope after the due date)."""
+
+    public_fraction: float = 0.0    # share of the held-out images in the public part (0.3:
+    #                                 30% public, 70% private); 0: no split, every score is on
+    #                                 all held-out images (as without the section)
+    seed: int = 0                   # the split is a fixed permutation of the held-out ids by
+    #                                 this seed: the same for every student and every run
+
+    @property
+    def split(self) -> bool:
+        return self.public_fraction > 0
 
 
 LEADERBOARD_COLUMNS = ("accuracy", "params", "predictions")
@@ -180,9 +208,10 @@ class GradescopeSpec:
     #                                 accuracy of each retrained model), "params" (each model's
     #                                 trainable parameters), "predictions" (predictions.csv
     #                                 accuracy); () for no leaderboard
-    daily_cap: int | None = None    # scored runs of the held-out items (kind "predictions") a
-    #                                 student gets in 24 hours; beyond it they are graded but
-    #                                 shown only after the due date. None: no cap
+    daily_cap: int | None = None    # scored runs of the held-out items (kinds "predictions"
+    #                                 and "accuracy") a student gets in 24 hours; beyond it
+    #                                 they are graded but shown only after the due date, and
+    #                                 left out of the score shown until then. None: no cap
 
     def visibility_of(self, item_id: str) -> str:
         return dict(self.visibility).get(item_id, "visible")
@@ -204,6 +233,7 @@ class Assignment:
     integrity: IntegritySpec = IntegritySpec()
     gradescope: GradescopeSpec = GradescopeSpec()
     weights: WeightsSpec = WeightsSpec()
+    held_out: HeldOutSpec = HeldOutSpec()
 
     def model(self, key: str) -> ModelSpec:
         return next(m for m in self.models if m.key == key)

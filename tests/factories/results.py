@@ -361,3 +361,115 @@ def class_of(n: int = 10) -> list[EvaluationResult]:
             r = replace(r, rubric=rubric_items, total=sum(x.earned for x in rubric_items))
         out.append(r)
     return out
+
+
+def split_result(student: str = "gina_split") -> EvaluationResult:
+    """good_result under a [held_out] split of 30% public, 70% private: every held-out figure
+    is the private part's, with the public part's beside it. predictions.csv reaches its target
+    on the private part (full marks) but not on the public one (15 of 25), and ResNet-20 loses
+    points on the private part (12 of 15) but not on the public one."""
+    good = good_result(student)
+    public = {"lab1-accuracy": (10.0, []), "lab2-accuracy": (10.0, []),
+              "lab3-accuracy": (15.0, []),
+              "predictions-accuracy": (15.0, ["predictions.csv scored 82% on the public 30% of "
+                                              "the held-out test set (full points at 90%, none "
+                                              "at or below 50%)"])}
+    private = {"lab3-accuracy": (12.0, ["ResNet-20 (Lab 3) reached 61% after retraining, on "
+                                        "the private 70% of the held-out images"])}
+    items = []
+    for item in good.rubric:
+        if item.id in private:
+            item = replace(item, earned=private[item.id][0], reasons=private[item.id][1])
+        if item.id in public:
+            item = replace(item, public_earned=public[item.id][0],
+                           public_reasons=public[item.id][1])
+        items.append(item)
+    preds = replace(good.predictions, public_accuracy=0.82, public_images=3000)
+    train = [replace(t, scores=replace(t.scores, public_accuracy=t.scores.accuracy - 0.02,
+                                       public_images=600)) for t in good.training]
+    return replace(good, rubric=items, predictions=preds, training=train,
+                   total=sum(i.earned for i in items), public_fraction=0.3)
+
+
+# ---------------------------------------------------------------- ECE 661 HW4: own weights
+
+def lab_resnet20_weights(sparsity: float = 0.7, seed: int = 0) -> list:
+    """The conv and linear layers of the course's ResNetCIFAR(num_layers=20) (FP_Conv's inner
+    `conv`, FP_Linear's `linear`), in the model's order, each near `sparsity` (the stem and the
+    classifier less pruned, as global pruning leaves them) with float32's distinct values."""
+    import math
+
+    from grader.results import LayerWeights
+    shapes = [("head_conv.0.conv", "Conv2d", 16 * 3 * 9)]
+    c_in = 16
+    for i, c in enumerate([16] * 3 + [32] * 3 + [64] * 3):
+        shapes += [(f"body_op.{i}.conv1.0.conv", "Conv2d", c_in * c * 9),
+                   (f"body_op.{i}.conv2.0.conv", "Conv2d", c * c * 9)]
+        if c_in != c:
+            shapes.append((f"body_op.{i}.id_mapping.0.conv", "Conv2d", c_in * c))
+        c_in = c
+    shapes.append(("final_fc.linear", "Linear", 64 * 10))
+    layers = []
+    for i, (name, kind, n) in enumerate(shapes):
+        edge = name.startswith(("head", "final"))
+        wobble = 0.04 * (-1) ** (i + seed) if sparsity > 0 and not edge else 0.0
+        s = min(1.0, max(0.0, sparsity * (0.6 if edge else 1.0) + wobble))
+        zeros = round(s * n)
+        distinct = n - zeros + (1 if zeros else 0)
+        layers.append(LayerWeights(name, kind, n, zeros / n, distinct,
+                                   max(1, math.ceil(math.log2(distinct)))))
+    return layers
+
+
+def pruned_result(student: str = "kira_pruned", *, sparsity: float = 0.7,
+                  agreement: float = 0.9991, accuracy: float = 0.861,
+                  compared: int = 10000) -> EvaluationResult:
+    """ECE 661 HW4 graded from the student's pruned checkpoint (no retraining): ResNetCIFAR,
+    `net_after_global_iterative_prune.pt` loaded, about `sparsity` of its conv and linear
+    weights zero, scored at `accuracy`, agreeing with predictions.csv on `agreement` of the
+    `compared` held-out images."""
+    from grader.results import Sparsity, WeightsReport
+    layers = lab_resnet20_weights(sparsity)
+    total = sum(layer.params for layer in layers)
+    zeros = sum(round(layer.sparsity * layer.params) for layer in layers)
+    conv = [layer for layer in layers if layer.type == "Conv2d"]
+    conv_zeros = sum(round(layer.sparsity * layer.params) for layer in conv)
+    weights = WeightsReport(
+        file="net_after_global_iterative_prune.pt", loaded=True, format="state_dict",
+        bytes=1_139_391, sparsity=Sparsity(zeros / total,
+                                           conv_zeros / sum(layer.params for layer in conv),
+                                           layers[-1].sparsity),
+        layers=layers, bits=max(layer.bits for layer in layers), nonzero=total - zeros,
+        accuracy=accuracy, agreement=agreement, compared=compared)
+    model = ModelReport("resnet20", "ResNet-20, pruned", True, "ResNetCIFAR", "resnet20.py", 37,
+                        candidates=["ResNetCIFAR", "ResNet_Block", "FP_Conv", "FP_Linear"],
+                        params=272474, expected_params="272,474", output_shape=[1, 10],
+                        flops=41_200_000, weights=weights)
+    checks = (model_checks("resnet20", 272474)
+              + [passed("resnet20.weights", "net_after_global_iterative_prune.pt loaded: "
+                        f"{100 * zeros / total:.1f}% of the conv and linear weights are zero",
+                        "resnet20"),
+                 passed("predictions.format", "10,000 rows, ids 0 to 9,999, labels valid")])
+    check = CheckReport(student, "ece661-hw4-prune", True, [model], checks,
+                        PredictionsReport(True, True, rows=10000),
+                        SandboxReport(status="ok", exit_code=0, seconds=9.1),
+                        files=["hw4.ipynb", "resnet20.py", "FP_layers.py",
+                               "net_after_global_iterative_prune.pt", "predictions.csv"])
+    items = [ItemScore("model", "The course's ResNet-20 (ResNetCIFAR) builds with 272,474 "
+                       "parameters", 10.0, 10.0),
+             ItemScore("checkpoint", "The pruned checkpoint loads into the model", 10.0, 10.0),
+             ItemScore("accuracy", "Held-out accuracy of your pruned weights", 30.0, 30.0),
+             ItemScore("sparsity", "Global sparsity of the conv and linear weights (target "
+                       "70%)", round(40 * min(1.0, zeros / total / 0.7), 2), 40.0,
+                       [f"{100 * zeros / total:.1f}% of the weights are zero (full points at "
+                        "70%, none at 0%)"] if zeros / total < 0.7 else []),
+             ItemScore("predictions-format", "predictions.csv is well formed", 5.0, 5.0),
+             ItemScore("predictions-accuracy", "Held-out accuracy of predictions.csv", 5.0, 5.0)]
+    preds = scores([0.9, 0.93, 0.8, 0.72, 0.86, 0.8, 0.9, 0.9, 0.93, 0.88], seed=20)
+    return EvaluationResult(
+        student=student, assignment="ece661-hw4-prune", course=COURSE,
+        title="Homework 4: Sparsity (pruning a ResNet-20)", grader_version="0.3.0",
+        created=CREATED, status="ok", error=None, check=check, training=[], reference=[],
+        predictions=preds, rubric=items, total=sum(i.earned for i in items),
+        possible=sum(i.possible for i in items), class_names=list(CIFAR10_CLASSES),
+        dataset="synthetic (seed 0)", device="cpu")

@@ -4,6 +4,8 @@ For every model in the job: import the generated module, build it with the spec'
 run forward passes on random input for several batch sizes, record each leaf module's output
 shape in execution order, count FLOPs (harness.dataflow.FlopCounter, FlopCounterMode's rules),
 and export the trainable parameters as .npz so the grader recounts them without torch or pickle.
+An entry with `weights` (the student's checkpoint, a path in the submission) then has it loaded
+(harness.weights), after every entry is probed, and its conv and linear weights exported.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import torch  # noqa: E402
 from harness import (
     common,  # noqa: E402  (records the original torch functions first)
     dataflow,  # noqa: E402
+    weights,  # noqa: E402
 )
 
 SAVEZ = np.savez            # taken before any student code is imported
 
 
-def probe(entry: dict, job: dict, done: list[dict]) -> dict:
+def probe(entry: dict, job: dict, done: list[dict], kept: dict | None = None) -> dict:
     """Build and probe one model. A student model gets job["entry_seconds"] for all of it;
     after each stage what is known is written out (common.write_partial), so a run the
-    sandbox stops still tells which stage each model reached."""
+    sandbox stops still tells which stage each model reached. The built model and its
+    factory are left in `kept` (its checkpoint is loaded into it later)."""
     key = entry["key"]
     result: dict = {"key": key, "stage": "import", "ok": False}
     label = entry.get("label") or entry.get("object") or entry.get("reference")
@@ -43,7 +47,7 @@ def probe(entry: dict, job: dict, done: list[dict]) -> dict:
     started = time.perf_counter()
     try:
         with common.deadline(limit):
-            _probe(entry, job, result, reached, started)
+            _probe(entry, job, result, reached, started, {} if kept is None else kept)
     except BaseException as exc:  # student code may raise anything, SystemExit included
         result["error"] = common.describe_error(exc)
         if isinstance(exc, common.Deadline):
@@ -53,13 +57,14 @@ def probe(entry: dict, job: dict, done: list[dict]) -> dict:
     return result
 
 
-def _probe(entry: dict, job: dict, result: dict, reached, started: float) -> None:
+def _probe(entry: dict, job: dict, result: dict, reached, started: float, kept: dict) -> None:
     if entry.get("reference"):
         factory = common.reference_factory(entry["reference"])
     else:
         factory = common.load_object(entry["module"], entry["object"], {})
     reached("build", "building")
     model = factory(**entry.get("args", {}))
+    kept.update(model=model, factory=factory)
     result["build_seconds"] = round(time.perf_counter() - started, 3)
     if not isinstance(model, torch.nn.Module):
         result["error"] = {"type": "TypeError", "message":
@@ -190,12 +195,45 @@ def count_flops(model, input_shape) -> int | None:
         return None
 
 
+def load_weights(entry: dict, job: dict, result: dict, kept: dict, done: list[dict]) -> None:
+    """Load the entry's checkpoint into its probed model and export the conv and linear
+    weights (result["weights"]); a failure is the checkpoint's, never the probe's (the
+    build stays ok). Run after every entry is probed, so a hostile or endless pickle cannot
+    take another model's probe with it; what is known is written out first."""
+    label = entry.get("label") or entry.get("object")
+    common.write_partial(job, done)
+    common.stage(f"loading the checkpoint {entry['weights']} into {label}")
+    found: dict = {"file": entry["weights"], "loaded": False}
+    try:
+        with common.deadline(job.get("entry_seconds")):
+            found = weights.load(kept["model"], entry["weights"],
+                                 weights.namespaces(kept["factory"], kept["model"]))
+            if found["loaded"]:
+                found.update(weights.export(kept["model"], common.OUT,
+                                            f"weights-{result['key']}.npz"))
+    except BaseException as exc:    # the pickle's own code may raise anything
+        found["error"] = common.describe_error(exc)
+        if isinstance(exc, common.Deadline):
+            found["error"]["type"] = "Deadline"
+    finally:
+        result["tampering"] = sorted(set(result.get("tampering", [])) | set(common.tampering()))
+    result["weights"] = found
+
+
 def probe_all(job: dict) -> list[dict]:
     torch.manual_seed(job.get("seed", 0))
     torch.set_num_threads(max(1, job.get("probe_threads") or job.get("threads", 1)))
     results: list[dict] = []
+    loads = []
     for entry in job["models"]:
-        results.append(probe(entry, job, results))
+        kept: dict = {}
+        results.append(probe(entry, job, results, kept))
+        if entry.get("weights") and results[-1]["ok"]:
+            loads.append((entry, results[-1], kept))
+        elif entry.get("weights"):
+            results[-1]["weights"] = {"file": entry["weights"], "loaded": False}
+    for entry, result, kept in loads:
+        load_weights(entry, job, result, kept, results)
     return results
 
 

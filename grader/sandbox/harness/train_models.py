@@ -6,6 +6,10 @@ first `eval_subset` of them (all when the job gives none) go to out/epochs-<key>
 (epochs x S, int16, no pickle), and the last epoch's to out/final-<key>.npy: the model's figure
 is the last point of its curve, on the same images. The grader scores both on its side against
 labels the sandbox never sees. The per-epoch history goes into result.json.
+
+An entry with `weights` (the student's checkpoint, a path in the submission) is not trained:
+the model is built, the checkpoint loaded into it (harness.weights) and its predicted labels
+for the same held-out images go to out/weights-<model>.npy.
 """
 
 from __future__ import annotations
@@ -16,7 +20,10 @@ import time
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from harness import common  # noqa: E402  (records the original torch functions first)
+from harness import (
+    common,  # noqa: E402  (records the original torch functions first)
+    weights,  # noqa: E402
+)
 
 # torch's own GPU exception classes, taken before any student code runs: the grader retries a
 # model alone after an out-of-memory error and regrades MPS neighbours after a fatal CUDA error
@@ -31,6 +38,19 @@ def gpu_error(exc: BaseException) -> str:
     return next((kind for kind, cls in GPU_ERRORS if isinstance(exc, cls)), "")
 
 
+def build(factory, entry: dict, job: dict, result: dict) -> torch.nn.Module:
+    """factory(**args) from the job's seed (the same initial weights every run), checked to be
+    a nn.Module; result's stage says "build" while student code runs."""
+    label = entry.get("object") or entry.get("reference")
+    common.stage(f"building {label}")
+    result["stage"] = "build"
+    torch.manual_seed(job["config"].get("seed", 0))
+    model = factory(**entry.get("args", {}))
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"{label}(...) returned {type(model).__name__}, not a nn.Module")
+    return model
+
+
 def train_one(entry: dict, job: dict, data: dict) -> dict:
     from reference.train import TrainConfig, train
 
@@ -42,12 +62,7 @@ def train_one(entry: dict, job: dict, data: dict) -> dict:
         common.stage(f"importing {label}")
         factory = (common.reference_factory(entry["reference"]) if entry.get("reference")
                    else common.load_object(entry["module"], entry["object"], {}))
-        common.stage(f"building {label}")
-        result["stage"] = "build"
-        torch.manual_seed(job["config"].get("seed", 0))    # the same initial weights every run
-        model = factory(**entry.get("args", {}))
-        if not isinstance(model, torch.nn.Module):
-            raise TypeError(f"{label}(...) returned {type(model).__name__}, not a nn.Module")
+        model = build(factory, entry, job, result)
         common.stage(f"training {label}")
         result["stage"] = "train"
         config = TrainConfig(**job["config"])
@@ -79,12 +94,61 @@ def train_one(entry: dict, job: dict, data: dict) -> dict:
     return result
 
 
+def predict_weights(entry: dict, job: dict, data: dict) -> dict:
+    """Build the model, load the student's checkpoint into it and predict the held-out
+    images (the same ones a retrained model is scored on); nothing is trained."""
+    from reference.train import TrainConfig, channel_stats, predict
+
+    key = entry["key"]
+    label = entry.get("object")
+    result: dict = {"key": key, "ok": False, "stage": "import"}
+    started = time.perf_counter()
+    try:
+        common.stage(f"importing {label}")
+        factory = common.load_object(entry["module"], entry["object"], {})
+        model = build(factory, entry, job, result)
+        common.stage(f"loading the checkpoint {entry['weights']} into {label}")
+        result["stage"] = "load"
+        loaded = weights.load(model, entry["weights"], weights.namespaces(factory, model))
+        if not loaded["loaded"]:
+            why = (loaded.get("error") or {}).get("message") or "; ".join(
+                loaded["problems"][:3])
+            raise RuntimeError(f"the checkpoint {entry['weights']} did not load: {why}")
+        common.stage(f"predicting the held-out images with {entry['weights']}")
+        result["stage"] = "predict"
+        config = TrainConfig(**job["config"])
+        mean, std = entry.get("mean") or config.mean, entry.get("std") or config.std
+        if mean is None or std is None:     # normalised as the canonical routine does
+            mean, std = channel_stats(data["train_images"])
+        test = data["test_images"]
+        subset = test[:job.get("eval_subset") or len(test)]
+        # float32 on contiguous tensors: bf16 on the GPU could change the answers
+        preds = predict(model, subset, device=job.get("device", "cpu"),
+                        batch_size=config.eval_batch_size, mean=tuple(mean), std=tuple(std),
+                        channels_last=False, bf16=False)
+        name = f"weights-{key.split(':', 1)[-1]}.npy"
+        np.save(os.path.join(common.OUT, name), preds.numpy().astype(np.int16),
+                allow_pickle=False)
+        result["predictions_files"] = [name]
+        result["ok"] = True
+        result["stage"] = "done"
+    except BaseException as exc:  # student code (and the pickle's) may raise anything
+        result["error"] = common.describe_error(exc)
+        result["error"]["gpu"] = gpu_error(exc)
+    finally:
+        result["seconds"] = round(time.perf_counter() - started, 2)
+        result["tampering"] = common.tampering()
+    return result
+
+
 def run(job: dict, plan: dict) -> None:
-    """Train plan["models"] (with the plan's data, config and device) and finish the job."""
+    """Train plan["models"] (with the plan's data, config and device), or predict with the
+    student's checkpoint for an entry with `weights`, and finish the job."""
     data = {name: np.load(path, allow_pickle=False)
             for name, path in (plan.get("data") or {}).items()}
     torch.set_num_threads(max(1, job.get("threads", 1)))
-    results = [train_one(entry, plan, data) for entry in plan["models"]]
+    results = [predict_weights(entry, plan, data) if entry.get("weights")
+               else train_one(entry, plan, data) for entry in plan["models"]]
     common.finish(job, results)
 
 
