@@ -388,3 +388,125 @@ def test_a_forged_op_graph_is_read_in_linear_time():
     if "error" in outcome:
         raise outcome["error"]
     assert [str(g) for g in outcome["gaps"]] == ["conv1 -> F.relu, no BatchNorm"]
+
+
+# ------------------------------------------------------------------ wrapper layers (ECE 661 HW4)
+
+FP_LAYERS = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import math
+import numpy as np
+
+device = "cuda" if torch.cuda.is_available() else "cpu"
+
+class STE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, w, bit):
+        if bit is None:
+            wq = w
+        elif bit==0:
+            wq = w*0
+        else:
+            # Lab3 (a), Your code here:
+            alpha = torch.max(w) - torch.min(w)
+            beta = torch.min(w)
+            ws = (w - beta) / alpha
+            step = 2 ** (bit)-1
+            R = torch.round(ws * step) / step
+            wq = R * alpha + beta
+        return wq
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, None
+
+class FP_Linear(nn.Module):
+    def __init__(self, in_features, out_features, Nbits=None):
+        super(FP_Linear, self).__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.Nbits = Nbits
+
+    def forward(self, x):
+        return F.linear(x, STE.apply(self.linear.weight, self.Nbits), self.linear.bias)
+
+class FP_Conv(nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=False, Nbits=None):
+        super(FP_Conv, self).__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
+        self.Nbits = Nbits
+
+    def forward(self, x):
+        return F.conv2d(x, STE.apply(self.conv.weight, self.Nbits), self.conv.bias, self.conv.stride, self.conv.padding, self.conv.dilation, self.conv.groups)
+
+class NumpyConv(FP_Conv):
+    # quantized through numpy: the weight passed to F.conv2d is no longer traceable
+    def forward(self, x):
+        w = torch.from_numpy(np.round(self.conv.weight.detach().numpy() * 8) / 8)
+        return F.conv2d(x, w, None, self.conv.stride, self.conv.padding)
+
+class ResNet_Block(nn.Module):
+    def __init__(self, in_chs, out_chs, strides, Nbits=None, late_bn=False):
+        super(ResNet_Block, self).__init__()
+        self.conv1 = nn.Sequential(
+            FP_Conv(in_channels=in_chs, out_channels=out_chs,
+                      stride=strides, padding=1, kernel_size=3, bias=False, Nbits=Nbits),
+            nn.BatchNorm2d(out_chs),
+            nn.ReLU(True))
+        self.conv2 = NumpyConv(out_chs, out_chs, 3, 1, 1)
+        self.bn2 = nn.BatchNorm2d(out_chs)
+        self.late_bn = late_bn
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.conv2(out)
+        if self.late_bn:
+            out = F.relu(out)
+        return F.relu(self.bn2(out))
+
+class SmallResNet(nn.Module):
+    def __init__(self, Nbits=4, late_bn=False):
+        super(SmallResNet, self).__init__()
+        self.head_conv = nn.Sequential(
+            FP_Conv(in_channels=3, out_channels=16, stride=1, padding=1, kernel_size=3, bias=False, Nbits=None),
+            nn.BatchNorm2d(16),
+            nn.ReLU(True))
+        self.body_op = nn.Sequential(ResNet_Block(16, 32, 2, Nbits=Nbits, late_bn=late_bn))
+        self.avg_pool = nn.AdaptiveAvgPool2d(1)
+        self.final_fc = FP_Linear(32, 10, Nbits=Nbits)
+
+    def forward(self, x):
+        out = self.body_op(self.head_conv(x))
+        return self.final_fc(self.avg_pool(out).view(x.size(0), -1))
+'''
+
+
+@pytest.mark.parametrize("bits", [None, 4])
+def test_wrapper_layers_take_the_place_of_their_function_calls(bits):
+    """FP_Conv/FP_Linear (the course's FP_layers.py) call F.conv2d/F.linear on the inner
+    module's (quantized) weight and never call the module: the inner conv and linear are
+    listed where the calls ran, with the calls' output shapes, and judged as convolutions."""
+    report, _ = report_of(build(FP_LAYERS, "SmallResNet", Nbits=bits))
+    assert report.layers_error is None
+    order = [name for name in report.order if not name.endswith(("avg_pool",))]
+    assert order == ["head_conv.0.conv", "head_conv.1", "head_conv.2",
+                     "body_op.0.conv1.0.conv", "body_op.0.conv1.1", "body_op.0.conv1.2",
+                     "body_op.0.conv2.conv", "body_op.0.bn2", "final_fc.linear"]
+    layers = {layer.name: layer for layer in report.layers}
+    assert layers["head_conv.0.conv"].output_shape == (1, 16, 32, 32)
+    assert layers["body_op.0.conv1.0.conv"].output_shape == (1, 32, 16, 16)
+    assert layers["body_op.0.conv2.conv"].output_shape == (1, 32, 16, 16)
+    assert layers["final_fc.linear"].output_shape == (1, 10)
+    assert batchnorm_gaps(report) == []          # each FP_Conv feeds its BatchNorm directly
+    table = rows(probe_of(build(FP_LAYERS, "SmallResNet", Nbits=bits), "simplenn-bn"))
+    assert [r.name for r in table if r.params][:3] == [
+        "head_conv.0.conv", "head_conv.1", "body_op.0.conv1.0.conv"]
+    assert all(r.output_shape is not None for r in table)
+
+
+def test_wrapper_conv_with_relu_before_batchnorm_is_a_gap():
+    report, _ = report_of(build(FP_LAYERS, "SmallResNet", late_bn=True))
+    assert [str(g) for g in batchnorm_gaps(report)] == [
+        ("body_op.0.conv2.conv -> F.relu -> body_op.0.bn2 (BatchNorm2d), BatchNorm after the "
+         "activation")]

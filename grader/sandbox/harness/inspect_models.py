@@ -94,10 +94,18 @@ def layer_table(model, input_shape) -> dict:
     """Leaf modules (name, type, weight and kernel shape, output shape for one image), the
     order they run in, the feature-map trace, and `ops`: the modules and torch functions the
     forward pass runs, each with the ops that fed it (harness.dataflow), so the grader can
-    judge the order of operations (F.relu between a conv and its BatchNorm, say)."""
+    judge the order of operations (F.relu between a conv and its BatchNorm, say).
+    A leaf that never runs but whose weight a layer function is called on (FP_Conv's inner
+    nn.Conv2d, called as F.conv2d(x, quantized(self.conv.weight)); the rules are
+    harness.dataflow's) takes that call's place in the order and trace and its output shape."""
     rows, order, trace = {}, [], []
-    leaves = [(name, module) for name, module in common.named_modules(model)
+    modules = list(common.named_modules(model))
+    leaves = [(name, module) for name, module in modules
               if next(module.children(), None) is None]
+    leaf_names = {id(module): name for name, module in leaves}
+    parents = [(module, [leaf_names[id(child)] for child in module.children()
+                         if id(child) in leaf_names])
+               for name, module in modules if next(module.children(), None) is not None]
     for name, module in leaves:
         weight = getattr(module, "weight", None)
         rows[name] = {"name": name, "type": type(module).__name__, "output_shape": None,
@@ -113,13 +121,19 @@ def layer_table(model, input_shape) -> dict:
         if rows[name]["output_shape"] is None and isinstance(output, torch.Tensor):
             rows[name]["output_shape"] = list(output.shape)
 
+    def called(name, output):           # a layer function called on the leaf's weight
+        order.append(_Stand(name))
+        if isinstance(output, torch.Tensor) and len(trace) < 10000:
+            trace.append([_Stand(name), list(output.shape)])
+
     def run(recorder):
         handles = [common.register_forward_hook(module, lambda m, i, o, name=name:
                                                 hook(m, i, o, name))
                    for name, module in leaves]
         if recorder is not None:
+            recorder.on_call = called
             handles += recorder.attach(leaves, common.register_forward_pre_hook,
-                                       common.register_forward_hook)
+                                       common.register_forward_hook, parents)
         image = torch.randn(1, *input_shape)
         try:
             with torch.no_grad():
@@ -137,11 +151,13 @@ def layer_table(model, input_shape) -> dict:
     try:
         run(recorder)
         ops = recorder.ops
+        _stand_in(recorder.resolve(), order, trace, rows)
     except common.Deadline:         # the model's time is up (probe's deadline): stop here
         raise
     except BaseException as exc:
         error = common.describe_error(exc)
         ops = recorder.ops           # as far as it got: the layers before the error
+        _stand_in(recorder.resolve(), order, trace, rows)
         if not isinstance(exc, (KeyboardInterrupt, SystemExit, MemoryError)):
             order.clear()            # in case recording itself broke it: run once without
             trace.clear()
@@ -154,6 +170,22 @@ def layer_table(model, input_shape) -> dict:
                 error = common.describe_error(plain)
     return {"layers": list(rows.values()), "order": order, "trace": trace,
             "ops": ops, "ops_truncated": recorder.truncated, "layers_error": error}
+
+
+class _Stand(str):
+    """An order or trace entry for a layer function call that may stand for a leaf module
+    (kept only if that module never runs itself: `_stand_in`)."""
+
+
+def _stand_in(owners: set, order: list, trace: list, rows: dict) -> None:
+    """Keeps the stand-in entries of the leaves in `owners` (they never ran; their weight's
+    calls did), as plain names with the first call's output shape, and drops the others."""
+    order[:] = [str(name) for name in order if not isinstance(name, _Stand) or name in owners]
+    trace[:] = [[str(name), shape] for name, shape in trace
+                if not isinstance(name, _Stand) or name in owners]
+    for name, shape in trace:
+        if name in owners and rows[name]["output_shape"] is None:
+            rows[name]["output_shape"] = shape
 
 
 def forward_shapes(model, input_shape, batch_sizes) -> list[dict]:
