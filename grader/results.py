@@ -103,6 +103,8 @@ class WeightsReport:
     agreement: float | None = None  # fraction of held-out images where these weights' own
     #                                 predictions equal predictions.csv (set by evaluate)
     compared: int = 0               # images that agreement was computed on
+    gpu_error: str = ""             # "out_of_memory" | "fault" when its held-out run failed with
+    #                                 torch's own exception class for it (decides a GPU retry)
 
 
 @dataclass(frozen=True)

@@ -413,7 +413,8 @@ def test_a_folder_and_a_zip_of_one_name_are_two_students_named_as_evaluate_names
 
 def test_integrity_settings_do_not_decide_a_students_grade(tmp_path):
     """[integrity] (absolute starter paths) and the spec's own path are not in the content
-    key: editing them, or moving the spec folder, does not regrade the class."""
+    key: editing them, or moving the spec folder, does not regrade the class (the starter's
+    code is, by content: tests/test_store.py; a starter path with no code there adds none)."""
     import dataclasses
 
     from grader.run.jobs import Settings, job_key
@@ -656,3 +657,52 @@ def test_parse_notes_are_one_line_on_page_one_and_an_appendix(tmp_path):
         assert name in listed
     assert listed.count("expected an indented block after 'for' statement on line 5") == 4
     assert "invalid syntax" in listed
+
+
+def test_parse_notes_name_the_course_template_unchanged_as_the_template(tmp_path):
+    """The course's save_test_predictions.ipynb is in the starter: three students hand it in
+    untouched (re-saved by Colab), one finishes the TODO cell badly. The untouched cell's
+    syntax error is named as the course template's, in the notes, page 1's line and the
+    appendix; the edited cell is the student's own. Without the starter, every one is theirs."""
+    from grader.integrity.report import parse_notes, parse_summary, render_integrity_html
+    from tests.factories.notebooks import write_notebook
+
+    gen = make_class(tmp_path, honest=4, seed=8, planted=False)
+    students = sorted(p.name for p in gen.root.iterdir())
+    cells = ["from google.colab import drive\ndrive.mount('/content/drive')\n",
+             "import torch\n\n" + UNFINISHED,
+             "save_test_predictions(net, test_loader)\n"]
+    write_notebook(gen.starter / "save_test_predictions.ipynb", cells,
+                   title="# Save your test predictions")
+    for name in students[:3]:
+        write_notebook(gen.root / name / "save_test_predictions.ipynb", cells,
+                       title="# Save your test predictions", colab=True)
+    mine = cells[1] + "            preds = model(images.cuda()).argmax(1\n"
+    write_notebook(gen.root / students[3] / "save_test_predictions.ipynb",
+                   [cells[0], mine, cells[2]], title="# Save your test predictions", colab=True)
+    task = spec.load(str(gen.spec))
+    report = find_integrity(gen.root, task, IntegrityOptions(starter=(gen.starter,), jobs=1))
+    for name in students[:3]:
+        assert (f"{name}: save_test_predictions.ipynb cell 2 is the course template's "
+                "unfinished code; not compared (line 8: expected an indented block after 'for' "
+                "statement on line 7)") in report.notes
+    own = [n for n in report.notes if n.startswith(f"{students[3]}: save_test_predictions")]
+    assert own == [f"{students[3]}: save_test_predictions.ipynb cell 2, line 9: '(' was never "
+                   "closed: preds = model(images.cuda()).argmax(1: does not parse; that part "
+                   "was skipped"]
+    parsed, _ = parse_notes(report.notes)
+    assert sorted((p["student"], p["where"], p["template"]) for p in parsed) == sorted(
+        [(n, "save_test_predictions.ipynb cell 2", True) for n in students[:3]]
+        + [(students[3], "save_test_predictions.ipynb cell 2", False)])
+    assert parse_summary(parsed) == (
+        "Code that does not parse: 4 parts of 4 students' code skipped, not compared (3 of them "
+        "the course template's unfinished code, unchanged); most often "
+        "save_test_predictions.ipynb cell 2 (4 students). Each is listed in the appendix.")
+    html = render_integrity_html(report, "<svg xmlns='http://www.w3.org/2000/svg'/>")
+    appendix = html[html.index('id="appendix-parse"'):]
+    assert appendix.count("(the course template, unchanged)") == 3
+    # without the starter, the same cells are the students' own
+    alone = find_integrity(gen.root, task, IntegrityOptions(jobs=1))
+    parsed, _ = parse_notes(alone.notes)
+    assert len(parsed) == 4 and not any(p["template"] for p in parsed)
+    assert not any("course template" in n for n in alone.notes)

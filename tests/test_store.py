@@ -21,7 +21,13 @@ from grader.inputs.handins import student_names
 from grader.run.jobs import GradeJob, Settings, content_hash, crashed, job_key, make_jobs
 from grader.sandbox.limits import Limits
 from grader.inputs.prepared import PreparedData, array_digest, prepare
-from grader.results import CheckReport, SandboxReport, TrainingResult
+from grader.grading.retrain import score_weights
+from grader.grading.weights import with_runs
+from grader.results import (CheckReport, EvaluationResult, ModelReport, SandboxReport,
+                            TrainingResult, WeightsReport)
+from grader.sandbox.bwrap import RunOutcome
+from grader.sandbox.reports import parse_training
+from grader.spec import WeightsSpec
 from grader.spec import load
 from grader.run.store import ResultStore
 from tests.factories.models import SIMPLENN_STUB
@@ -110,6 +116,64 @@ def test_the_key_changes_with_everything_that_decides_the_result_and_nothing_els
     assert job_key(folder, hw2, dataclasses.replace(s, gpu_id="GPU-1234", mps=True)) == key
     (folder / "hw2.py").write_text((folder / "hw2.py").read_text() + "# v2\n")
     assert job_key(folder, hw2, s) != key
+
+
+SAVE_TEST_PREDICTIONS = [     # the course's notebook as it hands it out: an unfinished function
+    ("md", "# Save your test predictions\nRun this after training; upload `predictions.csv`."),
+    "from google.colab import drive\ndrive.mount('/content/drive')\n",
+    ("import torch\n\ndef save_test_predictions(model, test_loader, path='predictions.csv'):\n"
+     "    model.eval()\n    with open(path, 'w') as f:\n        f.write('Id,Label\\n')\n"
+     "        for inputs, ids in test_loader:\n            # TODO: write one line per image\n"),
+]
+
+
+def course_spec(folder: Path, starter: str | None) -> Path:
+    """ece661-hw2's spec in a course folder of its own, with `[assignment] starter` when
+    given, and the course's save_test_predictions.ipynb in hw2-template/ beside it."""
+    from tests.factories.notebooks import write_notebook
+
+    write_notebook(folder / "hw2-template" / "save_test_predictions.ipynb",
+                   SAVE_TEST_PREDICTIONS, title=None)
+    (folder / "hw2-template" / "README.md").write_text("Finish save_test_predictions.\n")
+    text = (Path(__file__).parents[1] / "grader" / "spec" / "assignments"
+            / "ece661-hw2.toml").read_text(encoding="utf-8")
+    if starter is not None:
+        text = text.replace("[assignment]\n", f'[assignment]\nstarter = ["{starter}"]\n', 1)
+    (folder / "ece661-hw2.toml").write_text(text, encoding="utf-8")
+    return folder / "ece661-hw2.toml"
+
+
+@pytest.mark.parametrize("starter", ["hw2-template/", "hw2-template/save_test_predictions.ipynb"],
+                         ids=["folder", "file"])
+def test_the_starter_code_is_in_the_key_by_its_content_not_where_it_is(tmp_path, hw2, starter):
+    """The starter decides which unparsable cells are the template's (files.syntax), so
+    editing it regrades; moving the course folder, or editing a file the grader never reads
+    there, does not. A spec without starter code keeps the key it had."""
+    folder, s = colab_student(tmp_path, "alice"), settings(tmp_path)
+    spec_file = course_spec(tmp_path / "course", starter)
+    spec = load(str(spec_file))
+    assert spec.integrity.starter            # absolute paths: left out of the key as such
+    key = job_key(folder, spec, s)
+    assert key != job_key(folder, hw2, s)
+    # the same spec without starter code has exactly the built-in spec's key
+    plain = load(str(course_spec(tmp_path / "plain", None)))
+    assert job_key(folder, plain, s) == job_key(folder, hw2, s)
+    # the whole course folder moved: the same starter, the same key
+    moved = tmp_path / "elsewhere" / "ece661"
+    moved.parent.mkdir()
+    (tmp_path / "course").rename(moved)
+    moved_spec = load(str(moved / "ece661-hw2.toml"))
+    assert moved_spec.integrity.starter != spec.integrity.starter
+    assert job_key(folder, moved_spec, s) == key
+    (moved / "hw2-template" / "README.md").write_text("Finish it by Friday.\n")
+    assert job_key(folder, moved_spec, s) == key        # not code: never read as starter
+    # the course edits its notebook (the TODO is finished): another key
+    from tests.factories.notebooks import write_notebook
+
+    write_notebook(moved / "hw2-template" / "save_test_predictions.ipynb",
+                   SAVE_TEST_PREDICTIONS[:-1] + [SAVE_TEST_PREDICTIONS[-1].replace(
+                       "# TODO: write one line per image", "pass")], title=None)
+    assert job_key(folder, moved_spec, s) != key
 
 
 def test_a_job_is_small_and_pickles(tmp_path, hw2):
@@ -303,6 +367,55 @@ def test_the_training_harness_classifies_gpu_errors_by_torchs_classes(monkeypatc
     assert train_models.gpu_error(RuntimeError("CUDA error: an illegal memory access")) == ""
 
 
+def weights_failed(job: GradeJob, error: dict) -> EvaluationResult:
+    """The job's result when the student's own checkpoint failed on the held-out images with
+    the harness's error entry (train_models.predict_weights), carried as grade carries it:
+    parsed, scored, and into the check report's weights."""
+    reports = parse_training({"models": [{"key": "weights:simplenn", "ok": False,
+                                          "stage": "predict", "error": error, "seconds": 3.2}]})
+    outcome = RunOutcome(status="ok", reason="", exit_code=0, seconds=4.0, output="",
+                         result=None, out_dir=job.settings.cache_dir or Path("."))
+    run = score_weights("simplenn", reports["weights:simplenn"], outcome,
+                        np.zeros(10, dtype=np.int64), 10)
+    check = CheckReport(submission=str(job.submission), assignment=job.assignment.id,
+                        passed=True, checks=[], predictions=None, sandbox=SandboxReport(),
+                        models=[ModelReport(key="simplenn", title="SimpleNN", found=True,
+                                            weights=WeightsReport(file="simplenn_best.pt",
+                                                                  loaded=True,
+                                                                  format="state_dict"))])
+    check = with_runs(check, {"simplenn": run}, None, 10, WeightsSpec())
+    return dataclasses.replace(crashed(job, "x"), status="failed", error=None, check=check)
+
+
+WEIGHTS_OOM = {"type": "OutOfMemoryError", "gpu": "out_of_memory",
+               "message": "CUDA out of memory. Tried to allocate 2.00 GiB",
+               "qualname": "torch.OutOfMemoryError"}
+WEIGHTS_FAULT = {"type": "AcceleratorError", "gpu": "fault",
+                 "message": "CUDA error: an illegal memory access was encountered",
+                 "qualname": "torch.AcceleratorError"}
+
+
+def test_a_failed_weights_run_on_the_gpu_is_recognised_like_training(tmp_path, hw2):
+    folder = colab_student(tmp_path, "alice")
+    (job,) = make_jobs([folder], hw2, settings(tmp_path, gpu=True))
+    oom, fault = weights_failed(job, WEIGHTS_OOM), weights_failed(job, WEIGHTS_FAULT)
+    weights = oom.check.models[0].weights
+    assert weights.gpu_error == "out_of_memory" and not oom.training
+    assert weights.error.startswith("its held-out predictions failed: predicting failed: "
+                                    "OutOfMemoryError: CUDA out of memory")
+    assert gpu_oom(oom) and not gpu_fault(oom)
+    assert gpu_fault(fault) and not gpu_oom(fault)
+    # a student's own exception of torch's name: the harness did not classify it
+    own = weights_failed(job, {**WEIGHTS_OOM, "gpu": "", "qualname": "__main__.OutOfMemoryError"})
+    assert own.check.models[0].weights.gpu_error == ""
+    assert not gpu_oom(own) and not gpu_fault(own)
+    # an old result file (no gpu_error) still loads, and decides nothing
+    raw = results_mod.to_dict(oom)
+    del raw["check"]["models"][0]["weights"]["gpu_error"]
+    old = results_mod.from_dict(EvaluationResult, raw)
+    assert old.check.models[0].weights.gpu_error == "" and not gpu_oom(old)
+
+
 @pytest.mark.parametrize("error, output", [
     # a student's own exception class of torch's name: the harness did not classify it
     ("training failed: OutOfMemoryError: CUDA out of memory. Tried to allocate 8.00 GiB", ""),
@@ -344,13 +457,27 @@ def fake_grade(job: GradeJob):
     return dataclasses.replace(result, status="ok", error=None, total=7.0, device=placed)
 
 
+def fake_grade_weights_oom(job: GradeJob):
+    """fake_grade, but "big"'s own checkpoint runs out of GPU memory on the held-out images."""
+    marker = job.settings.cache_dir / f"{job.student}.ran"
+    if job.student == "big" and not marker.exists():
+        marker.write_text("")
+        return dataclasses.replace(weights_failed(job, WEIGHTS_OOM),
+                                   device=f"threads={job.settings.threads} "
+                                          f"gpu={job.settings.gpu_id}")
+    return fake_grade(job)
+
+
 @pytest.mark.sandbox
-def test_parallel_slots_get_their_threads_and_gpu_and_oom_is_retried_alone(tmp_path, hw2):
+@pytest.mark.parametrize("grade_fn", [fake_grade, fake_grade_weights_oom],
+                         ids=["training", "weights"])
+def test_parallel_slots_get_their_threads_and_gpu_and_oom_is_retried_alone(tmp_path, hw2,
+                                                                             grade_fn):
     folders = [colab_student(tmp_path, n) for n in ("big", "small", "tiny")]
     jobs = make_jobs(folders, hw2, settings(tmp_path, gpu=True, cache_dir=tmp_path))
     store, events = ResultStore(tmp_path / "grades"), []
     slots = [Slot(0, 3, "GPU-a"), Slot(1, 3, "GPU-b")]
-    LocalExecutor(store, slots, grade_fn=fake_grade).run(jobs, events.append)
+    LocalExecutor(store, slots, grade_fn=grade_fn).run(jobs, events.append)
     results = {j.student: store.get(j) for j in jobs}
     assert all(r.status == "ok" for r in results.values())      # big's retry succeeded
     assert {r.device for r in results.values()} == {"threads=3 gpu=GPU-a", "threads=3 gpu=GPU-b"}
@@ -370,6 +497,31 @@ def test_one_slot_runs_here_with_its_threads_and_events_come_in_order(tmp_path, 
     assert [(e.kind, e.student) for e in events] == [("started", "ann"), ("finished", "ann"),
                                                      ("started", "ben"), ("finished", "ben")]
     assert events[1].points == 7.0 and events[1].status == "ok"
+
+
+def faults_under_mps(job: GradeJob):
+    """fake_grade, but "faulty"'s own checkpoint hits a CUDA fault on the held-out images while
+    it runs under MPS; every run is logged with its MPS setting."""
+    with open(job.settings.cache_dir / f"{job.student}.runs", "a") as runs:
+        runs.write(f"mps={job.settings.mps}\n")
+    if job.student == "faulty" and job.settings.mps:
+        return weights_failed(job, WEIGHTS_FAULT)
+    return fake_grade(job)
+
+
+def test_a_weights_run_s_gpu_fault_under_mps_is_regraded_without_mps(tmp_path, hw2):
+    folders = [colab_student(tmp_path / "class", n) for n in ("ann", "faulty")]
+    (tmp_path / "run").mkdir()
+    jobs = make_jobs(folders, hw2, settings(tmp_path, gpu=True, mps=True,
+                                            cache_dir=tmp_path / "run"))
+    store, events = ResultStore(tmp_path / "grades"), []
+    LocalExecutor(store, [Slot(0, 2, "GPU-a")], mps=True,
+                  grade_fn=faults_under_mps).run(jobs, events.append)
+    assert (tmp_path / "run" / "faulty.runs").read_text() == "mps=True\nmps=False\n"
+    assert (tmp_path / "run" / "ann.runs").read_text() == "mps=True\n"   # ran before it
+    assert store.get(jobs[1]).status == "ok" and store.get(jobs[1]).total == 7.0
+    assert [e.kind for e in events if e.student == "faulty"] == [
+        "started", "failed", "started", "finished"]
 
 
 def dies_or_grades(job: GradeJob):

@@ -61,9 +61,13 @@ def starter_units(paths: Sequence[str], sources: list[SourceFile]) -> frozenset[
     """The files and cells of the hand-in (`where`) whose code is the course's starter
     unchanged (the spec's `[assignment] starter` and `[integrity] starter`: files or folders),
     compared without regard to blank lines and trailing spaces."""
-    if not paths:
-        return frozenset()
-    starter: set[str] = set()
+    return template_units(starter_signatures(paths), sources)
+
+
+def starter_signatures(paths: Sequence[str | Path]) -> frozenset[tuple]:
+    """The starter's files and cells as template_units compares them (read once for a class:
+    `grader integrity` passes them to every student's reading)."""
+    starter: set[tuple] = set()
     for path in map(Path, paths):
         folder = path if path.is_dir() else path.parent
         if not folder.is_dir():
@@ -71,6 +75,14 @@ def starter_units(paths: Sequence[str], sources: list[SourceFile]) -> frozenset[
         files, _ = read_sources(folder)
         starter |= {_signature(u) for f in files for u in f.units
                     if path.is_dir() or f.path == path.name}
+    return frozenset(starter)
+
+
+def template_units(starter: frozenset[tuple], sources: list[SourceFile]) -> frozenset[str]:
+    """The files and cells of sources (`where`) whose code is one of the starter's
+    (starter_signatures) unchanged."""
+    if not starter:
+        return frozenset()
     return frozenset(u.where for f in sources for u in f.units
                      if (u.source.strip() or u.problems) and _signature(u) in starter)
 

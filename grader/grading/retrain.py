@@ -182,7 +182,8 @@ def score_weights(model: str, report: TrainReport | None, outcome: RunOutcome,
         err = report.error or HarnessError()
         where = {"import": "importing", "build": "building", "load": "loading the checkpoint",
                  "predict": "predicting"}.get(report.stage or "", "running")
-        return WeightsRun(model, error=f"{where} failed: {err.type}: {err.message[:500]}")
+        return WeightsRun(model, error=f"{where} failed: {err.type}: {err.message[:500]}",
+                          gpu_error=err.gpu)
     files = report.predictions_files
     preds = _load_predictions(outcome.out_dir, files[-1] if files else None, (len(labels),),
                               num_classes)

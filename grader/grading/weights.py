@@ -60,6 +60,8 @@ class WeightsRun:
     #                                 [held_out] split: the private part's)
     public_accuracy: float | None = None   # the public part's, under a split
     error: str | None = None        # why there are no predictions
+    gpu_error: str = ""             # "out_of_memory" | "fault": it failed with torch's own
+    #                                 exception class for it (TrainingResult.gpu_error)
 
 
 def stored_zip(fh: BinaryIO) -> bool:
@@ -322,7 +324,8 @@ def with_runs(report: CheckReport, runs: dict[str, WeightsRun], csv_labels: list
         w = m.weights
         if run.error or run.predictions is None:
             w = dataclasses.replace(w, error=f"its held-out predictions failed: "
-                                             f"{run.error or 'none came back'}")
+                                             f"{run.error or 'none came back'}",
+                                    gpu_error=run.gpu_error)
         else:
             w = dataclasses.replace(w, accuracy=run.accuracy,
                                     public_accuracy=run.public_accuracy)

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.inputs.sources import read_sources
+from grader.grading.handin_checks import template_units
+from grader.inputs.sources import SourceFile, read_sources
 from grader.integrity.documents import Document, Part, Region, filtered_code, regions
 from grader.integrity.parallel import parallel_map
 
@@ -63,15 +64,17 @@ class CodeMatch:
         return max(self.similarity_a, self.similarity_b)
 
 
-def read_document(root: Path, owner: str) -> Document:
-    """A submission's (or a sources folder's) code as one document. Never runs anything."""
+def read_document(root: Path, owner: str, starter: frozenset[tuple] = frozenset()) -> Document:
+    """A submission's (or a sources folder's) code as one document. Never runs anything.
+    starter: the course's starter code (grader.grading.handin_checks.starter_signatures); a
+    file or cell of it left unchanged that does not parse is noted as the template's."""
     if root.is_file():
         files, warnings = _read_single(root)
     else:
         files, warnings = read_sources(root)
     pieces: list[str] = []
     parts: list[Part] = []
-    notes = list(warnings)
+    notes = _template_notes(list(warnings), files, template_units(starter, files))
     offset = 0
     for source in files:
         for unit in source.units:
@@ -87,8 +90,28 @@ def read_document(root: Path, owner: str) -> Document:
     return Document(owner, "\n\n".join(pieces), tuple(parts), tuple(notes))
 
 
+TEMPLATE_NOTE = "is the course template's unfinished code; not compared"
+
+
+def _template_notes(notes: list[str], files: list[SourceFile],
+                    template: frozenset[str]) -> list[str]:
+    """The reading notes with each part that does not parse in a file or cell of the
+    course's starter, unchanged, named as the template's ("save_test_predictions.ipynb
+    cell 3 is the course template's unfinished code; not compared (line 7: ...)"), in place
+    of read_sources' note that blames the student's code."""
+    if not template:
+        return notes
+    worded = {}
+    for problem in (p for f in files for u in f.units if u.where in template
+                    for p in u.problems):
+        at = f"line {problem.line}: " if problem.line else ""
+        worded[f"{problem}: does not parse; that part was skipped"] = (
+            f"{problem.where} {TEMPLATE_NOTE} ({at}{problem.message})")
+    return [worded.get(n, n) for n in notes]
+
+
 def _read_single(path: Path):
-    from grader.inputs.sources import SourceFile, parse_unit, read_notebook
+    from grader.inputs.sources import parse_unit, read_notebook
 
     if path.suffix == ".ipynb":
         return [read_notebook(path, path.name)], []
@@ -153,8 +176,9 @@ def _fingerprint(text: str, boilerplate: np.ndarray):
     return fp
 
 
-def _read_and_fingerprint(root: Path, owner: str, boilerplate: np.ndarray):
-    doc = read_document(root, owner)
+def _read_and_fingerprint(root: Path, owner: str, boilerplate: np.ndarray,
+                          template: frozenset[tuple]):
+    doc = read_document(root, owner, template)
     return doc, _fingerprint(doc.text, boilerplate)
 
 
@@ -188,11 +212,13 @@ class CodeComparison:
     common_max: int
 
 
-def read_class(roots: dict[str, Path], starter: list[Document], *, jobs: int = 1):
-    """Each student's document and fingerprint (starter k-grams removed), read in parallel."""
+def read_class(roots: dict[str, Path], starter: list[Document], *, jobs: int = 1,
+               template: frozenset[tuple] = frozenset()):
+    """Each student's document and fingerprint (starter k-grams removed), read in parallel;
+    template: the starter's files and cells (starter_signatures), to name in the notes."""
     boilerplate = boilerplate_hashes(starter)
     pairs = parallel_map(_read_and_fingerprint, roots.values(), roots.keys(),
-                         [boilerplate] * len(roots), jobs=jobs)
+                         [boilerplate] * len(roots), [template] * len(roots), jobs=jobs)
     return [d for d, _ in pairs], [f for _, f in pairs], boilerplate
 
 

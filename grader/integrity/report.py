@@ -17,6 +17,7 @@ from typing import Sequence
 import matplotlib
 import numpy as np
 
+from grader.integrity.code import TEMPLATE_NOTE
 from grader.integrity.documents import excerpt
 from grader.integrity.findings import IntegrityReport, PairFinding, p_text
 from grader.integrity.output import CSV_NAME, JSON_NAME, write_csv, write_json
@@ -112,15 +113,27 @@ def _pair_context(pair: PairFinding, rank: int, report: IntegrityReport) -> dict
 
 
 # how grader.inputs.sources.read_sources words a part that does not parse, as the notes of
-# grader integrity carry it ("alice: hw.ipynb cell 3, line 8: invalid syntax: x =: does ...")
+# grader integrity carry it ("alice: hw.ipynb cell 3, line 8: invalid syntax: x =: does ..."),
+# and how grader.integrity.code words one in the course's starter, unchanged ("alice:
+# save_test_predictions.ipynb cell 3 is the course template's unfinished code; not compared
+# (line 7: expected an indented block ...)")
 PARSE_NOTE = re.compile(r"^(?P<student>[^:]+): (?P<problem>.+): does not parse; that part was "
                         r"skipped$", re.DOTALL)
+TEMPLATE_PARSE_NOTE = re.compile(r"^(?P<student>[^:]+): (?P<where>.+?) "
+                                 + re.escape(TEMPLATE_NOTE) + r" \((?P<problem>.*)\)$",
+                                 re.DOTALL)
 
 
 def parse_notes(notes: Sequence[str]) -> tuple[list[dict], list[str]]:
-    """The notes on code that does not parse (student, where, problem), and the others."""
+    """The notes on code that does not parse (student, where, problem, and whether it is the
+    course template's unchanged), and the others."""
     parsed, other = [], []
     for note in notes:
+        template = TEMPLATE_PARSE_NOTE.match(note)
+        if template is not None:
+            parsed.append({"student": template["student"], "where": template["where"],
+                           "problem": template["problem"], "template": True})
+            continue
         match = PARSE_NOTE.match(note)
         if match is None:
             other.append(note)
@@ -128,7 +141,7 @@ def parse_notes(notes: Sequence[str]) -> tuple[list[dict], list[str]]:
         problem = match["problem"]
         where = re.split(r", line \d+: |: ", problem, maxsplit=1)[0]
         parsed.append({"student": match["student"], "where": where,
-                       "problem": problem[len(where):].lstrip(", :")})
+                       "problem": problem[len(where):].lstrip(", :"), "template": False})
     return parsed, other
 
 
@@ -144,8 +157,13 @@ def parse_summary(parsed: list[dict]) -> str:
     top, who = max(per_where.items(), key=lambda item: (len(item[1]), item[0]))
     common = (f"; most often {top} ({len(who)} students)" if len(who) > 1 else "")
     whose = f"{len(students)} students'" if len(students) != 1 else "1 student's"
+    template = sum(p["template"] for p in parsed)
+    which = ("" if len(parsed) == 1 else "all of them " if template == len(parsed)
+             else f"{template} of them ")
+    ours = f" ({which}the course template's unfinished code, unchanged)" if template else ""
     return (f"Code that does not parse: {len(parsed)} part{'s' if len(parsed) != 1 else ''} "
-            f"of {whose} code skipped, not compared{common}. Each is listed in the appendix.")
+            f"of {whose} code skipped, not compared{ours}{common}. Each is listed in the "
+            "appendix.")
 
 
 def integrity_context(report: IntegrityReport, heatmap_svg: str) -> dict:

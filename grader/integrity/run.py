@@ -17,6 +17,7 @@ import numpy as np
 
 from grader import __version__
 from grader.errors import InputError
+from grader.grading.handin_checks import starter_signatures
 from grader.grading.predictions import read_labels, validate_predictions
 from grader.inputs.sources import SKIP_DIRS, unpack_zip
 from grader.integrity import code as code_mod
@@ -85,7 +86,8 @@ def find_integrity(class_dir: Path, assignment: Assignment,
         starter = [d for p in options.starter for d in code_mod.read_folder_documents(Path(p), "")]
         sources = [d for p in options.sources
                    for d in code_mod.read_folder_documents(Path(p), SOURCE_PREFIX)]
-        docs, fingerprints, _ = code_mod.read_class(roots, starter, jobs=options.jobs)
+        docs, fingerprints, _ = code_mod.read_class(
+            roots, starter, jobs=options.jobs, template=starter_signatures(options.starter))
         notes += [f"{d.owner}: {n}" for d in docs for n in d.notes]
         comparison = code_mod.compare_documents(docs, sources, starter, jobs=options.jobs,
                                                 fingerprints=fingerprints)

@@ -140,14 +140,21 @@ def usable_cores() -> int:
 # training harness classified it against torch's own classes (taken before student code ran):
 # torch.cuda.OutOfMemoryError for a CUDA allocation that fails, torch.AcceleratorError for a
 # CUDA error (illegal memory access, device-side assert, an MPS client terminated by another
-# client's fault). Never the exception's name or message, nor the captured output, which student
-# code writes at will; a student's own class named OutOfMemoryError is not one. Student code
-# shares the harness's process and can still forge the report: that costs only a rerun.
+# client's fault); the same for a run of the student's own weights on the held-out images
+# (`evaluate --gpu`, a model with `weights`). Never the exception's name or message, nor the
+# captured output, which student code writes at will; a student's own class named
+# OutOfMemoryError is not one. Student code shares the harness's process and can still forge
+# the report: that costs only a rerun.
 
 
 def _gpu_errors(result: EvaluationResult) -> set[str]:
-    """TrainingResult.gpu_error of the result's failed training runs."""
-    return {t.gpu_error for t in result.training if not t.ok and t.gpu_error}
+    """The gpu_error of the result's failed training runs and of its failed runs of the
+    student's own weights on the held-out images (WeightsReport.gpu_error)."""
+    found = {t.gpu_error for t in result.training if not t.ok and t.gpu_error}
+    if result.check is not None:
+        found |= {m.weights.gpu_error for m in result.check.models
+                  if m.weights is not None and m.weights.error and m.weights.gpu_error}
+    return found
 
 
 def gpu_oom(result: EvaluationResult) -> bool:

@@ -18,7 +18,7 @@ import os
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from grader.grading.predictions import public_mask
 from grader.grading.retrain import run_training, train_in_session
 from grader.inputs.handins import student_names
 from grader.inputs.prepared import PreparedData
-from grader.inputs.sources import SKIP_DIRS, unpacked
+from grader.inputs.sources import SKIP_DIRS, list_files, unpacked
 from grader.results import (
     CheckReport,
     CheckResult,
@@ -125,11 +125,33 @@ def job_key(submission: Path, assignment: Assignment, settings: Settings) -> str
 
 
 def _graded_by(assignment: Assignment) -> dict:
-    """The spec without what grading never reads: `[integrity]` (its starter paths are absolute,
-    so editing it or moving the spec folder would otherwise regrade the class) and the spec
-    file's path. (`[cluster]` is not part of an Assignment at all.)"""
-    return _keyed({k: v for k, v in to_dict(assignment).items()
-                   if k not in ("integrity", "path")})
+    """The spec without the spec file's path and `[integrity]`, whose starter paths are
+    absolute (moving the spec folder would otherwise regrade the class); what grading reads
+    of it, the starter code (an unchanged starter file or cell is named as the template), is
+    in by content (`starter_digest`), and only when there is starter code, so a spec
+    without keeps its key. (`[cluster]` is not part of an Assignment at all.)"""
+    graded = _keyed({k: v for k, v in to_dict(assignment).items()
+                     if k not in ("integrity", "path")})
+    starter = starter_digest(assignment.integrity.starter)
+    if starter is not None:
+        graded["starter"] = starter
+    return graded
+
+
+def starter_digest(paths: Sequence[str]) -> str | None:
+    """SHA-256 over the bytes of the starter's code, not where it is: each file named, and
+    each .py and .ipynb file in a folder named, in no particular order (the starter is one set
+    of files and cells). None when there is none (paths missing: nothing is the template)."""
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files += [path / rel for rel in list_files(path) if rel.endswith((".py", ".ipynb"))]
+    if not files:
+        return None
+    digests = sorted({hashlib.sha256(f.read_bytes()).hexdigest() for f in files})
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
 # Fields added in 0.4.0 (the public/private split, students' weights, `within`), with the
