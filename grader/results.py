@@ -108,6 +108,16 @@ class WeightsReport:
 
 
 @dataclass(frozen=True)
+class HeadShape:
+    """One output of a model's forward as the probe saw it, beside what [interface] declares."""
+
+    name: str                       # the declared output's name ("label", "box", "h")
+    role: str                       # label | box | hidden
+    shape: list[int] | None         # for the probe's first input (batch 1); None: not returned
+    expected: str                   # the declared shape, symbols kept: "(B, 4)"; "any" for none
+
+
+@dataclass(frozen=True)
 class ModelReport:
     """What `check` learned about one required model."""
 
@@ -141,6 +151,10 @@ class ModelReport:
     #                                 "pretrained=True (train.py, line 12)"
     frozen_params: bool = False     # its code freezes parameters (requires_grad = False); they
     #                                 were counted and trained all the same
+    heads: list[HeadShape] = field(default_factory=list)   # each declared output's shape
+    #                                 (empty: no [interface], the one output is output_shape)
+    param_tensors: int | None = None   # len(list(model.parameters())): ECE 60146 HW5 counts
+    #                                 these as "learnable layers" (at least 50)
 
 
 @dataclass(frozen=True)
@@ -156,6 +170,7 @@ class PredictionsReport:
     rows: int = 0
     errors: list[PredictionError] = field(default_factory=list)
     labels: list[int] | None = None  # label index per id (first_id order) when valid
+    boxes: list[list[float]] | None = None   # localization: x1, y1, x2, y2 (0..1) per id
 
 
 @dataclass(frozen=True)
@@ -206,6 +221,36 @@ class EpochStats:
     train_accuracy: float           # fraction 0..1, on augmented training batches
     val_accuracy: float             # fraction 0..1, on the held-out split, scored trusted-side
     lr: float
+    val_iou: float | None = None    # localization: mean IoU of the epoch's held-out boxes
+
+
+@dataclass(frozen=True)
+class BoxExample:
+    """One held-out image with its true and predicted box, for the report to draw."""
+
+    index: int                      # position among the scored held-out images (its id - first)
+    label: int                      # true class
+    predicted: int                  # predicted class
+    box: list[float]                # true x1, y1, x2, y2, scaled to 0..1
+    predicted_box: list[float]      # predicted, likewise
+    iou: float
+    thumbnail: str = ""             # the image as a base64 PNG (at most 128 x 128): the report
+    #                                 draws the boxes on it without the dataset
+
+
+@dataclass(frozen=True)
+class BoxScores:
+    """Localization: the predicted boxes scored against the held-out boxes
+    (torchvision.ops.box_iou on the trusted side)."""
+
+    mean_iou: float                 # mean over the scored images, 0..1
+    hits: float                     # fraction of them with IoU >= threshold
+    threshold: float                # [task] iou_threshold (0.5)
+    ious: list[float] = field(default_factory=list)   # per scored image (the histogram)
+    examples: list[BoxExample] = field(default_factory=list)   # a few, for the report
+    public_mean_iou: float | None = None   # under a [held_out] split: the public part's (the
+    #                                 fields above are then the private part's)
+    public_hits: float | None = None   # ... and the public part's hit rate
 
 
 @dataclass(frozen=True)
@@ -219,6 +264,7 @@ class Scores:
     #                                 accuracy on the public part; the fields above are then
     #                                 the private part's. None: no split (or no public image)
     public_images: int = 0          # how many held-out images the public part holds
+    boxes: BoxScores | None = None  # localization: the box head's scores
 
 
 # TrainingResult.gpu_error's values: the model failed with torch.cuda.OutOfMemoryError, or with
@@ -262,6 +308,10 @@ class ReferenceBand:
     public_accuracies: list[float] = field(default_factory=list)   # with a public/private
     #                                 split, each seed's accuracy on the public part (the
     #                                 fields above are the private part's); empty: no split
+    ious: list[float] = field(default_factory=list)   # localization: each seed's mean IoU
+    #                                 (relative iou items divide by their mean)
+    hits: list[float] = field(default_factory=list)   # localization: each seed's hit rate
+    #                                 (relative hits items divide by their mean)
 
 
 @dataclass(frozen=True)
@@ -309,6 +359,8 @@ class EvaluationResult:
     public_fraction: float = 0.0    # the spec's [held_out] public_fraction: when above 0, every
     #                                 held-out figure and the points are the private part's
     #                                 (Scores.public_accuracy, ItemScore.public_earned: public)
+    task: str = "classification"    # the spec's [task] kind: classification | localization |
+    #                                 sequence (the reports say "sequences" where they are)
 
 
 def to_dict(result: Any) -> dict:

@@ -29,6 +29,9 @@ GpuError = Literal["out_of_memory", "fault", ""]    # torch's own CUDA exception
 # conv and linear layers one checkpoint's export may list (a ResNet-152 has ~155): a report
 # that lists more, or one member for two layers, is forged and its export is not measured
 MAX_WEIGHT_LAYERS = 4096
+MAX_BOX_FILES = 2                   # a training entry's box files: per-epoch and final
+MAX_HEADS = 16                      # declared outputs per forward pass (specs declare 1 to 3)
+MAX_HEAD_DIMS = 8                   # dimensions of one head's shape
 
 
 class Malformed(ValueError):
@@ -75,15 +78,31 @@ class Op:
 
 
 @dataclass(frozen=True)
+class ForwardHead:
+    """One declared output ([interface] outputs) as one forward pass returned it."""
+
+    name: str                       # the declared output's name ("label", "box", "h")
+    shape: tuple[int, ...]          # a hidden output that is a tuple (an LSTM's (h, c)): its
+    #                                 first tensor's
+    dtype: str = ""                 # torch's name without "torch." ("float32")
+    finite: bool = False            # no NaN or infinity in it
+    log_softmax: bool = False       # a label output whose rows look like log-probabilities
+    #                                 (reference/interface.py is_log_softmax)
+
+
+@dataclass(frozen=True)
 class ForwardOutput:
     """The output of one forward pass on random input of one batch size."""
 
     batch: int
-    shape: tuple[int, ...] | None = None
+    shape: tuple[int, ...] | None = None   # with an [interface]: the first head's
     dtype: str = ""                 # torch's name without "torch." ("float32")
     finite: bool = False            # no NaN or infinity in it
     note: str = ""                  # "returned a tuple; the first item was used"
     error: HarnessError | None = None
+    heads: tuple[ForwardHead, ...] = ()   # with an [interface]: every declared output
+    #                                 returned, in declared order (empty without one)
+    length: int | None = None       # with an [interface]: the sequence length T the inputs had
 
 
 @dataclass(frozen=True)
@@ -132,6 +151,8 @@ class ProbeReport:
     tampering: tuple[str, ...] = ()  # torch functions student code replaced
     seconds_limit: float | None = None   # this build's share of the wall clock, if any
     weights: WeightsLoad | None = None   # the student's checkpoint, when the entry asked
+    param_tensors: int | None = None    # len(list(model.parameters())) (ECE 60146 HW5's
+    #                                 "at least 50 learnable layers"), as the harness counted
 
 
 @dataclass(frozen=True)
@@ -144,6 +165,8 @@ class EpochReport:
     lr: float | None = None
     seconds: float | None = None
     images_per_second: float | None = None
+    train_iou: float | None = None      # localization: mean IoU of the training boxes while
+    #                                 training (None for other tasks, or not finite)
 
 
 @dataclass(frozen=True)
@@ -167,6 +190,8 @@ class TrainReport:
     error: HarnessError | None = None
     seconds: float | None = None
     predictions_files: tuple[str, ...] = ()   # (per-epoch, final) .npy files in out/
+    box_files: tuple[str, ...] = ()   # localization: (per-epoch [E, S, 4], final [S, 4])
+    #                                 predicted boxes, .npy files in out/
     tampering: tuple[str, ...] = ()
     history: TrainHistory | None = None
 
@@ -227,7 +252,8 @@ def _probe_report(raw: dict) -> ProbeReport:
         outputs=_list(raw, "outputs", _output), flops=_get(raw, "flops", int),
         param_file=_get(raw, "param_file", str), tampering=_list(raw, "tampering", _str),
         seconds_limit=_get(raw, "seconds_limit", float),
-        weights=_object(raw, "weights", _weights))
+        weights=_object(raw, "weights", _weights),
+        param_tensors=_count(raw, "param_tensors"))
 
 
 def _weights(raw: dict) -> WeightsLoad:
@@ -274,6 +300,7 @@ def _train_report(raw: dict) -> TrainReport:
         stage=_literal(raw, "stage", TrainStage), error=_object(raw, "error", _error),
         seconds=_get(raw, "seconds", float),
         predictions_files=_list(raw, "predictions_files", _str),
+        box_files=_box_files(raw),
         tampering=_list(raw, "tampering", _str), history=_object(raw, "history", _history))
 
 
@@ -289,7 +316,16 @@ def _epoch(value) -> EpochReport:
     raw = _dict(value)
     return EpochReport(**{name: _get(raw, name, int if name == "epoch" else float)
                           for name in ("epoch", "train_loss", "train_accuracy", "lr", "seconds",
-                                       "images_per_second")})
+                                       "images_per_second", "train_iou")})
+
+
+def _box_files(raw: dict) -> tuple[str, ...]:
+    """A training entry's box files: at most MAX_BOX_FILES names of at most 200 characters
+    (load_npy keeps them inside out/); more, or longer, is a forged entry."""
+    files = _list(raw, "box_files", _str)
+    if len(files) > MAX_BOX_FILES or any(len(name) > 200 for name in files):
+        raise Malformed(f"box_files is not a list of at most {MAX_BOX_FILES} file names")
+    return files
 
 
 def _error(raw: dict) -> HarnessError | None:
@@ -314,11 +350,34 @@ def _layer(value) -> Layer:
 
 def _output(value) -> ForwardOutput:
     raw = _dict(value)
+    heads = raw.get("heads")
+    if isinstance(heads, list) and len(heads) > MAX_HEADS:
+        raise Malformed(f"more than {MAX_HEADS} heads")
     return ForwardOutput(batch=_get(raw, "batch", int, required=True),
                          shape=_object(raw, "shape", _ints, kind=list),
                          dtype=_get(raw, "dtype", str) or "",
                          finite=bool(_get(raw, "finite", bool)),
-                         note=_get(raw, "note", str) or "", error=_object(raw, "error", _error))
+                         note=_get(raw, "note", str) or "", error=_object(raw, "error", _error),
+                         heads=_list(raw, "heads", _head), length=_count(raw, "length"))
+
+
+def _head(value) -> ForwardHead:
+    raw = _dict(value)
+    shape = _object(raw, "shape", _ints, kind=list)
+    if shape is None or len(shape) > MAX_HEAD_DIMS or any(n < 0 for n in shape):
+        raise Malformed("a head's shape is missing, negative or has too many dimensions")
+    return ForwardHead(name=_get(raw, "name", str, required=True)[:100], shape=shape,
+                       dtype=(_get(raw, "dtype", str) or "")[:40],
+                       finite=bool(_get(raw, "finite", bool)),
+                       log_softmax=bool(_get(raw, "log_softmax", bool)))
+
+
+def _count(raw: dict, name: str) -> int | None:
+    """A non-negative integer field (None when absent)."""
+    value = _get(raw, name, int)
+    if value is not None and value < 0:
+        raise Malformed(f"{name} is negative")
+    return value
 
 
 def _trace_step(value) -> tuple[str, tuple[int, ...]]:

@@ -19,19 +19,22 @@ from grader.spec.types import (
     GradescopeSpec,
     HeldOutSpec,
     IntegritySpec,
+    InterfaceSpec,
     LimitsSpec,
     ModelSpec,
     ParamExpectation,
     PredictionsSpec,
     RubricItem,
+    TaskSpec,
+    TensorSpec,
     TrainingSpec,
     WeightsSpec,
 )
 
 __all__ = ["BUILTIN_DIR", "CIFAR10_CLASSES", "Assignment", "DatasetSpec", "GradescopeSpec",
-           "HeldOutSpec", "IntegritySpec",
+           "HeldOutSpec", "IntegritySpec", "InterfaceSpec",
            "LimitsSpec", "ModelSpec", "ParamExpectation", "PredictionsSpec", "RubricItem",
-           "SpecError", "TrainingSpec", "WeightsSpec", "builtin_ids", "load",
+           "SpecError", "TaskSpec", "TensorSpec", "TrainingSpec", "WeightsSpec", "builtin_ids", "load",
            "resolve"]
 
 BUILTIN_DIR = Path(__file__).parent / "assignments"

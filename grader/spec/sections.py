@@ -1,6 +1,6 @@
 """The section parsers of an assignment spec: [assignment], [[models]], [dataset],
 [training], [limits], [predictions], [[rubric]], [integrity], [gradescope], [held_out] and
-[weights], each into its dataclass.
+[weights], each into its dataclass ([task] and [interface]: grader.spec.task_sections).
 
 Built on grader.spec.reader.TableReader, so every fault names the file, key and line.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from grader.spec.reader import TableReader
+from grader.spec.task_sections import TaskSections, box_columns
 from grader.spec.types import (
     LEADERBOARD_COLUMNS,
     VISIBILITIES,
@@ -24,6 +24,7 @@ from grader.spec.types import (
     ParamExpectation,
     PredictionsSpec,
     RubricItem,
+    TaskSpec,
     TrainingSpec,
     WeightsSpec,
 )
@@ -31,18 +32,21 @@ from grader.spec.types import (
 WEIGHTS_KINDS = ("weights", "sparsity", "bits")     # rubric kinds of a model's own checkpoint
 
 
-class SectionParser(TableReader):
+class SectionParser(TaskSections):
     """Turns the parsed TOML into an Assignment, section by section."""
 
     def assignment(self, data: dict) -> Assignment:
         # [cluster] is read by grader.run.slurm.settings, not here
         known = {"assignment", "dataset", "training", "limits", "predictions", "models", "rubric",
-                 "cluster", "integrity", "gradescope", "held_out", "weights"}
+                 "cluster", "integrity", "gradescope", "held_out", "weights", "task",
+                 "interface"}
         for unknown in sorted(set(data) - known):
             self.fail(unknown, f"one of the sections [{'], ['.join(sorted(known))}]", unknown)
         head = self.table(data, "assignment", {"course", "title", "required_files", "starter"},
                           "assignment")
-        dataset = self.dataset(data)
+        task = self.task(data)
+        dataset = self.dataset(data, task)
+        interface = self.interface(data, task, dataset)
         models = data.get("models", [])
         if not isinstance(models, list) or not models:
             self.fail("models", "at least one [[models]] table", models,
@@ -51,8 +55,8 @@ class SectionParser(TableReader):
         keys = [m.key for m in parsed]
         if len(set(keys)) != len(keys):
             self.fail("models.key", "unique model keys", keys)
-        predictions = self.predictions(data) if "predictions" in data else None
-        rubric = tuple(self.rubric_item(r, i, set(keys), predictions, parsed)
+        predictions = self.predictions(data, task) if "predictions" in data else None
+        rubric = tuple(self.rubric_item(r, i, set(keys), predictions, parsed, task)
                        for i, r in enumerate(data.get("rubric", [])))
         files = self.get(head, "required_files", "assignment", list, [])
         return Assignment(
@@ -65,7 +69,7 @@ class SectionParser(TableReader):
             limits=self.limits(data), predictions=predictions, rubric=rubric,
             integrity=self.integrity(data, self.starter(head, "assignment")),
             gradescope=self.gradescope(data, rubric), held_out=self.held_out(data),
-            weights=self.weights(data))
+            weights=self.weights(data), task=task, interface_spec=interface)
 
     def weights(self, data: dict) -> WeightsSpec:
         d = WeightsSpec()
@@ -145,13 +149,17 @@ class SectionParser(TableReader):
         return IntegritySpec(starter=tuple(paths),
                              free_models=tuple(free) if free is not None else None)
 
-    def dataset(self, data: dict) -> DatasetSpec:
+    def dataset(self, data: dict, task: TaskSpec = TaskSpec()) -> DatasetSpec:
         d = DatasetSpec()
         t = self.table(data, "dataset", {"name", "input_shape", "num_classes", "class_names",
-                                         "synthetic_train", "synthetic_test"}, "dataset")
-        name = self.get(t, "name", "dataset", str, d.name)
-        if name not in ("cifar10", "tiny-imagenet", "npz"):
-            self.fail("dataset.name", "cifar10, tiny-imagenet or npz", name)
+                                         "synthetic_train", "synthetic_test", "vocab_size",
+                                         "lengths", "embedding_dim"}, "dataset")
+        classify = task.kind == "classification"
+        name = self.get(t, "name", "dataset", str, d.name if classify else "npz")
+        if name not in ("cifar10", "tiny-imagenet", "npz") or (not classify and name != "npz"):
+            self.fail("dataset.name", "cifar10, tiny-imagenet or npz" if classify else
+                      f"npz (a {task.kind} task's data is one .npz)", name)
+        extra = {} if classify else self.sequence_dataset(t, d)
         shape = self.get(t, "input_shape", "dataset", list, list(d.input_shape))
         if len(shape) != 3 or not all(isinstance(s, int) and s > 0 for s in shape):
             self.fail("dataset.input_shape", "three positive integers [C, H, W]", shape)
@@ -166,14 +174,14 @@ class SectionParser(TableReader):
                            synthetic_train=self.positive(t, "synthetic_train", "dataset",
                                                          d.synthetic_train),
                            synthetic_test=self.positive(t, "synthetic_test", "dataset",
-                                                        d.synthetic_test))
+                                                        d.synthetic_test), **extra)
 
     def model(self, m: Any, index: int, dataset: DatasetSpec) -> ModelSpec:
         where = f"models[{index}]"
         if not isinstance(m, dict):
             self.fail(where, "a [[models]] table", m)
         allowed = {"key", "title", "names", "args", "params", "reference", "weighted_layers",
-                   "batchnorm_after_conv", "train", "files", "weights"}
+                   "batchnorm_after_conv", "train", "files", "weights", "min_param_tensors"}
         for unknown in sorted(set(m) - allowed):
             self.fail(f"{where}.{unknown}", f"one of {', '.join(sorted(allowed))}", unknown)
         key = self.get(m, "key", where, str)
@@ -202,7 +210,8 @@ class SectionParser(TableReader):
             args=self.get(m, "args", where, dict, {}), params=self.params(m, where),
             reference=reference, weighted_layers=layers,
             batchnorm_after_conv=self.get(m, "batchnorm_after_conv", where, bool, False),
-            train=self.get(m, "train", where, bool, True), files=tuple(files), weights=weights)
+            train=self.get(m, "train", where, bool, True), files=tuple(files), weights=weights,
+            min_param_tensors=self.get(m, "min_param_tensors", where, int, None))
 
     def params(self, m: dict, where: str) -> ParamExpectation | None:
         value = m.get("params")
@@ -231,7 +240,7 @@ class SectionParser(TableReader):
         w = "training"
         t = self.table(data, w, {"epochs", "batch_size", "lr", "momentum", "weight_decay",
                                  "schedule", "milestones", "gamma", "augment", "seed",
-                                 "reference_seeds", "eval_images"}, w)
+                                 "reference_seeds", "eval_images", "optimizer"}, w)
         schedule = self.get(t, "schedule", w, str, d.schedule)
         if schedule not in ("none", "step", "cosine", "onecycle"):
             self.fail("training.schedule", "none, step, cosine or onecycle", schedule)
@@ -249,7 +258,13 @@ class SectionParser(TableReader):
             augment=self.get(t, "augment", w, bool, d.augment),
             seed=self.get(t, "seed", w, int, d.seed),
             reference_seeds=self.reference_seeds(t, self.get(t, "seed", w, int, d.seed)),
-            eval_images=self.eval_images(t))
+            eval_images=self.eval_images(t), optimizer=self.optimizer(t))
+
+    def optimizer(self, t: dict) -> str:
+        value = self.get(t, "optimizer", "training", str, "sgd")
+        if value not in ("sgd", "adam"):
+            self.fail("training.optimizer", "sgd or adam", value)
+        return value
 
     def eval_images(self, t: dict) -> int:
         value = self.get(t, "eval_images", "training", int, 0)
@@ -276,7 +291,7 @@ class SectionParser(TableReader):
         t = self.table(data, "limits", names, "limits")
         return LimitsSpec(**{n: self.positive(t, n, "limits", getattr(d, n)) for n in names})
 
-    def predictions(self, data: dict) -> PredictionsSpec:
+    def predictions(self, data: dict, task: TaskSpec = TaskSpec()) -> PredictionsSpec:
         d = PredictionsSpec()
         w = "predictions"
         names = {f for f in PredictionsSpec.__dataclass_fields__}
@@ -292,16 +307,25 @@ class SectionParser(TableReader):
             label_aliases=self.names(t, "label_aliases", w),
             rows=self.positive(t, "rows", w, d.rows),
             first_id=self.get(t, "first_id", w, int, d.first_id),
-            labels=labels, max_bytes=self.positive(t, "max_bytes", w, d.max_bytes))
+            labels=labels, max_bytes=self.positive(t, "max_bytes", w, d.max_bytes),
+            box_columns=self.box_names(t, task))
+
+    def box_names(self, t: dict, task: TaskSpec) -> tuple[str, ...]:
+        names = box_columns(self.names(t, "box_columns", "predictions"), task)
+        if names and (len(names) != 4 or task.kind != "localization"):
+            self.fail("predictions.box_columns", "four column names (x1, y1, x2, y2) for a "
+                      "localization task", list(names))
+        return names
 
     def rubric_item(self, r: Any, index: int, model_keys: set[str],
                     predictions: PredictionsSpec | None,
-                    models: tuple[ModelSpec, ...] = ()) -> RubricItem:
+                    models: tuple[ModelSpec, ...] = (), task: TaskSpec = TaskSpec()
+                    ) -> RubricItem:
         where = f"rubric[{index}]"
         if not isinstance(r, dict):
             self.fail(where, "a [[rubric]] table", r)
         allowed = {"id", "title", "points", "kind", "checks", "partial", "model", "basis",
-                   "full", "zero", "floor"}
+                   "full", "zero", "floor", "metric"}
         for unknown in sorted(set(r) - allowed):
             self.fail(f"{where}.{unknown}", f"one of {', '.join(sorted(allowed))}", unknown)
         kind = self.get(r, "kind", where, str)
@@ -336,7 +360,8 @@ class SectionParser(TableReader):
             points=self.positive(r, "points", where, 1.0), kind=kind,
             checks=tuple(str(c) for c in checks),
             partial=self.get(r, "partial", where, bool, False),
-            model=model, basis=basis, full=full, zero=zero, floor=floor)
+            model=model, basis=basis, full=full, zero=zero, floor=floor,
+            metric=self.metric(r, where, kind, task))
 
     def weights_item(self, r: dict, where: str, kind: str, models: tuple[ModelSpec, ...],
                      basis: str, full: float, zero: float | None) -> float | None:

@@ -11,6 +11,13 @@ from typing import Any
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
+TASK_KINDS = ("classification", "localization", "sequence")
+INPUT_ROLES = ("image", "ids", "lengths", "embeddings", "hidden")
+OUTPUT_ROLES = ("label", "box", "hidden")
+DTYPES = ("float32", "int64")
+SYMBOLS = ("B", "T")                # symbolic sizes: the batch and the sequence length
+BOX_LOSSES = ("mse", "ciou", "mse+ciou")
+ACTIVATIONS = ("auto", "logits", "log_softmax")
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,87 @@ class ModelSpec:
     weights: str | None = None      # glob of the student's own checkpoint ("*prun*.pt"): loaded
     #                                 into the built model in the sandbox and scored as handed
     #                                 in (with train = false: instead of retraining)
+    min_param_tensors: int | None = None   # at least this many parameter tensors, counted as
+    #                                 len(list(net.parameters())) (ECE 60146 HW5: 50 "layers")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One input or output of a model's forward, as [[interface.inputs]] and
+    [[interface.outputs]] declare it. Inputs are passed positionally in the declared order;
+    outputs are matched to a returned tuple by position, to a dict by name, and a single
+    tensor is the first output."""
+
+    name: str                       # "x", "ids", "length", "h"; outputs: "label", "box", "h"
+    role: str                       # inputs: image | ids | lengths | embeddings | hidden;
+    #                                 outputs: label (class scores) | box | hidden
+    shape: tuple[int | str, ...] = ()   # sizes, or the symbols "B" (batch) and "T" (sequence
+    #                                 length) the grader chooses; a hidden output's () is not
+    #                                 checked (nn.GRU's h is layers x B x H, the student's choice)
+    dtype: str = "float32"          # float32 | int64 (token ids and lengths)
+    range: tuple[float, float] | None = None   # inputs: values drawn from [lo, hi] (ids:
+    #                                 integers lo..hi-1; images: uniform); outputs: box
+    #                                 coordinates must lie in it (x1, y1, x2, y2 scaled to 0..1)
+    init: str = "zeros"             # a hidden input: "init_hidden" (the model's method, called
+    #                                 as init_hidden() or init_hidden(B); zeros of `shape` when it
+    #                                 has none) | "zeros" (zeros of `shape`)
+    activation: str = "auto"        # a label output: logits | log_softmax | auto (detected on
+    #                                 random input: rows whose exp sums to 1 are log-softmax);
+    #                                 the canonical loss fits it (NLL for log-softmax)
+
+    def to_job(self) -> dict:
+        """The plain-JSON form the sandboxed harness reads (reference/interface.py)."""
+        return {"name": self.name, "role": self.role, "shape": list(self.shape),
+                "dtype": self.dtype, "range": list(self.range) if self.range else None,
+                "init": self.init, "activation": self.activation}
+
+    def describe(self) -> str:
+        return "[" + ", ".join(str(s) for s in self.shape) + "]" if self.shape else "any"
+
+
+@dataclass(frozen=True)
+class InterfaceSpec:
+    """What a model's forward takes and returns ([interface]); every model of the assignment
+    has the same one. Without the section: one image batch in ([B, C, H, W] of [dataset]
+    input_shape) and class scores out ([B, num_classes])."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    declared: bool = False          # written in the spec (False: derived from [dataset])
+
+    def output(self, role: str) -> TensorSpec | None:
+        return next((o for o in self.outputs if o.role == role), None)
+
+    def input(self, role: str) -> TensorSpec | None:
+        return next((i for i in self.inputs if i.role == role), None)
+
+    @property
+    def stepped(self) -> bool:
+        """Batch size 1, one sequence per step: no input has the batch symbol "B"."""
+        return not any("B" in i.shape for i in self.inputs)
+
+    def to_job(self) -> dict:
+        return {"inputs": [i.to_job() for i in self.inputs],
+                "outputs": [o.to_job() for o in self.outputs]}
+
+
+def default_interface(input_shape: tuple[int, ...], num_classes: int) -> InterfaceSpec:
+    """Classification's interface: one image batch in, class scores out."""
+    return InterfaceSpec(inputs=(TensorSpec("x", "image", ("B", *input_shape)),),
+                         outputs=(TensorSpec("label", "label", ("B", num_classes)),))
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """[task]: what the models do, which decides the canonical loss, the metrics, the
+    predictions file and the report's sections (grader.grading.tasks)."""
+
+    kind: str = "classification"    # classification | localization (one object: its class
+    #                                 and box) | sequence (one label per token sequence)
+    box_loss: str = "mse"           # localization: mse | ciou (torchvision.ops.
+    #                                 complete_box_iou_loss) | mse+ciou, added to cross-entropy
+    box_weight: float = 1.0         # localization: loss = CE + box_weight * box loss
+    iou_threshold: float = 0.5      # localization: a box "hits" at IoU >= this (the hit rate)
 
 
 @dataclass(frozen=True)
@@ -74,6 +162,11 @@ class DatasetSpec:
     class_names: tuple[str, ...] = CIFAR10_CLASSES
     synthetic_train: int = 4000     # images per split of the built-in synthetic data: small so
     synthetic_test: int = 1000      # the README's main job runs in minutes on a 2-core CPU
+    vocab_size: int = 0             # sequence: token ids run 1..vocab_size-1 (0 pads)
+    lengths: tuple[int, int] = (8, 32)   # sequence: the stand-in's shortest and longest
+    #                                 sequence (tokens); real data keeps its own
+    embedding_dim: int = 0          # sequence with an embeddings input: the "word2vec" vector
+    #                                 size (ECE 60146 HW8: 300)
 
 
 @dataclass(frozen=True)
@@ -89,6 +182,9 @@ class TrainingSpec:
     milestones: tuple[int, ...] = ()  # epochs where a step schedule multiplies lr by gamma
     gamma: float = 0.1
     augment: bool = True            # RandomCrop(padding=4) + horizontal flip, batch-wise
+    #                                 (classification only: boxes and sequences are not augmented)
+    optimizer: str = "sgd"          # sgd (lr, momentum, weight_decay) | adam (lr, weight_decay;
+    #                                 DLStudio's RNN and detection loops use Adam)
     seed: int = 0
     reference_seeds: tuple[int, ...] = ()   # seeds the reference trains under (TOML: a count n,
     #                                 meaning seed .. seed + n - 1, or a list); relative rubric
@@ -137,6 +233,8 @@ class PredictionsSpec:
     rows: int = 10000               # rows expected (one per held-out image)
     first_id: int = 0               # ids run first_id .. first_id + rows - 1
     labels: str = "index"           # index | name | either
+    box_columns: tuple[str, ...] = ()   # localization: the box's columns after the label,
+    #                                 ("x1", "y1", "x2", "y2"), values scaled to 0..1
     max_bytes: int = 8 * 1024 * 1024   # larger files are refused without being read
 
 
@@ -148,6 +246,9 @@ class RubricItem:
     title: str
     points: float
     kind: str                       # check | accuracy | predictions | weights | sparsity | bits
+    metric: str = "accuracy"        # accuracy, predictions: what is scored: accuracy | iou
+    #                                 (mean IoU of the boxes) | hits (share with IoU at or above
+    #                                 [task] iou_threshold); full and zero are in its units
     checks: tuple[str, ...] = ()    # check: check ids or globs ("simplenn.*") that must pass
     partial: bool = False           # check: points in proportion to checks passed
     model: str | None = None        # accuracy: the model key
@@ -234,6 +335,13 @@ class Assignment:
     gradescope: GradescopeSpec = GradescopeSpec()
     weights: WeightsSpec = WeightsSpec()
     held_out: HeldOutSpec = HeldOutSpec()
+    task: TaskSpec = TaskSpec()
+    interface_spec: InterfaceSpec | None = None   # [interface]; None: derived (`interface`)
+
+    @property
+    def interface(self) -> InterfaceSpec:
+        return self.interface_spec or default_interface(self.dataset.input_shape,
+                                                        self.dataset.num_classes)
 
     def model(self, key: str) -> ModelSpec:
         return next(m for m in self.models if m.key == key)
