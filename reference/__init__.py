@@ -20,6 +20,10 @@ MODELS: dict[str, str] = {
     "resnet18": "reference.resnet18:resnet18",
     "hw4-net1": "reference.hw4:hw4_net1",
     "hw4-net2": "reference.hw4:hw4_net2",
+    "hw5-net": "reference.hw5:hw5_net",
+    "hw8-gru": "reference.rnn:hw8_gru",
+    "hw3-lstm": "reference.rnn:hw3_lstm",
+    "hw3-gru": "reference.rnn:hw3_gru",
 }
 
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 SCHEDULES = ("none", "step", "cosine", "onecycle")
+OPTIMIZERS = ("sgd", "adam")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class TrainConfig:
     lr: float = 0.01                # base learning rate (onecycle: the peak); HW2 Lab 1 uses 0.01
     momentum: float = 0.9           # SGD momentum; every course set-up in reference/README.md uses 0.9
     weight_decay: float = 1e-4      # L2 on all parameters, as torch.optim.SGD applies it (HW2)
+    optimizer: str = "sgd"          # sgd (lr, momentum, weight_decay) | adam (lr, weight_decay;
+                                    # default betas): DLStudio's RNN and detection loops use Adam
     schedule: str = "none"          # none | step (per epoch, x gamma at each milestone) |
                                     # cosine (per step, lr -> 0) | onecycle (per step, as
                                     # torch's OneCycleLR: lr/25 -> lr in 30% of steps -> lr/25e4)
@@ -74,6 +77,9 @@ class TrainConfig:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"TrainConfig.{name}: expected a positive integer, "
                                  f"got {getattr(self, name)!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"TrainConfig.optimizer: expected one of {', '.join(OPTIMIZERS)}, "
+                             f"got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"TrainConfig.schedule: expected one of {', '.join(SCHEDULES)}, "
                              f"got {self.schedule!r}")
@@ -92,6 +98,8 @@ class EpochLog:
     seconds: float                  # training time of the epoch, evaluation excluded
     images_per_second: float        # training images processed per second in this epoch
     eval_predictions: torch.Tensor | None = None  # int64 label per eval image after the epoch
+    eval_boxes: torch.Tensor | None = None  # localization: float32 [N, 4] box per eval image
+    train_iou: float | None = None  # localization: mean IoU of the training boxes while training
 
 
 @dataclass
@@ -125,6 +133,10 @@ class History:
         return self.epochs[-1].eval_predictions if self.epochs else None
 
     @property
+    def eval_boxes(self) -> list[torch.Tensor | None]:
+        return [e.eval_boxes for e in self.epochs]
+
+    @property
     def seconds(self) -> float:
         return sum(e.seconds for e in self.epochs)
 
@@ -143,13 +155,26 @@ class History:
                         "train_accuracy": e.train_accuracy, "lr": e.lr, "seconds": e.seconds,
                         "images_per_second": e.images_per_second,
                         "eval_predictions": (None if e.eval_predictions is None
-                                             else e.eval_predictions.tolist())}
+                                             else e.eval_predictions.tolist()),
+                        # localization only: classification's dict stays as it was
+                        **({} if e.train_iou is None else {"train_iou": num(e.train_iou)}),
+                        **({} if e.eval_boxes is None else
+                           {"eval_boxes": e.eval_boxes.tolist()})}
                        for e in self.epochs],
             "mean": list(self.mean), "std": list(self.std), "device": self.device,
             "diverged": self.diverged, "channels_last": self.channels_last, "bf16": self.bf16,
             "seconds": self.seconds,
             "images_per_second": self.images_per_second,
         }
+
+
+def make_optimizer(params, config: TrainConfig) -> torch.optim.Optimizer:
+    """The config's optimizer over `params`: SGD with momentum and weight decay (as every
+    classification set-up), or Adam with weight decay. The learning rate is set per step."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                           weight_decay=config.weight_decay)
 
 
 def learning_rate(config: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -198,7 +223,7 @@ def augment(images: torch.Tensor, generator: torch.Generator | None = None,
 def channel_stats(images: torch.Tensor | np.ndarray) -> tuple[tuple[float, ...],
                                                               tuple[float, ...]]:
     """Per-channel mean and std in [0, 1] of uint8 N x H x W x C images (float64 sums)."""
-    x = _as_images(images, "images")
+    x = as_images(images, "images")
     c = x.shape[-1]
     total = torch.zeros(c, dtype=torch.float64, device=x.device)
     squares = torch.zeros(c, dtype=torch.float64, device=x.device)
@@ -221,11 +246,11 @@ def predict(model: nn.Module, images: torch.Tensor | np.ndarray, *, device: str 
     channels_last=False and bf16=False (a student's own weights: the same weights give the
     same answers) predict in float32 on contiguous tensors, as the student's notebook did."""
     dev = torch.device(device)
-    x = _as_images(images, "images")
+    x = as_images(images, "images")
     model.to(dev)
-    scale = _normaliser(mean, std, dev)
-    channels_last, bf16 = _choose_formats(model, x[:2].to(dev), scale,
-                                          channels_last=channels_last, bf16=bf16)
+    scale = normaliser(mean, std, dev)
+    channels_last, bf16 = choose_formats(model, x[:2].to(dev), scale,
+                                         channels_last=channels_last, bf16=bf16)
     return _predict(model, x, dev, batch_size, scale, channels_last, bf16)
 
 
@@ -238,16 +263,16 @@ def _predict(model: nn.Module, x: torch.Tensor, dev: torch.device, batch_size: i
     try:
         with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             for part in x.split(batch_size):
-                logits = model(_to_input(part.to(dev, non_blocking=True), *scale, channels_last))
+                logits = model(to_input(part.to(dev, non_blocking=True), *scale, channels_last))
                 out.append(logits.argmax(1).cpu())
     finally:
         model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.int64)
 
 
-def _choose_formats(model: nn.Module, sample: torch.Tensor,
-                    scale: tuple[torch.Tensor, torch.Tensor], *, channels_last: bool = True,
-                    bf16: bool = True) -> tuple[bool, bool]:
+def choose_formats(model: nn.Module, sample: torch.Tensor,
+                   scale: tuple[torch.Tensor, torch.Tensor], *, channels_last: bool = True,
+                   bf16: bool = True) -> tuple[bool, bool]:
     """(channels_last, bf16) for this model: the fastest set-up under which a forward pass on
     `sample` works. Student code often does `x.view(n, -1)` after a convolution, which fails on
     channels_last tensors, and some ops fail under autocast: those models fall back to
@@ -267,7 +292,7 @@ def _choose_formats(model: nn.Module, sample: torch.Tensor,
             try:
                 with torch.no_grad(), torch.autocast(sample.device.type, dtype=torch.bfloat16,
                                                      enabled=half):
-                    model(_to_input(sample, *scale, last))
+                    model(to_input(sample, *scale, last))
                 return last, half
             except Exception:       # noqa: BLE001 - any failure means "try the safer set-up"
                 continue
@@ -288,11 +313,11 @@ def train(model: nn.Module, train_images: torch.Tensor | np.ndarray,
     epoch loss stops training (History.diverged). The model is left on `device`, in eval mode.
     """
     dev = torch.device(device)
-    images = _as_images(train_images, "train_images")
+    images = as_images(train_images, "train_images")
     if not len(images):
         raise ValueError("train_images: expected at least one image, got none")
-    labels = _as_labels(train_labels, len(images))
-    held_out = None if eval_images is None else _as_images(eval_images, "eval_images")
+    labels = as_labels(train_labels, len(images))
+    held_out = None if eval_images is None else as_images(eval_images, "eval_images")
     if held_out is not None and held_out.shape[1:] != images.shape[1:]:
         raise ValueError(f"eval_images: expected images shaped like train_images "
                          f"{tuple(images.shape[1:])}, got {tuple(held_out.shape[1:])}")
@@ -322,11 +347,10 @@ def _train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
     held_out = None if held_out is None else held_out.to(dev)
     generator = torch.Generator(device="cpu" if host else dev)
     generator.manual_seed(config.seed)
-    scale = _normaliser(mean, std, dev)
-    channels_last, bf16 = _choose_formats(model, data[:2].to(dev), scale,
-                                          channels_last=config.channels_last, bf16=config.bf16)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
+    scale = normaliser(mean, std, dev)
+    channels_last, bf16 = choose_formats(model, data[:2].to(dev), scale,
+                                         channels_last=config.channels_last, bf16=config.bf16)
+    optimizer = make_optimizer(model.parameters(), config)
     n = len(data)
     batch_size = min(config.batch_size, n)
     steps = math.ceil(n / batch_size)
@@ -350,7 +374,7 @@ def _train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
             y = targets[index]
             if host:
                 batch, y = batch.to(dev), y.to(dev)
-            x = _to_input(batch, *scale, channels_last)
+            x = to_input(batch, *scale, channels_last)
             lr = learning_rate(config, epoch * steps + i, steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -383,23 +407,24 @@ def _train(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config:
     return history
 
 
-def _normaliser(mean: tuple[float, ...], std: tuple[float, ...],
-                dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def normaliser(mean: tuple[float, ...], std: tuple[float, ...],
+               dev: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(offset, factor) so that normalised = uint8 * factor - offset, per channel."""
     m = torch.tensor(mean, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=dev).view(1, -1, 1, 1)
     return m / s, 1.0 / (255.0 * s)
 
 
-def _to_input(batch: torch.Tensor, offset: torch.Tensor, factor: torch.Tensor,
-              channels_last: bool) -> torch.Tensor:
+def to_input(batch: torch.Tensor, offset: torch.Tensor, factor: torch.Tensor,
+             channels_last: bool) -> torch.Tensor:
     """uint8 N x H x W x C -> normalised float32 N x C x H x W, channels_last or contiguous."""
     x = batch.permute(0, 3, 1, 2).float()      # keeps NHWC memory: channels_last already
     x = x * factor - offset
     return x if channels_last else x.contiguous()
 
 
-def _as_images(images: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
+def as_images(images: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
+    """uint8 N x H x W x C images as a tensor (no copy), or a ValueError naming `name`."""
     x = torch.from_numpy(np.ascontiguousarray(images)) if isinstance(images, np.ndarray) \
         else images
     if not isinstance(x, torch.Tensor) or x.dtype != torch.uint8 or x.dim() != 4:
@@ -412,7 +437,8 @@ def _as_images(images: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
     return x
 
 
-def _as_labels(labels: torch.Tensor | np.ndarray, n: int) -> torch.Tensor:
+def as_labels(labels: torch.Tensor | np.ndarray, n: int) -> torch.Tensor:
+    """n class indices as int64, or a ValueError saying what came."""
     y = torch.as_tensor(np.asarray(labels) if not isinstance(labels, torch.Tensor) else labels)
     if y.dim() != 1 or len(y) != n or y.is_floating_point() or y.dtype == torch.bool:
         raise ValueError(f"train_labels: expected {n} integer class indices, got "

@@ -29,10 +29,45 @@ PARAMS = {                          # reference/README.md, "Architectures and pa
 }
 # (image side, classes) a model is built for by default; the others take 32x32 and 10 classes
 INPUT = {"hw4-net1": (64, 5), "hw4-net2": (64, 5)}
+# models with a declared [interface] (not one image batch in, logits out): their counts with
+# the factory's defaults (reference/README.md, "Localization and sequence models"); their
+# forward passes are tested in tests/test_interface_probe.py
+INTERFACE_PARAMS = {
+    "hw5-net": 1_305_495,           # HW5Net(3, 3): 58 parameter tensors
+    "hw8-gru": 120_802,             # GRUnetWithEmbeddings(300, 100, 2): GRU 120,600, fc 202
+    "hw3-lstm": 673_410,            # vocab 10,000 x 64 embedding 640,000, LSTM 33,280, fc 130
+    "hw3-gru": 665_090,             # the same with a GRU: 24,960
+}
 
 
 def test_every_registered_model_has_a_pinned_count():
-    assert set(MODELS) == set(PARAMS)
+    assert set(MODELS) == set(PARAMS) | set(INTERFACE_PARAMS)
+    assert not set(PARAMS) & set(INTERFACE_PARAMS)
+
+
+@pytest.mark.parametrize("model_id", sorted(INTERFACE_PARAMS))
+def test_interface_model_parameter_count(model_id):
+    assert trainable(build(model_id)) == INTERFACE_PARAMS[model_id]
+
+
+def test_hw5_net_per_part_figures():
+    model = build("hw5-net")
+    assert len(list(model.parameters())) == 58     # the handout asks for at least 50
+    parts = {name: trainable(m) for name, m in model.named_children()}
+    # trunk: stem 1,184 + 16, downsamplings 99,840 in all, 4 ResNet blocks of 295,680
+    assert parts == {"model": 1_282_560, "class_head": 387, "bbox_head": 22_548}
+    assert trainable(build("hw5-net", num_classes=5)) == INTERFACE_PARAMS["hw5-net"] + 2 * 129
+
+
+def test_sequence_model_figures_follow_the_vocabulary_and_classes():
+    gru = build("hw8-gru")
+    assert (gru.gru.input_size, gru.gru.hidden_size, gru.fc.out_features) == (300, 100, 2)
+    assert trainable(build("hw8-gru", embedding_dim=50)) == 3 * (50 * 100 + 100 * 100 + 200) + 202
+    for model_id, cell in (("hw3-lstm", nn.LSTM), ("hw3-gru", nn.GRU)):
+        model = build(model_id, vocab_size=500, num_classes=3)
+        assert isinstance(model.rnn, cell) and model.embedding.padding_idx == 0
+        gates = 4 if cell is nn.LSTM else 3
+        assert trainable(model) == 500 * 64 + gates * (64 * 64 * 2 + 128) + 65 * 3
 
 
 @pytest.mark.parametrize("model_id", sorted(PARAMS))
@@ -129,7 +164,7 @@ def test_model_files_import_only_torch():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "reference"
-    for name in ("simplenn", "resnet_cifar", "dlstudio", "resnet18"):
+    for name in ("simplenn", "resnet_cifar", "dlstudio", "resnet18", "hw5", "rnn"):
         tree = ast.parse((root / f"{name}.py").read_text())
         imported = {alias.name.split(".")[0] for node in ast.walk(tree)
                     if isinstance(node, ast.Import) for alias in node.names}
@@ -145,10 +180,19 @@ def test_reference_readme_pins_the_same_counts():
 
     text = (Path(__file__).parents[1] / "reference" / "README.md").read_text(encoding="utf-8")
     rows = {}
+    header: list[str] = []          # the current table's header: only "params" tables count
     for line in text.splitlines():
+        if not line.startswith("|"):
+            header = []
+            continue
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not header:
+            header = cells
+            continue
+        if len(header) < 4 or header[3] != "params":
+            continue
         ids = re.findall(r"`([a-z0-9-]+)`", cells[0]) if len(cells) >= 4 else []
         counts = [int(n.replace(",", "")) for n in re.findall(r"\d{1,3}(?:,\d{3})+", cells[3])] \
             if ids else []
         rows.update(zip(ids, counts))
-    assert rows == PARAMS
+    assert rows == PARAMS | INTERFACE_PARAMS

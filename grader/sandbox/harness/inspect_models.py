@@ -3,17 +3,26 @@
 For every model in the job: import the generated module, build it with the spec's arguments,
 run forward passes on random input for several batch sizes, record each leaf module's output
 shape in execution order, count FLOPs (harness.dataflow.FlopCounter, FlopCounterMode's rules),
-and export the trainable parameters as .npz so the grader recounts them without torch or pickle.
-An entry with `weights` (the student's checkpoint, a path in the submission) then has it loaded
-(harness.weights), after every entry is probed, and its conv and linear weights exported.
+and export the trainable parameters' shapes as an .npz of .npy headers (no data) so the grader
+recounts them without torch or pickle. An entry with `weights` (the student's checkpoint, a
+path in the submission) then has it loaded (harness.weights), after every entry is probed, and
+its conv and linear weights exported.
+
+A job with "interface" (the spec's [interface], reference/interface.py) builds the declared
+inputs instead of one image batch (token ids and lengths, embeddings and a hidden state from
+init_hidden()) and reports every declared output ("heads") per forward pass; a stepped
+interface (no batch symbol: one sequence per call) is probed at batch 1 with two sequence
+lengths instead of several batch sizes. Without it the probe is exactly classification's.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
 import time
+import zipfile
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -23,7 +32,14 @@ from harness import (
     weights,  # noqa: E402
 )
 
-SAVEZ = np.savez            # taken before any student code is imported
+from reference.interface import Interface, InterfaceError, is_log_softmax  # noqa: E402
+
+# taken before any student code is imported
+ZIPFILE = zipfile.ZipFile
+HEADERS = (np.lib.format.write_array_header_1_0, np.lib.format.write_array_header_2_0)
+PARAMETERS = common.ORIGINAL["torch.nn.Module.parameters"]
+LENGTH = 12                 # the sequence length T of a declared interface's probe
+STEPPED_LENGTHS = (5, 12)   # a stepped interface (batch 1): two lengths instead of batch sizes
 
 
 def probe(entry: dict, job: dict, done: list[dict], kept: dict | None = None) -> dict:
@@ -71,33 +87,57 @@ def _probe(entry: dict, job: dict, result: dict, reached, started: float, kept: 
                            f"{entry.get('label') or entry.get('object')} returned "
                            f"{type(model).__name__}, not a torch.nn.Module", "traceback": ""}
         return
+    # every parameter tensor, trainable or not: what len(list(net.parameters())) counts
+    result["param_tensors"] = len(list(PARAMETERS(model)))
     model.eval()
+    declared = Interface.from_job(job["interface"]) if job.get("interface") else None
     reached("layers", "running forward passes of")
-    result.update(layer_table(model, job["input_shape"]))
+    result.update(layer_table(model, job.get("input_shape"), declared))
     reached("forward", "running forward passes of")
-    result["outputs"] = forward_shapes(model, job["input_shape"], job["batch_sizes"])
+    if declared is None:
+        result["outputs"] = forward_shapes(model, job["input_shape"], job["batch_sizes"])
+    else:
+        result["outputs"] = forward_heads(model, declared, job["batch_sizes"])
     reached("flops", "counting FLOPs of")
-    result["flops"] = count_flops(model, job["input_shape"])
+    result["flops"] = count_flops(model, job.get("input_shape"), declared)
     result["stage"] = "export"
-    # numpy's .npz (stored .npy members, no pickle): the trusted side reads the shapes from
-    # the members' headers without importing torch (2-3 s saved per `grader check`)
-    params = {name: p.detach().to("cpu", torch.float32).numpy()
-              for name, p in common.named_parameters(model) if p.requires_grad}
     path = os.path.join(common.OUT, f"params-{result['key']}.npz")
-    SAVEZ(path, **params)
+    export_shapes(path, [(name, tuple(p.shape)) for name, p in common.named_parameters(model)
+                         if p.requires_grad])
     result["param_file"] = os.path.basename(path)
     result["stage"] = "done"
     result["ok"] = True
 
 
-def layer_table(model, input_shape) -> dict:
+def export_shapes(path: str, shapes: list[tuple[str, tuple[int, ...]]]) -> None:
+    """An .npz as np.savez writes it (one stored `<name>.npy` member per parameter), but each
+    member only the .npy header: the trusted side reads the shapes from the headers
+    (grader.grading.probe.param_shapes) without torch, pickle or array data, and a 77M-parameter
+    model writes kilobytes, not 310 MB past the sandbox's file-size limit."""
+    with ZIPFILE(path, "w", zipfile.ZIP_STORED) as zf:
+        for name, shape in shapes:
+            header = {"descr": "<f4", "fortran_order": False,
+                      "shape": tuple(int(n) for n in shape)}
+            buffer = io.BytesIO()
+            try:
+                HEADERS[0](buffer, header)
+            except ValueError:              # a header over 64 KiB: version 2.0's
+                buffer = io.BytesIO()
+                HEADERS[1](buffer, header)
+            zf.writestr(f"{name}.npy", buffer.getvalue())
+
+
+def layer_table(model, input_shape, declared: Interface | None = None) -> dict:
     """Leaf modules (name, type, weight and kernel shape, output shape for one image), the
     order they run in, the feature-map trace, and `ops`: the modules and torch functions the
     forward pass runs, each with the ops that fed it (harness.dataflow), so the grader can
     judge the order of operations (F.relu between a conv and its BatchNorm, say).
     A leaf that never runs but whose weight a layer function is called on (FP_Conv's inner
     nn.Conv2d, called as F.conv2d(x, quantized(self.conv.weight)); the rules are
-    harness.dataflow's) takes that call's place in the order and trace and its output shape."""
+    harness.dataflow's) takes that call's place in the order and trace and its output shape.
+    With a declared interface the pass gets its inputs (batch 1, T = LENGTH), and a leaf
+    that returns a tuple (nn.GRU's and nn.LSTM's (out, h)) shows its first tensor's shape."""
+    shape_of = _first_tensor if declared is not None else _tensor
     rows, order, trace = {}, [], []
     modules = list(common.named_modules(model))
     leaves = [(name, module) for name, module in modules
@@ -116,9 +156,10 @@ def layer_table(model, input_shape) -> dict:
 
     def hook(mod, inputs, output, name):
         order.append(name)
-        if isinstance(output, torch.Tensor) and len(trace) < 10000:
+        output = shape_of(output)
+        if output is not None and len(trace) < 10000:
             trace.append([name, list(output.shape)])
-        if rows[name]["output_shape"] is None and isinstance(output, torch.Tensor):
+        if rows[name]["output_shape"] is None and output is not None:
             rows[name]["output_shape"] = list(output.shape)
 
     def called(name, output):           # a layer function called on the leaf's weight
@@ -127,6 +168,9 @@ def layer_table(model, input_shape) -> dict:
             trace.append([_Stand(name), list(output.shape)])
 
     def run(recorder):
+        # before the hooks: an init_hidden() that runs a module is not part of the table
+        inputs = ([torch.randn(1, *input_shape)] if declared is None
+                  else declared.example(model, 1, LENGTH))
         handles = [common.register_forward_hook(module, lambda m, i, o, name=name:
                                                 hook(m, i, o, name))
                    for name, module in leaves]
@@ -134,14 +178,13 @@ def layer_table(model, input_shape) -> dict:
             recorder.on_call = called
             handles += recorder.attach(leaves, common.register_forward_pre_hook,
                                        common.register_forward_hook, parents)
-        image = torch.randn(1, *input_shape)
         try:
             with torch.no_grad():
                 if recorder is None:
-                    model(image)
+                    model(*inputs)
                 else:
                     with recorder:
-                        model(image)
+                        model(*inputs)
         finally:
             for h in handles:
                 h.remove()
@@ -170,6 +213,23 @@ def layer_table(model, input_shape) -> dict:
                 error = common.describe_error(plain)
     return {"layers": list(rows.values()), "order": order, "trace": trace,
             "ops": ops, "ops_truncated": recorder.truncated, "layers_error": error}
+
+
+def _tensor(value) -> torch.Tensor | None:
+    return value if isinstance(value, torch.Tensor) else None
+
+
+def _first_tensor(value, depth: int = 0) -> torch.Tensor | None:
+    """The first tensor in a module's output: itself, or the first of a tuple or list (an
+    RNN's (out, h), an LSTM's (out, (h, c)), a PackedSequence's data), a few levels deep."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if depth < 3 and isinstance(value, (tuple, list)):
+        for item in value:
+            found = _first_tensor(item, depth + 1)
+            if found is not None:
+                return found
+    return None
 
 
 class _Stand(str):
@@ -215,11 +275,60 @@ def forward_shapes(model, input_shape, batch_sizes) -> list[dict]:
     return outputs
 
 
-def count_flops(model, input_shape) -> int | None:
+def forward_heads(model, declared: Interface, batch_sizes) -> list[dict]:
+    """forward_shapes for a declared interface: per run (a batch size at T = LENGTH, or a
+    stepped interface's batch 1 at each of STEPPED_LENGTHS) every declared output as a head
+    (name, shape, dtype, finite, log_softmax), `shape`/`dtype`/`finite` the first head's.
+    What does not fit the declaration, and any exception (forward(x) given (x, h): "forward()
+    takes 2 positional arguments but 3 were given"), is the run's error."""
+    runs = ([(1, n) for n in STEPPED_LENGTHS] if declared.stepped
+            else [(b, LENGTH) for b in batch_sizes])
+    outputs = []
+    with torch.no_grad():
+        for batch, length in runs:
+            entry: dict = {"batch": batch, "length": length}
+            try:
+                returned = declared.call(model, declared.example(model, batch, length))
+                heads = [_head(spec, returned[spec.name]) for spec in declared.outputs
+                         if spec.name in returned]
+                entry["heads"] = heads
+                if heads:
+                    entry.update({k: heads[0][k] for k in ("shape", "dtype", "finite")})
+            except common.Deadline:
+                raise
+            except BaseException as exc:
+                entry["error"] = common.describe_error(exc)
+            outputs.append(entry)
+    return outputs
+
+
+def _head(spec, value) -> dict:
+    """One declared output as returned; a hidden output may be a tuple (an LSTM's (h, c)):
+    its first tensor is described. Anything else that is not a tensor is an InterfaceError."""
+    tensor = _first_tensor(value) if spec.role == "hidden" else _tensor(value)
+    if tensor is None:
+        raise InterfaceError(f"forward's output '{spec.name}' (declared "
+                             f"{_declared(spec.shape)}) is {type(value).__name__}, "
+                             "not a tensor")
+    return {"name": spec.name, "shape": list(tensor.shape),
+            "dtype": str(tensor.dtype).replace("torch.", ""),
+            "finite": bool(torch.isfinite(tensor.float()).all())
+            if tensor.is_floating_point() else True,
+            "log_softmax": spec.role == "label" and is_log_softmax(tensor)}
+
+
+def _declared(shape) -> str:
+    return "[" + ", ".join(str(s) for s in shape) + "]" if shape else "any shape"
+
+
+def count_flops(model, input_shape, declared: Interface | None = None) -> int | None:
+    """FLOPs of one forward pass of one example (a declared interface: batch 1, T = LENGTH)."""
     try:
         counter = dataflow.FlopCounter()
+        inputs = ([torch.randn(1, *input_shape)] if declared is None
+                  else declared.example(model, 1, LENGTH))
         with torch.no_grad(), counter:
-            model(torch.randn(1, *input_shape))
+            model(*inputs)
         return counter.total
     except common.Deadline:
         raise

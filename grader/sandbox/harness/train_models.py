@@ -7,9 +7,17 @@ first `eval_subset` of them (all when the job gives none) go to out/epochs-<key>
 is the last point of its curve, on the same images. The grader scores both on its side against
 labels the sandbox never sees. The per-epoch history goes into result.json.
 
+A plan with a `task` (localization or sequence; classification plans carry none) trains with
+that task's routine through the plan's `interface`: reference/localization.py (the boxes of
+the training images from data["train_boxes"]; the held-out boxes predicted after every epoch go
+to out/epochs-boxes-<key>.npy, float32 epochs x S x 4, and out/final-boxes-<key>.npy, S x 4,
+listed as the entry's `box_files`) or reference/sequence.py (token ids in train_images and
+test_images, lengths in train_lengths and test_lengths, word vectors in `vectors` when the
+interface takes embeddings).
+
 An entry with `weights` (the student's checkpoint, a path in the submission) is not trained:
 the model is built, the checkpoint loaded into it (harness.weights) and its predicted labels
-for the same held-out images go to out/weights-<model>.npy.
+for the same held-out images go to out/weights-<model>.npy (classification only).
 """
 
 from __future__ import annotations
@@ -67,10 +75,14 @@ def train_one(entry: dict, job: dict, data: dict) -> dict:
         result["stage"] = "train"
         config = TrainConfig(**job["config"])
         device = job.get("device", "cpu")
-        test = data["test_images"]
-        subset = test[:job.get("eval_subset") or len(test)]
-        history = train(model, data["train_images"], data["train_labels"], config,
-                        eval_images=subset, device=device)
+        task = job.get("task") or {}
+        if task.get("kind", "classification") != "classification":
+            history = train_task(model, task, job, data, config, device)
+        else:
+            test = data["test_images"]
+            subset = test[:job.get("eval_subset") or len(test)]
+            history = train(model, data["train_images"], data["train_labels"], config,
+                            eval_images=subset, device=device)
         preds = [e.eval_predictions for e in history.epochs]
         if preds and all(p is not None for p in preds) and not history.diverged:
             final = preds[-1]
@@ -79,9 +91,17 @@ def train_one(entry: dict, job: dict, data: dict) -> dict:
             np.save(os.path.join(common.OUT, f"final-{key}.npy"),
                     final.numpy().astype(np.int16), allow_pickle=False)
             result["predictions_files"] = [f"epochs-{key}.npy", f"final-{key}.npy"]
+            boxes = [e.eval_boxes for e in history.epochs]
+            if all(b is not None for b in boxes):
+                np.save(os.path.join(common.OUT, f"epochs-boxes-{key}.npy"),
+                        torch.stack(boxes).numpy().astype(np.float32), allow_pickle=False)
+                np.save(os.path.join(common.OUT, f"final-boxes-{key}.npy"),
+                        boxes[-1].numpy().astype(np.float32), allow_pickle=False)
+                result["box_files"] = [f"epochs-boxes-{key}.npy", f"final-boxes-{key}.npy"]
         summary = history.to_dict()
         for epoch in summary["epochs"]:
             epoch.pop("eval_predictions", None)
+            epoch.pop("eval_boxes", None)
         result["history"] = summary
         result["ok"] = True
         result["stage"] = "done"
@@ -92,6 +112,35 @@ def train_one(entry: dict, job: dict, data: dict) -> dict:
         result["seconds"] = round(time.perf_counter() - started, 2)
         result["tampering"] = common.tampering()
     return result
+
+
+def train_task(model: torch.nn.Module, task: dict, job: dict, data: dict, config, device: str):
+    """Train with the routine of the plan's task kind (localization or sequence), through the
+    plan's interface, predicting the first eval_subset held-out examples after every epoch."""
+    from reference.interface import Interface
+
+    kind = task.get("kind")
+    if not isinstance(job.get("interface"), dict):
+        raise ValueError(f"the training plan of a {kind} task carries no interface")
+    interface = Interface.from_job(job["interface"])
+    test = data["test_images"]
+    count = job.get("eval_subset") or len(test)
+    if kind == "localization":
+        from reference.localization import train
+
+        return train(model, data["train_images"], data["train_labels"], data["train_boxes"],
+                     config, interface=interface, eval_images=test[:count], device=device,
+                     box_loss=task.get("box_loss") or "mse",
+                     box_weight=float(task.get("box_weight", 1.0)))
+    if kind == "sequence":
+        from reference.sequence import train
+
+        return train(model, data["train_images"], data["train_lengths"], data["train_labels"],
+                     config, interface=interface, vectors=data.get("vectors"),
+                     eval_ids=test[:count], eval_lengths=data["test_lengths"][:count],
+                     device=device)
+    raise ValueError(f"the training plan's task kind is {kind!r}; expected classification, "
+                     f"localization or sequence")
 
 
 def predict_weights(entry: dict, job: dict, data: dict) -> dict:
