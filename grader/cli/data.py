@@ -30,15 +30,28 @@ def data_fetch_cmd(name, directory) -> None:
 @data_group.command("synth")
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--train", "n_train", type=click.IntRange(min=1), default=5000, show_default=True)
-@click.option("--test", "n_test", type=click.IntRange(min=1), default=10000, show_default=True)
+@click.option("--train", "n_train", type=click.IntRange(min=1), default=None,
+              help="Training images or sequences [default: 5000, or the assignment's "
+                   "synthetic_train].")
+@click.option("--test", "n_test", type=click.IntRange(min=1), default=None,
+              help="Test images or sequences [default: 10000, or the assignment's "
+                   "synthetic_test].")
+@click.option("--assignment", "-a", default=None, metavar="ID|FILE.toml",
+              help="Make this assignment's stand-in (its classes, image size or vocabulary; "
+                   "localization and sequence tasks: DIRECTORY/data.npz, for --data).")
 @handle_errors
-def data_synth_cmd(directory, **sizes) -> None:
-    """Write the built-in synthetic dataset in the CIFAR-10 python format."""
-    from grader.inputs.data import write_synthetic_cifar10
+def data_synth_cmd(directory, seed, n_train, n_test, assignment) -> None:
+    """Write the built-in synthetic dataset (the CIFAR-10 python format; a localization or
+    sequence assignment's: an .npz)."""
+    from grader.inputs.data import write_synthetic
 
-    write_synthetic_cifar10(directory, **sizes)     # seed, n_train, n_test
-    click.echo(f"synthetic CIFAR-10-format data in {directory}")
+    task = spec.load(assignment) if assignment else None
+    written = write_synthetic(directory, seed=seed, n_train=n_train, n_test=n_test,
+                              assignment=task)
+    if written.suffix == ".npz":
+        click.echo(f"synthetic {task.task.kind} data in {written}; use --data {written}")
+    else:
+        click.echo(f"synthetic CIFAR-10-format data in {directory}")
 
 
 @data_group.command("split")
@@ -53,12 +66,16 @@ def data_synth_cmd(directory, **sizes) -> None:
 def data_split_cmd(assignment, data_dir, out_dir, permute_seed) -> None:
     """Make what students get (test_images.npz, sample_predictions.csv) and what the
     instructor keeps (labels.csv) from the dataset's test split. Both CSV files use the
-    assignment's [predictions] header (id_column, label_column) and ids from its first_id."""
+    assignment's [predictions] header (id_column, label_column) and ids from its first_id;
+    a localization task's add the box columns, a sequence task's students get
+    test_sequences.npz (ids, lengths) instead of images."""
     from grader.inputs.data import load_dataset, split_test_set
     from grader.run.evaluate import cache_folder
 
     task = spec.load(assignment)
-    dataset = load_dataset(task.dataset, data_dir, cache_dir=cache_folder() / "data")
-    split_test_set(dataset, out_dir, permute_seed=permute_seed, predictions=task.predictions)
-    click.echo(f"students get: {out_dir}/test_images.npz, {out_dir}/sample_predictions.csv\n"
+    dataset = load_dataset(task.dataset, data_dir, cache_dir=cache_folder() / "data",
+                           task=task.task.kind)
+    files = split_test_set(dataset, out_dir, permute_seed=permute_seed,
+                           predictions=task.predictions)
+    click.echo(f"students get: {out_dir}/{files.images.name}, {out_dir}/sample_predictions.csv\n"
                f"keep private: {out_dir}/labels.csv (pass it to evaluate --labels)")

@@ -3,46 +3,57 @@ stand-in written in the real CIFAR-10 file format, so the real loader runs on ev
 
 Images are uint8 numpy arrays N x H x W x C; labels int64. Held-out labels stay on this side:
 `split_test_set` writes the images students get and the labels the instructor keeps.
+
+Localization and sequence assignments read an .npz (load_npz with the task's keys; their
+synthetic stand-ins, grader.inputs.synthetic_tasks, are written in that format and read back
+the same way): a localization Dataset adds the training boxes (sandbox-visible, in `extra`) and
+the held-out boxes (`test_boxes`, never given to a sandbox); a sequence Dataset holds token ids
+int64 N x T in place of images, and the lengths (and word vectors) in `extra`.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 import pickle
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from grader.errors import EnvironmentProblem, InputError
+from grader.inputs.split import SplitFiles, read_images_npz, split_test_set
 from grader.inputs.synthetic import SYNTHETIC_VERSION, write_synthetic_cifar10
+from grader.inputs.synthetic_tasks import (
+    DEFAULT_VOCAB,
+    synthetic_task_file,
+    write_synthetic_localization,
+    write_synthetic_sequence,
+)
+from grader.inputs.task_arrays import check_boxes, check_sequences
 
 __all__ = ["Dataset", "SplitFiles", "load_dataset", "load_cifar10", "load_tiny_imagenet",
            "load_npz", "fetch_cifar10", "split_test_set", "read_images_npz",
-           "write_synthetic_cifar10", "SYNTHETIC_VERSION"]
+           "write_synthetic_cifar10", "write_synthetic", "SYNTHETIC_VERSION"]
 CIFAR_FILES = "data_batch_1..5, test_batch and batches.meta"
+TASKS = ("classification", "localization", "sequence")
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    train_images: np.ndarray        # uint8 N x H x W x C
+    train_images: np.ndarray        # uint8 N x H x W x C (sequence: token ids int64 N x T)
     train_labels: np.ndarray        # int64 N, class indices
-    test_images: np.ndarray         # uint8 M x H x W x C: the held-out split
+    test_images: np.ndarray         # uint8 M x H x W x C: the held-out split (sequence: ids)
     test_labels: np.ndarray         # int64 M
     class_names: tuple[str, ...]    # index -> name
     source: str                     # "synthetic (seed 0)" or the folder or file read
-
-
-@dataclass(frozen=True)
-class SplitFiles:
-    """What `split_test_set` wrote."""
-
-    images: Path                    # for students: test_images.npz, key "images", N x H x W x C
-    sample_predictions: Path        # for students: sample_predictions.csv, "id,label", all 0
-    labels: Path                    # instructor only: labels.csv, "id,label"
+    extra: dict[str, np.ndarray] = field(default_factory=dict)   # sandbox-visible arrays
+    #                                 beside the images: train_boxes (localization, float32
+    #                                 N x 4), train_lengths, test_lengths (sequence, int64),
+    #                                 vectors (sequence with word vectors, float32 V x D)
+    test_boxes: np.ndarray | None = None   # localization: the held-out boxes, float32 M x 4
+    #                                 x1, y1, x2, y2 in 0..1; hidden: never given to a sandbox
 
 
 def default_cache_dir() -> Path:
@@ -53,11 +64,19 @@ def default_cache_dir() -> Path:
 
 
 def load_dataset(dataset_spec, data_dir: str | Path | None = None,
-                 cache_dir: str | Path | None = None, *, seed: int = 0) -> Dataset:
+                 cache_dir: str | Path | None = None, *, seed: int = 0,
+                 task="classification") -> Dataset:
     """The spec's data: with no data_dir, the synthetic stand-in (built once, cached by its
     parameters under cache_dir); else read data_dir by spec.name (cifar10 | tiny-imagenet | npz).
-    Class names come from the spec; the images and labels must fit its shape and class count."""
+    Class names come from the spec; the images and labels must fit its shape and class count.
+    `task` is the assignment's task kind (or its TaskSpec): localization and sequence data are
+    always an .npz (load_npz), their stand-ins too."""
     spec = dataset_spec
+    kind = getattr(task, "kind", task)
+    if kind not in TASKS:
+        raise InputError(f"unknown task kind {kind!r}: expected {', '.join(TASKS)}")
+    if kind != "classification":
+        return _load_task_data(spec, kind, data_dir, cache_dir, seed)
     channels, height, width = spec.input_shape
     if data_dir is None:
         if channels != 3 or height != width:
@@ -90,18 +109,76 @@ def load_dataset(dataset_spec, data_dir: str | Path | None = None,
     else:
         raise InputError(f"unknown dataset name {spec.name!r}: expected cifar10, "
                          "tiny-imagenet or npz")
+    _check_fit(spec, data, images=True)
+    return Dataset(data.train_images, data.train_labels, data.test_images, data.test_labels,
+                   tuple(spec.class_names), source or data.source)
+
+
+def write_synthetic(directory: str | Path, *, seed: int = 0, n_train: int | None = None,
+                    n_test: int | None = None, assignment=None) -> Path:
+    """`grader data synth`: the synthetic stand-in written into directory; returns what was
+    written. Without an assignment: the CIFAR-10 stand-in in its python format (5,000 / 10,000
+    images unless given). With one: its task's stand-in at its [dataset] parameters and sizes
+    (unless given): the CIFAR-10 format for classification, DIRECTORY/data.npz (load_npz's
+    format, for --data) for localization and sequence."""
+    if seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {seed}")
+    if Path(directory).exists() and not Path(directory).is_dir():
+        raise InputError("expected a folder for the synthetic data, found a file",
+                         path=str(directory))
+    if assignment is None:
+        return write_synthetic_cifar10(directory, seed=seed, n_train=n_train or 5000,
+                                       n_test=n_test or 10000)
+    d, kind = assignment.dataset, assignment.task.kind
+    sizes = {"n_train": n_train or d.synthetic_train, "n_test": n_test or d.synthetic_test}
+    if kind == "classification":
+        return write_synthetic_cifar10(directory, seed=seed, num_classes=d.num_classes,
+                                       size=d.input_shape[1], class_names=tuple(d.class_names),
+                                       **sizes)
+    if kind == "localization":
+        return write_synthetic_localization(Path(directory) / "data.npz", seed=seed,
+                                            num_classes=d.num_classes, size=d.input_shape[1],
+                                            class_names=tuple(d.class_names), **sizes)
+    return write_synthetic_sequence(Path(directory) / "data.npz", seed=seed,
+                                    vocab_size=d.vocab_size or DEFAULT_VOCAB,
+                                    lengths=tuple(d.lengths),
+                                    embedding_dim=d.embedding_dim,
+                                    class_names=tuple(d.class_names), **sizes)
+
+
+def _load_task_data(spec, kind: str, data_dir, cache_dir, seed: int) -> Dataset:
+    if data_dir is None:
+        _, height, width = spec.input_shape
+        if kind == "localization" and (spec.input_shape[0] != 3 or height != width):
+            raise InputError(f"the synthetic data makes square colour images; the spec asks "
+                             f"for input_shape {list(spec.input_shape)}")
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        data = load_npz(synthetic_task_file(spec, kind, cache, seed=seed), kind,
+                        vocab_size=spec.vocab_size, embedding_dim=spec.embedding_dim)
+        source = f"synthetic (seed {seed})"
+    else:
+        data = load_npz(data_dir, kind, vocab_size=spec.vocab_size,
+                        embedding_dim=spec.embedding_dim)
+        source = data.source
+    _check_fit(spec, data, images=kind == "localization")
+    return Dataset(data.train_images, data.train_labels, data.test_images, data.test_labels,
+                   tuple(spec.class_names), source, dict(data.extra), data.test_boxes)
+
+
+def _check_fit(spec, data: Dataset, *, images: bool) -> None:
+    """The images fit input_shape (not token ids: sequences have no input_shape), the labels
+    the class count."""
+    channels, height, width = spec.input_shape if images else (0, 0, 0)
     shape = (height, width, channels)
-    for split, images, labels in (("train", data.train_images, data.train_labels),
-                                  ("test", data.test_images, data.test_labels)):
-        if images.shape[1:] != shape:
-            raise InputError(f"{split} images are {images.shape[1:]} (H, W, C); the assignment "
+    for split, x, labels in (("train", data.train_images, data.train_labels),
+                             ("test", data.test_images, data.test_labels)):
+        if images and x.shape[1:] != shape:
+            raise InputError(f"{split} images are {x.shape[1:]} (H, W, C); the assignment "
                              f"expects {shape} (input_shape {list(spec.input_shape)})",
                              path=data.source)
         if len(labels) and labels.max() >= spec.num_classes:
             raise InputError(f"{split} labels go up to {labels.max()}; the assignment has "
                              f"{spec.num_classes} classes", path=data.source)
-    return Dataset(data.train_images, data.train_labels, data.test_images, data.test_labels,
-                   tuple(spec.class_names), source or data.source)
 
 
 # ---- CIFAR-10, python version -----------------------------------------------------------------
@@ -267,9 +344,12 @@ def load_tiny_imagenet(path: str | Path) -> Dataset:
                    tuple(words.get(w, w) for w in wnids), str(root))
 
 
-def load_npz(path: str | Path) -> Dataset:
+def load_npz(path: str | Path, task: str = "classification", *, vocab_size: int = 0,
+             embedding_dim: int = 0) -> Dataset:
     """A .npz (or a folder holding exactly one) with x_train, y_train, x_test, y_test: images
-    uint8 N x H x W x C, labels integers; optional class_names (strings)."""
+    uint8 N x H x W x C, labels integers; optional class_names (strings). localization adds
+    box_train and box_test; sequence has token ids for x_* and adds len_train, len_test and
+    optional vectors (grader.inputs.task_arrays: what each must hold)."""
     p = Path(path)
     if p.is_dir():
         found = sorted(p.glob("*.npz"))
@@ -289,10 +369,16 @@ def load_npz(path: str | Path) -> Dataset:
         if key not in arrays:
             raise InputError(f"key '{key}' missing: expected x_train, y_train, x_test, y_test "
                              f"(found {', '.join(arrays) or 'none'})", path=str(p))
+    extra, test_boxes = {}, None
+    if task == "sequence":
+        ids, extra = check_sequences(arrays, str(p), vocab_size=vocab_size,
+                                     embedding_dim=embedding_dim)
+        arrays.update(ids)
     labels = {}
     for split in ("train", "test"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] not in (1, 3):
+        if task != "sequence" and (x.dtype != np.uint8 or x.ndim != 4 or
+                                   x.shape[3] not in (1, 3)):
             raise InputError(f"key 'x_{split}': expected uint8 images N x H x W x C, got "
                              f"{x.dtype} {x.shape}", path=str(p))
         if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or \
@@ -300,74 +386,10 @@ def load_npz(path: str | Path) -> Dataset:
             raise InputError(f"key 'y_{split}': expected {len(x)} class indices >= 0, got "
                              f"{y.dtype} {y.shape}", path=str(p))
         labels[split] = y.astype(np.int64)
+    if task == "localization":
+        extra, test_boxes = check_boxes(arrays, str(p))
     count = int(max(labels["train"].max(initial=0), labels["test"].max(initial=0))) + 1
     names = tuple(str(n) for n in arrays["class_names"]) if "class_names" in arrays else \
         tuple(f"class_{i}" for i in range(count))
     return Dataset(arrays["x_train"], labels["train"], arrays["x_test"], labels["test"],
-                   names, str(p))
-
-
-# ---- the held-out split -------------------------------------------------------------------------
-
-def split_test_set(dataset: Dataset, out_dir: str | Path, *,
-                   permute_seed: int | None = None, predictions=None) -> SplitFiles:
-    """Write into out_dir what students get (test_images.npz, sample_predictions.csv) and what
-    the instructor keeps (labels.csv: hand out the first two only). With permute_seed, the
-    images are put in a secret order (the same for the same seed) and labels.csv follows it:
-    predictions made in the dataset's public order score at chance.
-
-    `predictions` (the assignment's PredictionsSpec) decides the CSV files' header (its
-    id_column and label_column, e.g. the course's `Id,Label`) and the first id (first_id); ids
-    run first_id .. first_id + N - 1 in the written order. Without it: `id,label` from 0. The
-    spec's row count must match the test split, or a student could never hand in a valid file.
-    """
-    if permute_seed is not None and permute_seed < 0:
-        raise InputError(f"--permute-seed must be 0 or more, got {permute_seed}")
-    if Path(out_dir).exists() and not Path(out_dir).is_dir():
-        raise InputError("expected a folder for the split's files, found a file",
-                         path=str(out_dir))
-    n = len(dataset.test_images)
-    id_column = getattr(predictions, "id_column", "id")
-    label_column = getattr(predictions, "label_column", "label")
-    first_id = int(getattr(predictions, "first_id", 0))
-    rows = getattr(predictions, "rows", None)
-    if rows is not None and rows != n:
-        raise InputError(f"the assignment's [predictions] rows = {rows:,} but the test split "
-                         f"has {n:,} images: set rows = {n} (or give the matching --data)",
-                         path=dataset.source)
-    order = np.arange(n) if permute_seed is None else \
-        np.random.default_rng(permute_seed).permutation(n)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files = SplitFiles(out / "test_images.npz", out / "sample_predictions.csv",
-                       out / "labels.csv")
-    np.savez(files.images, images=dataset.test_images[order])
-    header = (id_column, label_column)
-    _write_csv(files.sample_predictions, np.zeros(n, dtype=np.int64), header, first_id)
-    _write_csv(files.labels, dataset.test_labels[order], header, first_id)
-    return files
-
-
-def _write_csv(path: Path, labels: np.ndarray, header: tuple[str, str], first_id: int) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(enumerate(labels.tolist(), start=first_id))
-
-
-def read_images_npz(path: str | Path) -> np.ndarray:
-    """The images of a test_images.npz: uint8 N x H x W x C under the key 'images'."""
-    try:
-        with np.load(Path(path), allow_pickle=False) as npz:
-            if "images" not in npz.files:
-                raise InputError(f"key 'images' missing (found {', '.join(npz.files) or 'none'})",
-                                 path=str(path))
-            images = npz["images"]
-    except FileNotFoundError:
-        raise InputError("test images file not found", path=str(path)) from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read the .npz ({exc})", path=str(path)) from None
-    if images.dtype != np.uint8 or images.ndim != 4:
-        raise InputError(f"key 'images': expected uint8 N x H x W x C, got {images.dtype} "
-                         f"{images.shape}", path=str(path))
-    return images
+                   names, str(p), extra, test_boxes)
