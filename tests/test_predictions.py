@@ -656,3 +656,115 @@ def test_a_split_of_every_held_out_image_needs_no_eval_images():
     mask = scored_public(data, _config(0))
     assert mask.size == 1000 and mask.sum() == 300
     assert scored_public(data, {"eval_images": 5}) is None          # no split: no mask
+
+
+# ---------------------------------------------------------------- localization: boxes in rows
+
+HW5_CLASSES = ("bus", "cat", "pizza")
+# ECE 60146 HW5's own format: Id,Label,x1,y1,x2,y2 with the box scaled to 0..1
+BOXES = PredictionsSpec(rows=3, labels="either", id_column="Id", label_column="Label",
+                        box_columns=("x1", "y1", "x2", "y2"))
+HEADER = b"Id,Label,x1,y1,x2,y2\n"
+ROW0, ROW1, ROW2 = b"0,0,0.1,0.2,0.5,0.6\n", b"1,cat,0,0,1,1\n", b"2,2,0.25,0.3,0.25,0.9\n"
+
+# fault, bytes written, message expected (substring), its line (None: whole file)
+MALFORMED_BOXES = [
+    ("labels without boxes", b"Id,Label\n0,0\n1,1\n2,2\n",
+     "header is 'Id,Label'; expected 'Id,Label,x1,y1,x2,y2' (the box columns x1,y1,x2,y2 are "
+     "missing)", 1),
+    ("a row without its box", HEADER + ROW0 + b"1,1\n" + ROW2,
+     "2 fields ('1,1'); expected 6: Id,Label,x1,y1,x2,y2 (no box)", 3),
+    ("a box value missing", HEADER + ROW0 + b"1,1,0,0,1\n" + ROW2,
+     "5 fields ('1,1,0,0,1'); expected 6: Id,Label,x1,y1,x2,y2", 3),
+    ("an empty box value", HEADER + ROW0 + b"1,1,0,,1,1\n" + ROW2,
+     "y1 '' is not a number; expected x1, y1, x2, y2 scaled to 0..1", 3),
+    ("a word for a value", HEADER + ROW0 + ROW1 + b"2,2,0.1,0.2,wide,0.9\n",
+     "x2 'wide' is not a number; expected x1, y1, x2, y2 scaled to 0..1", 4),
+    ("NaN from a diverged model", HEADER + b"0,0,nan,nan,nan,nan\n" + ROW1 + ROW2,
+     "x1 'nan' is not a number", 2),
+    ("a value over 1", HEADER + ROW0 + b"1,1,0.2,0.2,1.2,0.9\n" + ROW2,
+     "x2 1.2 is outside 0..1; expected x1, y1, x2, y2 scaled to 0..1", 3),
+    ("a negative value", HEADER + ROW0 + ROW1 + b"2,2,-0.05,0.2,0.5,0.9\n",
+     "x1 -0.05 is outside 0..1", 4),
+    ("pixel coordinates", HEADER + b"0,0,25,51,128,153\n" + ROW1 + ROW2,
+     "x1 25 is outside 0..1; expected x1, y1, x2, y2 scaled to 0..1 (pixels? divide by the "
+     "image's width and height)", 2),
+    ("corners out of order", HEADER + ROW0 + ROW1 + b"2,2,0.7,0.2,0.3,0.9\n",
+     "box has x2 0.3 < x1 0.7; expected x1, y1, x2, y2 scaled to 0..1 with x1 <= x2 and "
+     "y1 <= y2", 4),
+    ("x, y, width, height: each row", HEADER + b"0,0,0.3,0.4,0.2,0.3\n1,1,0.5,0.1,0.4,0.6\n"
+     + b"2,2,0.1,0.1,0.6,0.5\n", "box has x2 0.2 < x1 0.3 and y2 0.3 < y1 0.4", 2),
+    ("x, y, width, height: the file", HEADER + b"0,0,0.3,0.4,0.2,0.3\n1,1,0.5,0.1,0.4,0.6\n"
+     + b"2,2,0.1,0.1,0.6,0.5\n", "2 boxes with x2 < x1 or y2 < y1: these look like x, y, width, "
+     "height; the course's format is x1, y1, x2, y2 scaled to 0..1", None),
+    ("x, y, w, h in the header", b"Id,Label,x,y,w,h\n" + ROW0 + ROW1 + ROW2,
+     "header is 'Id,Label,x,y,w,h'; expected 'Id,Label,x1,y1,x2,y2' (x, y, width, height? the "
+     "course's format is x1, y1, x2, y2 scaled to 0..1)", 1),
+    ("pandas index column", b",Id,Label,x1,y1,x2,y2\n0," + ROW0 + b"1," + ROW1 + b"2," + ROW2,
+     "(an extra first column: write it with to_csv(..., index=False))", 1),
+    ("header missing", ROW0 + ROW1 + ROW2,
+     "(the first line looks like data: the header line is missing)", 1),
+    ("empty file", b"", "file is empty; expected a header 'Id,Label,x1,y1,x2,y2' and 3 rows",
+     None),
+]
+
+
+@pytest.mark.parametrize("fault, data, message, line", MALFORMED_BOXES,
+                         ids=[row[0] for row in MALFORMED_BOXES])
+def test_malformed_boxes_report_fault_with_line(write, fault, data, message, line):
+    report = validate_predictions(write(data), BOXES, HW5_CLASSES)
+    assert report.present and not report.valid
+    assert report.labels is None and report.boxes is None
+    found = [(e.line, e.message) for e in report.errors]
+    assert any(message in m and at == line for at, m in found), found
+
+
+def test_scattered_order_faults_are_not_called_x_y_width_height(write):
+    """One slip (corners swapped where x + width would leave the image) is not the format."""
+    data = HEADER + ROW0 + ROW1 + b"2,2,0.9,0.2,0.6,0.9\n"
+    messages = [e.message for e in validate_predictions(write(data), BOXES, HW5_CLASSES).errors]
+    assert messages == ["box has x2 0.6 < x1 0.9; expected x1, y1, x2, y2 scaled to 0..1 with "
+                        "x1 <= x2 and y1 <= y2"]
+
+
+def test_valid_boxes_come_back_in_id_order(write):
+    data = b"id , LABEL,X1,y1,x2,Y2\r\n" + ROW2.replace(b"\n", b"\r\n") + ROW0 + ROW1 \
+        + b"\n"
+    report = validate_predictions(write(data), BOXES, HW5_CLASSES)
+    assert report.valid, report.errors
+    assert report.labels == [0, 1, 2]
+    assert report.boxes == [[0.1, 0.2, 0.5, 0.6], [0.0, 0.0, 1.0, 1.0],
+                            [0.25, 0.3, 0.25, 0.9]]     # a box of no width is valid (IoU 0)
+
+
+def test_a_value_a_rounding_past_1_is_clipped(write):
+    data = HEADER + b"0,0,0.1,0.2,1.0000001,0.6\n" + ROW1 + ROW2
+    report = validate_predictions(write(data), BOXES, HW5_CLASSES)
+    assert report.valid and report.boxes[0] == [0.1, 0.2, 1.0, 0.6]
+
+
+def test_a_classification_file_has_no_boxes(write):
+    report = validate_predictions(write(b"id,label\n0,3\n1,0\n2,9\n"), INDEX, CIFAR10_CLASSES)
+    assert report.valid and report.boxes is None
+
+
+@pytest.mark.parametrize("data", [b"id,label\n1,cat\n0,bus\n2,pizza\n",
+                                  HEADER + b"1,cat,0,0,1,1\n0,bus,0,0,1,1\n2,2,0,0,1,1\n"],
+                         ids=["grader data split's id,label", "with the boxes"])
+def test_held_out_labels_for_a_box_task_may_leave_the_boxes_out(write, data):
+    assert read_labels(write(data), BOXES, HW5_CLASSES).tolist() == [0, 1, 2]
+
+
+def test_held_out_labels_with_bad_boxes_are_refused(write):
+    with pytest.raises(InputError, match="x2 0.3 < x1 0.7"):
+        read_labels(write(HEADER + ROW0 + ROW1 + b"2,2,0.7,0.2,0.3,0.9\n"), BOXES, HW5_CLASSES)
+
+
+def test_hw5_builtin_spec_takes_the_courses_box_header(write):
+    from grader.spec import load
+
+    spec = load("ece60146-hw5-2023").predictions
+    rows = "".join(f"{i},{i % 3},0.1,0.1,0.6,0.7\n" for i in range(spec.rows))
+    report = validate_predictions(write(("Id,Label,x1,y1,x2,y2\n" + rows).encode()), spec,
+                                  HW5_CLASSES)
+    assert report.valid and len(report.boxes) == spec.rows

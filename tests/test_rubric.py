@@ -563,3 +563,149 @@ def test_weights_items_under_a_public_private_split_score_both_parts(tmp_path):
     # 70% on the private part is below the floor, 90% on the public part is not
     assert (sparsity.earned, sparsity.public_earned) == (0.0, 10.0)
     assert (bits.earned, bits.public_earned) == (2.5, None)
+
+
+# ---------------------------------------------------------------- localization: iou and hits
+
+HW5 = spec.load("ece60146-hw5-2023")
+
+
+def box_run(iou: float | None, hits: float = 0.6, accuracy: float = 0.8, ok: bool = True,
+            public: tuple[float, float] | None = None) -> TrainingResult:
+    """HW5Net retrained: its accuracy and (unless iou is None) box scores."""
+    from grader.results import BoxScores, Scores
+
+    boxes = None if iou is None else BoxScores(
+        mean_iou=iou, hits=hits, threshold=0.5,
+        public_mean_iou=public[0] if public else None, public_hits=public[1] if public else None)
+    return TrainingResult(model="net", ok=ok, seed=0, history=[], scores=Scores(
+        accuracy=accuracy, per_class=[accuracy] * 3, confusion=[[0] * 3] * 3, boxes=boxes))
+
+
+def box_band(ious=(0.6, 0.62, 0.64), hits=(0.7, 0.7, 0.7), learned=True) -> ReferenceBand:
+    return ReferenceBand("net", [0, 1, 2], [0.8, 0.8, 0.8], 0.8, 0.0, 0.34, 0.41, learned,
+                         note="The reference HW5Net reached only ..." if not learned else "",
+                         ious=list(ious), hits=list(hits))
+
+
+def predicted(iou: float | None, hits: float = 0.6):
+    from grader.results import BoxScores, Scores
+
+    return Scores(accuracy=0.8, per_class=[0.8] * 3, confusion=[[0] * 3] * 3,
+                  boxes=None if iou is None else BoxScores(iou, hits, 0.5))
+
+
+def hw5_items(run=None, band=None, predictions=None, problem="", assignment=HW5):
+    from grader.grading.rubric import score_results
+
+    items = score_results(assignment, checks=[], training=[run or box_run(0.63)],
+                          bands=[band or box_band()],
+                          predictions=predictions or predicted(0.65),
+                          predictions_problem=problem)
+    return {i.id: i for i in items}
+
+
+def with_hw5_item(item_id: str, **changes) -> spec.Assignment:
+    return dataclasses.replace(HW5, rubric=tuple(
+        dataclasses.replace(r, **changes) if r.id == item_id else r for r in HW5.rubric))
+
+
+def test_hw5_boxes_at_the_references_level_earn_full_points():
+    items = hw5_items()
+    for item_id in ("net-accuracy", "net-iou", "predictions"):
+        assert items[item_id].earned == items[item_id].possible and not items[item_id].reasons
+
+
+def test_predictions_iou_below_full_earns_in_proportion_and_says_so():
+    item = hw5_items(predictions=predicted(0.41))["predictions"]
+    assert item.earned == round(25 * (0.41 - 0.2) / (0.6 - 0.2), 2)
+    assert item.reasons == ["predictions.csv: mean IoU 0.41 on the held-out images, below the "
+                            "0.60 for full points, none at or below 0.20"]
+
+
+def test_a_mean_iou_just_short_of_full_is_not_printed_as_reaching_it():
+    item = hw5_items(predictions=predicted(0.5999))["predictions"]
+    assert item.earned < item.possible and "mean IoU 0.5999 on" in item.reasons[0]
+
+
+def test_retrained_iou_relative_to_the_references_band():
+    """(0.40 + the band's spread 0.02) / its mean 0.62: 67.7%, between the item's 40% and 85%;
+    the accuracy item beside it is scored on the accuracy as before."""
+    items = hw5_items(run=box_run(0.40))
+    ratio = (0.40 + 0.02) / 0.62
+    assert items["net-iou"].earned == round(25 * (ratio - 0.4) / (0.85 - 0.4), 2)
+    assert items["net-iou"].reasons == [
+        "HW5Net (ResNet-based localization network): mean IoU 0.40 on the held-out images; the "
+        "reference reached 0.62 ± 0.02 over 3 seeds, so yours plus its spread counts as 67.7% "
+        "of it (full points at 85%, none at or below 40%)"]
+    assert items["net-accuracy"].earned == items["net-accuracy"].possible
+
+
+def test_hits_items_score_the_share_at_the_iou_threshold():
+    absolute = with_hw5_item("predictions", metric="hits", full=0.8, zero=0.2)
+    item = hw5_items(predictions=predicted(0.9, hits=0.5), assignment=absolute)["predictions"]
+    assert item.earned == 12.5
+    assert item.reasons == ["predictions.csv: 50% of the boxes at IoU >= 0.5 on the held-out "
+                            "images, below the 80% for full points, none at or below 20%"]
+    relative = with_hw5_item("net-iou", metric="hits")
+    item = hw5_items(run=box_run(0.9, hits=0.35), band=box_band(hits=(0.7, 0.7, 0.7)),
+                     assignment=relative)["net-iou"]
+    assert item.earned == round(25 * (0.5 - 0.4) / (0.85 - 0.4), 2)     # 0.35 / 0.70
+    assert "35% of the boxes at IoU >= 0.5" in item.reasons[0]
+    assert ("the reference reached 70% ± 0% over 3 seeds, so yours plus its spread counts as "
+            "50% of it") in item.reasons[0]
+
+
+# what is missing, the run, the band, predictions, problem, item, reason expected (substring)
+NO_BOXES = [
+    ("the run has no box scores", box_run(None), box_band(), predicted(0.65), "", "net-iou",
+     "HW5Net (ResNet-based localization network) has no box scores after retraining (it "
+     "crashed, timed out, was not trained, or left no boxes), so it earns no points for its "
+     "boxes"),
+    ("the run failed", box_run(0.63, ok=False), box_band(), predicted(0.65), "", "net-iou",
+     "has no box scores after retraining"),
+    ("the reference has no boxes", box_run(0.63), box_band(ious=(), hits=()), predicted(0.65),
+     "", "net-iou", "mean IoU 0.63 on the held-out images, but the reference model has no box "
+                    "scores to compare it with (a grading problem, not yours: tell the "
+                    "instructor)"),
+    ("predictions.csv malformed", box_run(0.63), box_band(), None,
+     "predictions.csv is malformed (x2 0.3 < x1 0.7)", "predictions",
+     "predictions.csv has no box scores (predictions.csv is malformed (x2 0.3 < x1 0.7)), so it "
+     "earns no points for its boxes"),
+    ("no held-out boxes", box_run(0.63), box_band(), predicted(None), "", "predictions",
+     "predictions.csv has no box scores (no boxes were scored"),
+]
+
+
+@pytest.mark.parametrize("what, run, band_, preds, problem, item_id, reason", NO_BOXES,
+                         ids=[n[0] for n in NO_BOXES])
+def test_without_box_scores_an_item_earns_nothing_and_says_why(what, run, band_, preds, problem,
+                                                               item_id, reason):
+    from grader.grading.rubric import score_results
+
+    items = score_results(HW5, checks=[], training=[run], bands=[band_], predictions=preds,
+                          predictions_problem=problem)
+    item = next(i for i in items if i.id == item_id)
+    assert item.earned == 0.0 and item.possible == 25.0
+    assert any(reason in r for r in item.reasons), item.reasons
+
+
+def test_a_relative_iou_item_is_not_gradable_when_the_reference_learned_nothing():
+    item = hw5_items(band=box_band(learned=False))["net-iou"]
+    assert (item.earned, item.possible, item.gradable) == (0.0, 0.0, False)
+    assert "not gradable under this budget (25 points left out" in item.reasons[0]
+
+
+def test_iou_items_under_a_split_score_the_public_part_beside():
+    from grader.results import BoxScores
+    from grader.spec import HeldOutSpec
+
+    split = dataclasses.replace(HW5, held_out=HeldOutSpec(0.3, seed=0))
+    run = box_run(0.2, public=(0.7, 0.9))       # (0.2 + 0.02) / 0.62 is below the 40%
+    preds = predicted(0.41)
+    preds = dataclasses.replace(preds, boxes=BoxScores(0.41, 0.3, 0.5, public_mean_iou=0.6,
+                                                       public_hits=0.7))
+    items = hw5_items(run=run, predictions=preds, assignment=split)
+    assert items["predictions"].earned < 25.0 and items["predictions"].public_earned == 25.0
+    assert "on the private 70% of the held-out images" in items["predictions"].reasons[0]
+    assert items["net-iou"].earned == 0.0 and items["net-iou"].public_earned == 25.0

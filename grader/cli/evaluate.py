@@ -57,6 +57,17 @@ def cluster_options(fn):
     return fn
 
 
+# what --data's absence means, per task kind (docs/tasks.md describes the stand-ins)
+STAND_INS = {
+    "classification": "using the built-in synthetic dataset in the CIFAR-10 file format "
+                      "(accuracies are not CIFAR-10 accuracies)",
+    "localization": "using the built-in synthetic stand-in (one object and its box per image, "
+                    "in the .npz format; accuracies and IoUs are not COCO's)",
+    "sequence": "using the built-in synthetic stand-in (token sequences whose label follows "
+                "their sentiment words, in the .npz format; accuracies are not IMDB's)",
+}
+
+
 @click.command("evaluate")
 @click.argument("submissions", type=click.Path(path_type=Path))
 @ASSIGNMENT
@@ -124,8 +135,7 @@ def evaluate_cmd(submissions, assignment, budget, out_dir, report, as_json, inte
     if (report or integrity) and (executor is None or executor.wait):
         require_pdf_engine()                # before grading, not after it (--no-wait makes none)
     if options.data_dir is None:
-        click.echo("notice: no --data given; using the built-in synthetic dataset in the "
-                   "CIFAR-10 file format (accuracies are not CIFAR-10 accuracies)", err=True)
+        click.echo("notice: no --data given; " + STAND_INS[task.task.kind], err=True)
     total = len(set(options.only)) or len(find_submissions(submissions))
     with make_display(progress_mode, total) as display:
         if executor is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from grader.grading import interface_checks
 from grader.grading import layers as layer_table
 from grader.grading import weights as checkpoints
 from grader.grading.choose import Choice, choose
@@ -146,6 +147,8 @@ def builds(choice: Choice, assignment: Assignment) -> CheckResult | None:
 def forward(choice: Choice, assignment: Assignment) -> CheckResult | None:
     if choice.source is None:
         return None
+    if assignment.interface.declared:       # each declared head (localization, sequences)
+        return interface_checks.forward(choice, assignment)
     report = choice.report
     if report is None or report.stage in (None, "import", "build"):
         return _not_run(choice, "forward", "the model did not build")
@@ -269,7 +272,7 @@ def weights(choice: Choice, assignment: Assignment) -> CheckResult | None:
 
 
 MODEL_CHECKS: list[ModelCheck] = [found, builds, forward, params, weighted_layers, batchnorm,
-                                  weights]
+                                  interface_checks.param_tensors, weights]
 
 
 def check_submission(submission: Path, assignment: Assignment, *, limits: Limits | None = None,
@@ -283,7 +286,8 @@ def check_submission(submission: Path, assignment: Assignment, *, limits: Limits
 
 def fit_checks(choice: Choice, assignment: Assignment) -> list[CheckResult]:
     """The spec's checks of one candidate, for grader.grading.choose to compare candidates by."""
-    return [c for step in (builds, forward, params, weighted_layers, batchnorm)
+    return [c for step in (builds, forward, params, weighted_layers, batchnorm,
+                           interface_checks.param_tensors)
             if (c := step(choice, assignment)) is not None]
 
 
@@ -370,7 +374,9 @@ def _model_report(choice: Choice, assignment: Assignment) -> ModelReport:
         built_kind=source.kind if source else None,
         offline_weights=list(source.offline) if source else [],
         frozen_params=bool(source and source.unfrozen),
-        weights=choice.measured.weights if source else None)
+        weights=choice.measured.weights if source else None,
+        heads=interface_checks.head_shapes(choice, assignment),
+        param_tensors=report.param_tensors if report and source else None)
 
 
 def _expected(choice: Choice) -> tuple[int | None, list[int | None] | None, str | None]:

@@ -125,12 +125,23 @@ def fit(probe: Probe, candidate: Candidate, assignment: Assignment, checks: FitC
                distance=distance(probe.spec.params, measured.params, probe.reference.params))
 
 
-def _key(c: Candidate, f: Fit) -> tuple:
+def _key(c: Candidate, f: Fit, names: tuple[str, ...] = ()) -> tuple:
     return (c.file_rank, f.passes_all, c.name_tier, len(f.passed), c.file_exact,
-            -f.distance, c.order)     # last: a later definition replaces an earlier one
+            -f.distance, -_name_rank(c, names),
+            c.order)     # last: a later definition replaces an earlier one
 
 
-def _why_lost(c: Candidate, f: Fit, winner: Candidate, wf: Fit) -> str:
+def _name_rank(c: Candidate, names: tuple[str, ...]) -> int:
+    """Where the candidate's name is among the spec's accepted names (preferred first);
+    len(names) for a name not among them. Two accepted classes that fit alike
+    (GRUnetWithEmbeddings and the BiGRUnetWithEmbeddings beside it) go to the spec's first."""
+    lowered = [n.lower() for n in names]
+    name = c.source.qualname.rsplit(".", 1)[-1].lower()
+    return lowered.index(name) if name in lowered else len(names)
+
+
+def _why_lost(c: Candidate, f: Fit, winner: Candidate, wf: Fit,
+              names: tuple[str, ...] = ()) -> str:
     if c.file_rank != winner.file_rank:
         return f"{c.file_note}; {winner.source.qualname} is {winner.file_note}"
     if f.passes_all != wf.passes_all and c.name_tier > winner.name_tier:
@@ -147,6 +158,9 @@ def _why_lost(c: Candidate, f: Fit, winner: Candidate, wf: Fit) -> str:
         return f"its file name matches the assignment's less exactly than {winner.source.where}"
     if f.distance != wf.distance:
         return "its parameter count is further from the expected one"
+    if c.name_tier == winner.name_tier == 2 and c.source.qualname != winner.source.qualname:
+        return (f"a tie; the assignment prefers the name {winner.source.qualname} "
+                f"(its accepted names, preferred first: {', '.join(names)})")
     return (f"a tie; {winner.source.qualname} ({winner.source.where}, line "
             f"{winner.source.line}) is defined later, as a rerun cell or file would replace it")
 
@@ -187,7 +201,8 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> li
                 eligible.append(c)
                 if elsewhere:
                     deferred[c.source.ident] = elsewhere
-        key = {c.source.ident: _key(c, fits[c.source.ident]) for c in eligible}
+        key = {c.source.ident: _key(c, fits[c.source.ident], probe.spec.names)
+               for c in eligible}
         winner = max((c for c in eligible if c.source.ident not in deferred),
                      key=lambda c: key[c.source.ident], default=None)
         losers = []
@@ -198,7 +213,7 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> li
             if ident in deferred and (winner is None or key[ident] > key[winner.source.ident]):
                 why = f"its parameter count fits {deferred[ident]}, not this model"
             else:
-                why = _why_lost(c, f, winner, fits[winner.source.ident])
+                why = _why_lost(c, f, winner, fits[winner.source.ident], probe.spec.names)
             losers.append(_considered(c, f, "lost", why))
         not_found = probe.not_found
         if winner is None:

@@ -6,6 +6,7 @@ note and for how a model was built."""
 from __future__ import annotations
 
 import fnmatch
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -32,7 +33,7 @@ def required_files(files: list[str], assignment: Assignment) -> CheckResult | No
 
 
 def prediction_checks(root: Path, files: list[str], assignment: Assignment):
-    from grader.grading.predictions import validate_predictions
+    from grader.grading.predictions import expected_header, validate_predictions
 
     spec = assignment.predictions
     matches = [f for f in files if Path(f).name == spec.file]
@@ -41,7 +42,7 @@ def prediction_checks(root: Path, files: list[str], assignment: Assignment):
     if not report.present:
         return report, [CheckResult("predictions.present", False, f"{spec.file} not found",
                                     f"Hand in {spec.file} with a header "
-                                    f"'{spec.id_column},{spec.label_column}' and one row per "
+                                    f"'{expected_header(spec)}' and one row per "
                                     "held-out image.")]
     checks = [CheckResult("predictions.present", True, f"{path.relative_to(root)} found")]
     if report.valid:
@@ -49,10 +50,15 @@ def prediction_checks(root: Path, files: list[str], assignment: Assignment):
     else:
         first = "; ".join((f"line {e.line}: " if e.line else "") + e.message
                           for e in report.errors[:3])
+        lines = sum(1 for e in report.errors if e.line)     # and "N more faults not shown"
+        more = sum(int(m[1].replace(",", "")) for e in report.errors if e.line is None
+                   and (m := re.match(r"([\d,]+) more faults? not shown", e.message)))
+        faults = lines + more
         checks.append(CheckResult("predictions.format", False,
-                                  f"{len(report.errors)} problem(s): {first}",
+                                  (f"{faults:,} faulty line{'s' if faults != 1 else ''}: "
+                                   if faults else "") + first,
                                   f"Use the format of sample_predictions.csv: header "
-                                  f"'{spec.id_column},{spec.label_column}', ids "
+                                  f"'{expected_header(spec)}', ids "
                                   f"{spec.first_id}..{spec.first_id + spec.rows - 1} once each."))
     return report, checks
 

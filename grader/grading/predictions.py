@@ -3,11 +3,14 @@ the held-out set into a public and a private part (the spec's [held_out]).
 
 Both files have the same format (PredictionsSpec): a header naming the id and label columns
 (ECE 661's `Id,Label`; case, surrounding spaces and the spec's aliases do not matter), then one
-row per held-out image. A file that is too large, binary, or not UTF-8 is refused before it is
-parsed (a too-large file without being read at all). Every fault names its 1-based line (None: the
-whole file) and what was expected; the list is capped (MAX_ERRORS, at most MAX_PER_KIND of one
-kind) and ends with one summary line, so a 10,000-row garbage file gives a short report that
-still shows each kind of fault.
+row per held-out image. For localization (PredictionsSpec.box_columns) a row also holds the
+predicted box, x1, y1, x2, y2 scaled to 0..1 (ECE 60146 HW5's `Id,Label,x1,y1,x2,y2`); a value
+outside 0..1, or x2 < x1 or y2 < y1 (x, y, width, height is named when the faults look like it),
+is a fault. A file that is too large, binary, or not UTF-8 is refused before it is parsed (a
+too-large file without being read at all). Every fault names its 1-based line (None: the whole
+file) and what was expected; the list is capped (MAX_ERRORS, at most MAX_PER_KIND of one kind)
+and ends with one summary line, so a 10,000-row garbage file gives a short report that still
+shows each kind of fault.
 
 Lines are split by hand ("\\n", "\\r\\n" or a lone "\\r") rather than by csv.reader over the
 file, so line numbers are exact even when a quote is left open; only lines containing a quote
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import hashlib
+import math
 import os
 import re
 import stat
@@ -29,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.errors import InputError
+from grader.grading.boxes import BOX_FORMAT, box_problem, valid_as_xywh
 from grader.results import PredictionError, PredictionsReport
 from grader.spec import PredictionsSpec
 
@@ -67,11 +73,15 @@ def validate_predictions(path: str | os.PathLike, spec: PredictionsSpec,
 
 def read_labels(path: str | os.PathLike, spec: PredictionsSpec,
                 class_names: Sequence[str]) -> np.ndarray:
-    """The held-out labels (int64, in id order); InputError names the file and first fault."""
+    """The held-out labels (int64, in id order); InputError names the file and first fault.
+    Under box columns the file may leave them out (`grader data split` writes `id,label`; the
+    held-out boxes come with the dataset); when it has them they are checked and not used."""
+    if spec.box_columns and not _has_boxes(Path(path)):
+        spec = dataclasses.replace(spec, box_columns=())
     report, count = _validate(Path(path), spec, class_names, follow_symlinks=True)
     if not report.present:
         raise InputError(f"held-out labels file not found; expected a CSV file with a header "
-                         f"'{spec.id_column},{spec.label_column}' and {spec.rows:,} rows "
+                         f"'{expected_header(spec)}' and {spec.rows:,} rows "
                          "(`grader data split` writes it)", path=str(path))
     if not report.valid:
         first = report.errors[0]
@@ -81,6 +91,17 @@ def read_labels(path: str | os.PathLike, spec: PredictionsSpec,
         raise InputError(f"malformed held-out labels file: {first.message}{more}",
                          path=str(path), line=first.line)
     return np.asarray(report.labels, dtype=np.int64)
+
+
+def read_label_boxes(path: str | os.PathLike, spec: PredictionsSpec,
+                     class_names: Sequence[str]) -> np.ndarray | None:
+    """The held-out boxes of a labels file with box columns (float64 [N, 4], in id order),
+    read after read_labels accepted the file; None when it has no box columns."""
+    if not spec.box_columns or not _has_boxes(Path(path)):
+        return None
+    report, _ = _validate(Path(path), spec, class_names, follow_symlinks=True)
+    return np.asarray(report.boxes, dtype=np.float64) if report.valid and report.boxes \
+        else None
 
 
 def public_mask(images: int, fraction: float, seed: int) -> np.ndarray:
@@ -101,10 +122,14 @@ def public_mask(images: int, fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
+def expected_header(spec: PredictionsSpec) -> str:
+    """The header the spec asks for: 'Id,Label' or 'Id,Label,x1,y1,x2,y2'."""
+    return ",".join((spec.id_column, spec.label_column, *spec.box_columns))
+
+
 def _validate(path: Path, spec: PredictionsSpec, class_names: Sequence[str],
               follow_symlinks: bool) -> tuple[PredictionsReport, int]:
-    expected = f"a CSV file with a header '{spec.id_column},{spec.label_column}' and " \
-               f"{spec.rows:,} rows"
+    expected = f"a CSV file with a header '{expected_header(spec)}' and {spec.rows:,} rows"
     if not path.exists() and not path.is_symlink():
         error = PredictionError(None, f"{path.name} not found; expected {expected}")
         return PredictionsReport(present=False, valid=False, errors=[error]), 1
@@ -150,8 +175,8 @@ def _check_size(size: int, spec: PredictionsSpec) -> None:
         raise _Refused(f"file is {size:,} bytes ({_mib(size)}), refused without reading it; "
                        f"expected at most {_mib(spec.max_bytes)} for {spec.rows:,} rows")
     if size == 0:
-        raise _Refused(f"file is empty; expected a header '{spec.id_column},"
-                       f"{spec.label_column}' and {spec.rows:,} rows")
+        raise _Refused(f"file is empty; expected a header '{expected_header(spec)}' and "
+                       f"{spec.rows:,} rows")
 
 
 def _sniff(head: bytes) -> None:
@@ -221,6 +246,10 @@ class _Parser:
         self.expect_index = f"a class index 0 to {self.num_classes - 1}"
         self.expect_name = f"a class name ({shown})"
         self.last_id = spec.first_id + spec.rows - 1
+        self.columns = expected_header(spec)     # 'Id,Label' or 'Id,Label,x1,y1,x2,y2'
+        self.width = 2 + len(spec.box_columns)    # fields per row
+        self.flipped = self.as_xywh = 0           # boxes with x2 < x1 or y2 < y1; of them, valid
+        #                                           as x, y, width, height
 
     def run(self, text: str) -> tuple[PredictionsReport, int]:
         spec, faults = self.spec, self.faults
@@ -229,32 +258,33 @@ class _Parser:
             lines.pop()
         if not lines:
             faults.add("empty", None, f"file has only blank lines; expected a header "
-                                      f"'{spec.id_column},{spec.label_column}' and "
-                                      f"{spec.rows:,} rows")
+                                      f"'{self.columns}' and {spec.rows:,} rows")
             return PredictionsReport(present=True, valid=False, errors=faults.errors()), 1
         start = 0 if self.header(lines[0]) else 1
 
         seen_on = [0] * spec.rows          # line where each id was first seen (0: not yet)
         labels = [-1] * spec.rows
+        boxes: list[list[float] | None] = [None] * spec.rows
         rows = 0
         for number in range(start + 1, len(lines) + 1):
             line = lines[number - 1]
             if not line.strip():
-                faults.add("blank line", number, "blank line; expected "
-                           f"'{spec.id_column},{spec.label_column}' values (blank lines are "
-                           "allowed only at the end)")
+                faults.add("blank line", number, f"blank line; expected '{self.columns}' "
+                           "values (blank lines are allowed only at the end)")
                 continue
             rows += 1
             fields = _fields(line)
-            if len(fields) != 2:
+            if len(fields) != self.width:
+                hint = " (no box)" if len(fields) == 2 < self.width else ""
                 faults.add("wrong number of fields", number,
                            f"{len(fields)} field{'s' if len(fields) != 1 else ''} "
-                           f"({_show(line)}); expected 2: {spec.id_column},{spec.label_column}")
+                           f"({_show(line)}); expected {self.width}: {self.columns}{hint}")
                 continue
             slot = self.id_slot(fields[0], number, seen_on)
             label = self.label(fields[1], number)
-            if slot is not None and label is not None:
-                labels[slot] = label
+            box = self.box(fields[2:], number) if self.width > 2 else []
+            if slot is not None and label is not None and box is not None:
+                labels[slot], boxes[slot] = label, box
 
         if rows != spec.rows:
             got = "no data rows" if rows == 0 else f"{rows:,} data rows"
@@ -264,9 +294,15 @@ class _Parser:
         if missing and len(missing) < spec.rows:   # none seen: the id faults already say why
             faults.add("missing ids", None, _missing(missing) + f"; expected each id "
                        f"{spec.first_id} to {self.last_id} exactly once")
+        if 2 * self.as_xywh > self.flipped > 0:
+            faults.add("boxes as x, y, width, height", None,
+                       f"{self.flipped:,} box{'es' if self.flipped > 1 else ''} with x2 < x1 or "
+                       f"y2 < y1: these look like x, y, width, height; the course's format is "
+                       f"{BOX_FORMAT}")
         valid = faults.total == 0
         report = PredictionsReport(present=True, valid=valid, rows=rows,
-                                   errors=faults.errors(), labels=labels if valid else None)
+                                   errors=faults.errors(), labels=labels if valid else None,
+                                   boxes=boxes if valid and self.width > 2 else None)
         return report, faults.total
 
     def header(self, line: str) -> bool:
@@ -279,21 +315,46 @@ class _Parser:
         fields = [_column(f) for f in _fields(line)]
         ids = {_column(n) for n in (spec.id_column, *spec.id_aliases)}
         labels = {_column(n) for n in (spec.label_column, *spec.label_aliases)}
-        if len(fields) == 2 and fields[0] in ids and fields[1] in labels:
+        box = [_column(n) for n in spec.box_columns]
+        named = len(fields) >= 2 and fields[0] in ids and fields[1] in labels
+        if named and fields[2:] == box:
             return False
-        looks_like_data = len(fields) == 2 and bool(_INT.fullmatch(fields[0]))
+        looks_like_data = len(fields) == self.width and bool(_INT.fullmatch(fields[0]))
         hint = ""
         if looks_like_data:
             hint = " (the first line looks like data: the header line is missing)"
         elif len(fields) == 1 and (";" in line or "\t" in line):
             hint = " (fields must be separated by commas)"
-        elif len(fields) == 3 and fields[1] in ids and fields[2] in labels:
+        elif len(fields) == self.width + 1 and fields[1] in ids and fields[2] in labels:
             hint = " (an extra first column: write it with to_csv(..., index=False))"
         elif len(fields) == 2 and fields[0] in labels and fields[1] in ids:
             hint = " (the columns are in the wrong order)"
+        elif named and box and not fields[2:]:
+            hint = f" (the box columns {','.join(spec.box_columns)} are missing)"
+        elif named and box and fields[2:4] == ["x", "y"]:
+            hint = f" (x, y, width, height? the course's format is {BOX_FORMAT})"
         self.faults.add("header", 1, f"header is {_show(line)}; expected "
-                                     f"'{spec.id_column},{spec.label_column}'{hint}")
+                                     f"'{self.columns}'{hint}")
         return looks_like_data
+
+    def box(self, fields: list[str], number: int) -> list[float] | None:
+        """The row's box (x1, y1, x2, y2 in 0..1), or None (fault recorded)."""
+        names = self.spec.box_columns
+        values = [_float(text) for text in fields]
+        if None in values:
+            bad = values.index(None)
+            self.faults.add("box value not a number", number, f"{names[bad]} "
+                            f"{_show(fields[bad])} is not a number; expected {BOX_FORMAT}")
+            return None
+        problem = box_problem(values, names)
+        if problem is None:
+            return [min(max(v, 0.0), 1.0) for v in values]
+        kind, message = problem
+        if kind == "box corners out of order":
+            self.flipped += 1
+            self.as_xywh += valid_as_xywh(values)
+        self.faults.add(kind, number, message)
+        return None
 
     def id_slot(self, text: str, number: int, seen_on: list[int]) -> int | None:
         """The id's position in id order, or None (fault recorded)."""
@@ -349,6 +410,25 @@ class _Parser:
                             f"label {_show(text)} is neither a class index nor a class name; "
                             f"expected {self.expect_index} or {self.expect_name}")
         return None
+
+
+def _has_boxes(path: Path) -> bool:
+    """Whether a labels file's first line has more than the id and label columns."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(4096).decode("utf-8", "replace")
+    except OSError:
+        return True                 # _validate says what is wrong with it
+    return len(_fields(first.removeprefix("\ufeff"))) > 2
+
+
+def _float(text: str) -> float | None:
+    """A finite number, or None."""
+    try:
+        value = float(text) if len(text) <= 40 else math.nan
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def _fields(line: str) -> list[str]:

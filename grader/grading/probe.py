@@ -153,6 +153,8 @@ def run_probes(probes: list[Probe], assignment: Assignment, submission: Path, li
         job = {"models": entries, "input_shape": list(assignment.dataset.input_shape),
                "batch_sizes": list(BATCH_SIZES), "seed": assignment.training.seed,
                "entry_seconds": round(budget, 1)}
+        if assignment.interface.declared:    # absent for classification: its probes as before
+            job["interface"] = assignment.interface.to_job()
         if owned:
             outcome = box.run("inspect_models", job)
         else:
@@ -194,8 +196,11 @@ def _partial(out_dir: Path) -> dict | None:
 
 
 def _reference_args(assignment: Assignment) -> dict:
-    """A reference model's constructor arguments: the same for every model of the spec."""
-    return {"num_classes": assignment.dataset.num_classes}
+    """A reference model's constructor arguments: the same for every model of the spec (and
+    as retraining builds it)."""
+    from grader.grading.retrain import reference_args
+
+    return reference_args(assignment)
 
 
 def _shapes(out_dir: Path, report: ProbeReport | None) -> dict[str, list[int]] | None:

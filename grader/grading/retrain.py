@@ -12,7 +12,9 @@ when the reference did not clearly beat chance under the budget. Under the spec'
 public/private split every figure is the private part's, with the public part's accuracy
 beside it (Scores.public_accuracy, ReferenceBand.public_accuracies). An entry with `weights`
 (the student's own checkpoint) is not trained: its predictions for the same held-out images
-come back and are scored here as a grader.grading.weights.WeightsRun.
+come back and are scored here as a grader.grading.weights.WeightsRun. A localization model's
+boxes come back as files too and are scored by grader.grading.localization; the plan of a task
+other than classification carries the task and the interface (classification's is unchanged).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import numpy as np
 
 from grader.errors import InputError
 from grader.grading import metrics
+from grader.grading.localization import BoxTruth, box_truth, load_npy, with_boxes
 from grader.grading.weights import WeightsRun
 from grader.inputs.sources import SKIP_DIRS
 from grader.results import (
@@ -78,7 +81,27 @@ def train_config(assignment: Assignment, epochs: int | None) -> dict:
     held_out = getattr(assignment, "held_out", None)
     if held_out is not None and held_out.split:     # absent without one: keys stay as they were
         config["held_out_split"] = [held_out.public_fraction, held_out.seed]
+    if t.optimizer != "sgd":
+        config["optimizer"] = t.optimizer
+    task = assignment.task
+    if task.kind != "classification":       # classification's config (and keys) stay as they were
+        config["task"] = {"kind": task.kind, "box_loss": task.box_loss,
+                          "box_weight": task.box_weight}
+        config["interface"] = assignment.interface.to_job()
+        if task.kind == "localization":
+            config["iou_threshold"] = task.iou_threshold
     return config
+
+
+def reference_args(assignment: Assignment) -> dict:
+    """The reference models' constructor arguments: the classes, and for a sequence task the
+    vocabulary and the embedding size the spec's [dataset] gives (when set)."""
+    d = assignment.dataset
+    args: dict = {"num_classes": d.num_classes}
+    if assignment.task.kind == "sequence":
+        args.update({k: v for k, v in (("vocab_size", d.vocab_size),
+                                       ("embedding_dim", d.embedding_dim)) if v > 0})
+    return args
 
 
 def scored_labels(data: PreparedData, config: dict) -> np.ndarray:
@@ -129,7 +152,7 @@ def run_training(entries: list[dict], data: PreparedData, config: dict, limits: 
         job, labels = _training_job(box, job_entries, data, config)
         outcome = box.run("train_models", job)
         return outcome, _scored(entries, outcome, labels, data.num_classes,
-                                scored_public(data, config))
+                                scored_public(data, config), _truth(data, config, labels))
 
 
 def train_in_session(box: Sandbox, entries: list[dict], data: PreparedData, config: dict
@@ -139,7 +162,15 @@ def train_in_session(box: Sandbox, entries: list[dict], data: PreparedData, conf
     job, labels = _training_job(box, entries, data, config)
     outcome = box.session.finish(job)
     return outcome, _scored(entries, outcome, labels, data.num_classes,
-                            scored_public(data, config))
+                            scored_public(data, config), _truth(data, config, labels))
+
+
+def _truth(data: PreparedData, config: dict, labels: np.ndarray) -> BoxTruth | None:
+    """The held-out boxes a localization task's models are scored against; None otherwise."""
+    if (config.get("task") or {}).get("kind") != "localization":
+        return None
+    return box_truth(data, labels, float(config.get("iou_threshold", 0.5)),
+                     scored_public(data, config))
 
 
 def _training_job(box: Sandbox, entries: list[dict], data: PreparedData, config: dict
@@ -147,22 +178,32 @@ def _training_job(box: Sandbox, entries: list[dict], data: PreparedData, config:
     """The train_models job for the entries (the data linked into the box), and the held-out
     labels its predictions are scored against."""
     labels = scored_labels(data, config)
+    plan = {k: config[k] for k in ("task", "interface") if k in config}   # non-classification
     config = {k: v for k, v in config.items()            # not TrainConfig fields
-              if k not in ("eval_images", "held_out_split")}
+              if k not in ("eval_images", "held_out_split", "task", "interface",
+                           "iou_threshold")}
     paths = {name: box.add_data_file(f"{name}.npy", path) for name, path in data.files.items()}
     return {"models": entries, "data": paths, "config": config, "eval_subset": len(labels),
-            "device": "cuda" if box.gpu else "cpu"}, labels
+            "device": "cuda" if box.gpu else "cpu", **plan}, labels
 
 
 def _scored(entries: list[dict], outcome: RunOutcome, labels: np.ndarray,
-            num_classes: int, public: np.ndarray | None = None
+            num_classes: int, public: np.ndarray | None = None, truth: BoxTruth | None = None
             ) -> dict[str, TrainingResult | WeightsRun]:
-    """Per entry key, a TrainingResult, or a WeightsRun for an entry with `weights`."""
+    """Per entry key, a TrainingResult (with its boxes scored against `truth` when given),
+    or a WeightsRun for an entry with `weights`."""
     reports = parse_training(outcome.result)   # an entry that does not fit counts as none
-    return {entry["key"]: score_weights(entry["model"], reports.get(entry["key"]), outcome,
-                                        labels, num_classes, public) if entry.get("weights")
-            else score_training(entry["key"], reports.get(entry["key"]), outcome, labels,
-                                num_classes, public) for entry in entries}
+    scored: dict[str, TrainingResult | WeightsRun] = {}
+    for entry in entries:
+        key, report = entry["key"], reports.get(entry["key"])
+        if entry.get("weights"):
+            scored[key] = score_weights(entry["model"], report, outcome, labels, num_classes,
+                                        public)
+            continue
+        scored[key] = score_training(key, report, outcome, labels, num_classes, public)
+        if truth is not None:
+            scored[key] = with_boxes(scored[key], report, outcome.out_dir, truth)
+    return scored
 
 
 def score_weights(model: str, report: TrainReport | None, outcome: RunOutcome,
@@ -264,16 +305,8 @@ def _load_predictions(out_dir: Path, name: str | None, shape: tuple[int, ...],
                       num_classes: int) -> np.ndarray | None:
     """Predicted labels of the given shape; anything malformed (shape, range, a pickle) is
     refused."""
-    if name is None:
-        return None
-    path = out_dir / Path(name).name
-    try:
-        if path.is_symlink() or path.stat().st_size > 64 * 1024 * 1024:
-            return None
-        preds = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    if preds.shape != shape or not np.issubdtype(preds.dtype, np.integer):
+    preds = load_npy(out_dir, name)
+    if preds is None or preds.shape != shape or not np.issubdtype(preds.dtype, np.integer):
         return None
     preds = preds.astype(np.int64)
     if preds.size and (preds.min() < 0 or preds.max() >= num_classes):
@@ -297,13 +330,14 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
     models = [m for m in assignment.models if (m.train or m.weights) and m.reference]
     runs: dict[tuple[str, int], TrainingResult] = {}
     missing: list[int] = []
+    args = reference_args(assignment)       # the classes alone: in the key as they always were
+    built = args["num_classes"] if len(args) == 1 else args
 
     def one_seed(seed: int) -> None:
         seeded = {**config, "seed": seed}
         todo = []
         for model in models:
-            key = hashlib.sha256(json.dumps([CACHE_VERSION, model.reference,
-                                             assignment.dataset.num_classes, seeded,
+            key = hashlib.sha256(json.dumps([CACHE_VERSION, model.reference, built, seeded,
                                              data.fingerprint, gpu,
                                              None if gpu else threads],
                                             sort_keys=True).encode()).hexdigest()[:20]
@@ -321,8 +355,7 @@ def reference_results(assignment: Assignment, data: PreparedData, config: dict, 
         if cached_only:
             missing.append(seed)
             return
-        entries = [{"key": m.key, "reference": m.reference,
-                    "args": {"num_classes": assignment.dataset.num_classes}} for m, _ in todo]
+        entries = [{"key": m.key, "reference": m.reference, "args": args} for m, _ in todo]
         _, trained = run_training(entries, data, seeded, limits, submission=None,
                                   sandboxed=sandboxed, gpu=gpu, threads=threads)
         for model, path in todo:
@@ -385,9 +418,12 @@ def reference_band(key: str, title: str, runs: list[TrainingResult], *, chance: 
         "it are not awarded and are left out of the total; raise [training] epochs (or "
         "--epochs) and grade again.")
     public = [r.scores.public_accuracy for r in done]
+    boxes = [r.scores.boxes for r in done if r.scores.boxes is not None]
+    boxes = boxes if len(boxes) == len(done) else []
     return ReferenceBand(model=key, seeds=[r.seed if r.seed is not None else i
                                            for i, r in enumerate(done)],
                          accuracies=accuracies, mean=mean, spread=spread, chance=chance,
                          threshold=threshold, learned=learned, epoch_low=low, epoch_high=high,
                          note=note,
-                         public_accuracies=public if None not in public else [])
+                         public_accuracies=public if None not in public else [],
+                         ious=[b.mean_iou for b in boxes], hits=[b.hits for b in boxes])

@@ -27,6 +27,14 @@ Under the spec's [held_out] public/private split (score_results), the held-out i
 accuracy and predictions) are scored twice: on the private part, which decides the points, and
 on the public part (ItemScore.public_earned), which students see before the due date; a
 relative item's public score compares with the reference's public accuracies.
+
+Localization: an accuracy or predictions item with `metric = "iou"` scores the boxes' mean IoU
+(Scores.boxes.mean_iou: the retrained model's, or predictions.csv's), and `metric = "hits"` the
+share of boxes with IoU at or above [task] iou_threshold; `full` and `zero` are in those units.
+With basis "reference" the figure plus the reference's spread over seeds is divided by the mean
+of the reference's per-seed figures (ReferenceBand.ious or .hits), as accuracy is; the public
+part of a split compares with those same (private) reference figures. A model or file without
+box scores earns nothing, with the reason.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from dataclasses import replace
 from fnmatch import fnmatchcase
 
 from grader.results import (
+    BoxScores,
     CheckResult,
     ItemScore,
     ReferenceBand,
@@ -62,8 +71,9 @@ def held_out(item: RubricItem) -> bool:
 def score(assignment: Assignment, *, checks: list[CheckResult],
           accuracy: dict[str, float | None], reference: dict[str, ReferenceBand],
           predictions_accuracy: float | None, predictions_problem: str = "",
-          part: str = "", weights: dict[str, WeightsReport | None] | None = None
-          ) -> list[ItemScore]:
+          part: str = "", weights: dict[str, WeightsReport | None] | None = None,
+          boxes: dict[str, BoxScores | None] | None = None,
+          predictions_boxes: BoxScores | None = None) -> list[ItemScore]:
     """One ItemScore per rubric item, in the rubric's order.
 
     accuracy maps model keys to retrained held-out accuracy (fractions 0..1; None or absent
@@ -72,12 +82,17 @@ def score(assignment: Assignment, *, checks: list[CheckResult],
     held-out accuracy, None when it is missing or invalid, in which case predictions_problem
     says why. `part` names the part of a split held-out set the figures are on ("the
     private 70%"), for the reasons; empty: all of it. weights maps the keys of models with
-    a checkpoint to its report (None: the model was not found or did not build).
+    a checkpoint to its report (None: the model was not found or did not build). boxes maps
+    model keys to their retrained box scores and predictions_boxes is predictions.csv's, for
+    the items with metric "iou" or "hits" (None or absent: not scored).
     """
     items = []
     for item in assignment.rubric:
         if item.kind == "check":
             items.append(_check_item(item, checks))
+        elif item.kind in ("accuracy", "predictions") and item.metric != "accuracy":
+            items.append(_box_item(item, assignment, boxes or {}, predictions_boxes,
+                                   predictions_problem, reference, part))
         elif item.kind == "accuracy":
             items.append(_accuracy_item(item, assignment, accuracy, reference, part))
         elif item.kind in ("weights", "sparsity", "bits"):
@@ -105,13 +120,20 @@ def score_results(assignment: Assignment, *, checks: list[CheckResult],
                 return None
             return scores.public_accuracy if public else scores.accuracy
 
+        def box_figures(scores: Scores | None) -> BoxScores | None:
+            boxes = scores.boxes if scores is not None else None
+            return public_boxes(boxes) if public and boxes is not None else boxes
+
         return score(assignment, checks=checks,
                      accuracy={t.model: figure(t.scores) if t.ok else None for t in training},
                      reference={b.model: public_band(b) if public else b for b in bands},
                      predictions_accuracy=figure(predictions),
                      predictions_problem=predictions_problem, part=part,
                      weights={k: public_weights(w) for k, w in (weights or {}).items()}
-                     if public else weights)
+                     if public else weights,
+                     boxes={t.model: box_figures(t.scores) if t.ok else None
+                            for t in training},
+                     predictions_boxes=box_figures(predictions))
 
     if not fraction:
         return items(False, "")
@@ -125,6 +147,15 @@ def score_results(assignment: Assignment, *, checks: list[CheckResult],
 def public_weights(w: WeightsReport | None) -> WeightsReport | None:
     """A checkpoint's report as the public part of a split held-out set sees it."""
     return None if w is None else replace(w, accuracy=w.public_accuracy)
+
+
+def public_boxes(boxes: BoxScores) -> BoxScores | None:
+    """Box scores as the public part of a split held-out set sees them (None: no public
+    figure)."""
+    if boxes.public_mean_iou is None:
+        return None
+    return replace(boxes, mean_iou=boxes.public_mean_iou,
+                   hits=boxes.public_hits if boxes.public_hits is not None else 0.0)
 
 
 def public_band(band: ReferenceBand) -> ReferenceBand:
@@ -231,6 +262,70 @@ def _predictions_item(item: RubricItem, value: float | None, problem: str,
     return _item(item, curve(value, item.full, item.zero),
                  [f"predictions.csv scored {_pct(value, item.full)} on {on}the held-out test "
                   f"set ({_thresholds(item)})"])
+
+
+def _box_item(item: RubricItem, assignment: Assignment, boxes: dict[str, BoxScores | None],
+              predictions_boxes: BoxScores | None, problem: str,
+              reference: dict[str, ReferenceBand], part: str) -> ItemScore:
+    """An accuracy or predictions item on the boxes: their mean IoU (metric "iou") or the
+    share at or above the IoU threshold ("hits"), absolute or relative to the reference."""
+    retrained, iou = item.kind == "accuracy", item.metric == "iou"
+    name = assignment.model(item.model).title if retrained else \
+        (assignment.predictions.file if assignment.predictions else "predictions.csv")
+    scores = boxes.get(item.model) if retrained else predictions_boxes
+    band = reference.get(item.model) if retrained and item.basis == "reference" else None
+    if band is not None and not band.learned:
+        return ItemScore(id=item.id, title=item.title, earned=0.0, possible=0.0, gradable=False,
+                         reasons=[f"not gradable under this budget ({round(item.points, 2):g} "
+                                  "points left out of the total, for every student): "
+                                  + band.note])
+    value = None if scores is None else _number(scores.mean_iou if iou else scores.hits)
+    if value is None:
+        why = ("after retraining (it crashed, timed out, was not trained, or left no boxes)"
+               if retrained else f"({problem})" if problem else
+               "(no boxes were scored: the file has none, or there are no held-out boxes)")
+        return _item(item, 0.0, [f"{name} has no box scores {why}, so it earns no points for "
+                                 "its boxes"])
+
+    def figure(v: float, below: float | None = None) -> str:
+        return f"mean IoU {_decimal(v, below)}" if iou else \
+            f"{_pct(v, below)} of the boxes at IoU >= {scores.threshold:g}"
+
+    on = f"{part} of the held-out images" if part else "the held-out images"
+    if not retrained or item.basis != "reference":
+        zero = f", none at or below {_unit(item.zero, iou)}" if item.zero is not None else ""
+        return _item(item, curve(value, item.full, item.zero),
+                     [f"{name}: {figure(value, item.full)} on {on}, below the "
+                      f"{_unit(item.full, iou)} for full points{zero}"])
+    figures = (band.ious if iou else band.hits) if band is not None else []
+    mean = statistics.fmean(figures) if figures else 0.0
+    if mean <= 0:
+        return _item(item, 0.0, [f"{name}: {figure(value)} on {on}, but the reference model has "
+                                 "no box scores to compare it with (a grading problem, not "
+                                 "yours: tell the instructor)"])
+    spread = statistics.stdev(figures) if len(figures) > 1 else 0.0
+    ratio = (value + spread) / mean
+    over = f" ± {_unit(spread, iou)} over {len(figures)} seeds" if len(figures) > 1 else ""
+    plus = " plus its spread" if len(figures) > 1 else ""
+    return _item(item, curve(ratio, item.full, item.zero),
+                 [f"{name}: {figure(value)} on {on}; the reference reached {_unit(mean, iou)}"
+                  f"{over}, so yours{plus} counts as {_pct(ratio, item.full)} of it "
+                  f"({_thresholds(item)})"])
+
+
+def _unit(value: float, iou: bool) -> str:
+    """An IoU as a decimal (0.60), a hit rate as a percentage."""
+    return _decimal(value) if iou else _pct(value)
+
+
+def _decimal(value: float, below: float | None = None) -> str:
+    """0.6 -> '0.60'; with more decimals where rounding would make a value short of `below`
+    look like it reached it (0.596 of a 0.60 target -> '0.596')."""
+    for decimals in (2, 3, 4, 5):
+        text = f"{value:.{decimals}f}"
+        if below is None or value >= below - TOLERANCE or float(text) < below:
+            return text
+    return text
 
 
 def _weights_item(item: RubricItem, assignment: Assignment, w: WeightsReport | None,

@@ -64,8 +64,10 @@ def evaluate(path: Path, assignment: Assignment, out_dir: Path, options: Options
     gpus = _require_cuda() if options.gpu and not remote else []
     submissions = find_submissions(path)
     cache = cache_folder(options)
-    dataset = load_dataset(assignment.dataset, options.data_dir, cache_dir=cache / "data")
-    data = prepare(dataset, _held_out_labels(assignment, options, dataset), cache)
+    dataset = load_dataset(assignment.dataset, options.data_dir, cache_dir=cache / "data",
+                           task=assignment.task.kind)
+    data = prepare(dataset, _held_out_labels(assignment, options, dataset), cache,
+                   held_out_boxes=_held_out_boxes(assignment, options, dataset))
     del dataset
     config = train_config(assignment, options.epochs)
     train_limits = Limits.from_spec(assignment.limits, wall_seconds=options.timeout or
@@ -157,6 +159,17 @@ def _require_cuda_in_sandbox(limits: Limits) -> None:
             "Nothing was graded: student code never runs unsandboxed. "
             "`python benchmarks/gpu_sandbox_diag.py` shows which sandbox option stops CUDA; "
             "run without --gpu to train on the CPU")
+
+
+def _held_out_boxes(assignment: Assignment, options: Options, dataset) -> np.ndarray | None:
+    """Localization with --labels: the boxes that file gives, in its order (a permuted split's
+    boxes; `grader data split` writes them); None otherwise (the test split's are used)."""
+    if options.labels is None or assignment.predictions is None or \
+            not assignment.predictions.box_columns:
+        return None
+    from grader.grading.predictions import read_label_boxes
+
+    return read_label_boxes(options.labels, assignment.predictions, dataset.class_names)
 
 
 def _held_out_labels(assignment: Assignment, options: Options, dataset) -> np.ndarray | None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from grader import __version__
 from grader.errors import GraderError
-from grader.grading import metrics, rubric
+from grader.grading import localization, metrics, rubric
 from grader.grading import weights as checkpoints
 from grader.grading.checks import check_folder
 from grader.grading.choose import Choice
@@ -154,7 +154,7 @@ def starter_digest(paths: Sequence[str]) -> str | None:
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
-# Fields added in 0.4.0 (the public/private split, students' weights, `within`), with the
+# Fields added in 0.4.0 (the public/private split, students' weights, `within`) and later, with the
 # values that mean "not used": left out of a key while they hold them, so that adding a spec
 # field does not by itself regrade every class (a new grader version still does: its code
 # may judge differently)
@@ -162,7 +162,14 @@ _LATER_FIELDS = {"held_out": [{"public_fraction": 0.0, "seed": 0}],
                  "weights": [None, {"max_mb": 100, "agreement": 0.95, "mean": None,
                                     "std": None}],
                  "within": [0.0], "floor": [None], "public_accuracy": [None],
-                 "public_images": [0], "public_accuracies": [[]]}
+                 "public_images": [0], "public_accuracies": [[]],
+                 # 0.5.0: task kinds and declared interfaces (a classification spec's values)
+                 "task": [{"kind": "classification", "box_loss": "mse", "box_weight": 1.0,
+                           "iou_threshold": 0.5}],
+                 "interface_spec": [None], "min_param_tensors": [None], "vocab_size": [0],
+                 "lengths": [(8, 32), [8, 32]], "embedding_dim": [0], "optimizer": ["sgd"],
+                 "box_columns": [(), []], "metric": ["accuracy"], "boxes": [None],
+                 "val_iou": [None], "ious": [[]], "hits": [[]]}
 
 
 def _keyed(value):
@@ -207,6 +214,8 @@ def grade(job: GradeJob) -> EvaluationResult:
         report = checkpoints.with_runs(report, runs, csv.labels if csv and csv.valid else None,
                                        len(data.labels), assignment.weights)
         predictions, problem = _score_predictions(report, data.held_out, assignment)
+        predictions = localization.with_predicted_boxes(predictions, report.predictions, data,
+                                                        assignment)
         own = {m.key: m.weights for m in report.models if assignment.model(m.key).weights}
         items = rubric.score_results(
             assignment, checks=report.checks + _training_checks(training), training=training,
@@ -246,7 +255,7 @@ def _base(job: GradeJob) -> dict:
                 device=cuda_device_label(s.gpu_id) if s.gpu else "cpu",
                 reference=list(s.reference),
                 reference_bands=list(s.reference_bands),
-                public_fraction=a.held_out.public_fraction)
+                public_fraction=a.held_out.public_fraction, task=a.task.kind)
 
 
 @contextlib.contextmanager

@@ -43,12 +43,18 @@ class Budget:
     def apply(self, assignment: Assignment) -> Assignment:
         """The assignment with this budget's values in place of the spec's (the same object
         when the budget changes nothing)."""
-        training = {k: v for k, v in (("epochs", self.epochs), ("batch_size", self.batch_size),
-                                      ("eval_images", self.eval_images)) if v is not None}
-        if not training and self.synthetic_train is None:
+        budget = self
+        if assignment.task.kind != "classification":
+            # the sizes are CIFAR-10's: a localization or sequence spec keeps its own batch
+            # (HW8 steps one sequence at a time) and stand-in (50,000 256x256 images: 9.8 GB)
+            budget = replace(self, batch_size=None, synthetic_train=None)
+        training = {k: v for k, v in (("epochs", budget.epochs),
+                                      ("batch_size", budget.batch_size),
+                                      ("eval_images", budget.eval_images)) if v is not None}
+        if not training and budget.synthetic_train is None:
             return assignment
-        dataset = assignment.dataset if self.synthetic_train is None else replace(
-            assignment.dataset, synthetic_train=self.synthetic_train)
+        dataset = assignment.dataset if budget.synthetic_train is None else replace(
+            assignment.dataset, synthetic_train=budget.synthetic_train)
         return replace(assignment, training=replace(assignment.training, **training),
                        dataset=dataset)
 
