@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import statistics
+
 from grader.grading.handin_checks import built_as_text, parse_note_text
 from grader.grading.weights import describe as weights_line
 from grader.report.exports import split_note
+from grader.report.heads import head_ok, head_text
 from grader.results import CheckReport, EvaluationResult
 from grader.spec import Assignment
 
@@ -24,6 +27,12 @@ def check_summary(report: CheckReport, *, verbose: bool = False) -> str:
             continue
         params = f"{model.params:,} params" if model.params is not None else "params unknown"
         shape = f"output {tuple(model.output_shape)}" if model.output_shape else "no output"
+        if model.heads:                     # declared outputs ([interface]): each head's shape
+            shape = "outputs " + ", ".join(
+                head_text(h) + (f" (expected {h.expected})" if head_ok(h) is False else "")
+                for h in model.heads)
+            if model.param_tensors is not None:
+                params += f" in {model.param_tensors:,} tensors"
         flops = f", {model.flops / 1e6:,.1f} MFLOPs" if model.flops else ""
         lines.append(f"{head}{model.class_name} ({model.source}), {params}, {shape}{flops}")
         built = built_as_text(model)
@@ -98,8 +107,10 @@ def evaluation_table(results: list[EvaluationResult]) -> str:
     keys = list(dict.fromkeys([t.model for r in results for t in r.training]
                               + [t.model for r in results for t in r.reference]
                               + [b.model for r in results for b in r.reference_bands]))
+    ious = _iou_columns(results)            # localization only: mean IoU of the boxes
     header = f"{'student':<16} {'status':<8} {'points':>12}  " + "  ".join(
-        f"{k:>12}" for k in keys) + f"  {'predictions':>11}"
+        f"{k:>12}" for k in keys) + f"  {'predictions':>11}" + "".join(
+        f"  {label:>12}" for label, _ in ious)
     lines = [header, "-" * len(header)]
     for r in results:
         accs = {m.key: m.weights.accuracy for m in (r.check.models if r.check else [])
@@ -107,8 +118,10 @@ def evaluation_table(results: list[EvaluationResult]) -> str:
         accs.update({t.model: t.scores.accuracy for t in r.training if t.ok and t.scores})
         cols = "  ".join(f"{accs[k] * 100:>11.1f}%" if k in accs else f"{'-':>12}" for k in keys)
         pred = f"{r.predictions.accuracy * 100:>10.1f}%" if r.predictions else f"{'-':>11}"
+        mine = _mean_ious(r.training, r.predictions)
+        iou = "".join(f"  {mine[k]:>12.3f}" if k in mine else f"  {'-':>12}" for _, k in ious)
         lines.append(f"{r.student:<16} {r.status:<8} {r.total:>6.1f}/{r.possible:<5g}  {cols}  "
-                     f"{pred}")
+                     f"{pred}{iou}")
         if r.error:
             lines.append(f"{'':<16} {r.error}")
     source = next((r for r in results if r.reference_bands or r.reference), None)
@@ -127,9 +140,24 @@ def evaluation_table(results: list[EvaluationResult]) -> str:
                 cells.append(f"{'-':>12}")
                 spreads.append(f"{'':>12}")
         seeds = max((len(b.accuracies) for b in bands.values()), default=1)
-        lines.append(f"{'(reference)':<16} {'':<8} {'':>12}  " + "  ".join(cells))
+        ref_ious = _mean_ious(source.reference, None)
+        iou_spreads = {}
+        for k, band in bands.items():
+            if band.ious:
+                ref_ious[k] = statistics.fmean(band.ious)
+                iou_spreads[k] = statistics.stdev(band.ious) if len(band.ious) > 1 else 0.0
+        ref_iou = "".join(f"  {ref_ious[k]:>12.3f}" if k in ref_ious else f"  {'':>12}"
+                          for _, k in ious)
+        iou_spread = "".join(f"  {'±' + format(iou_spreads[k], '.3f'):>12}"
+                             if k in iou_spreads else f"  {'':>12}" for _, k in ious)
+        reference = f"{'(reference)':<16} {'':<8} {'':>12}  " + "  ".join(cells)
+        spread = f"{f'  {seeds} seeds':<16} {'':<8} {'':>12}  " + "  ".join(spreads)
+        if ref_iou.strip():                 # localization: the IoU columns, no trailing blanks
+            reference = f"{reference}  {'':>11}{ref_iou}".rstrip()
+            spread = f"{spread}  {'':>11}{iou_spread}".rstrip()
+        lines.append(reference)
         if seeds > 1:
-            lines.append(f"{f'  {seeds} seeds':<16} {'':<8} {'':>12}  " + "  ".join(spreads))
+            lines.append(spread)
         chance = next(iter(bands.values())).chance if bands else None
         if chance is not None:
             lines.append(f"{'(chance)':<16} {'':<8} {'':>12}  {chance * 100:>11.1f}% "
@@ -141,3 +169,21 @@ def evaluation_table(results: list[EvaluationResult]) -> str:
     if split is not None:                   # the spec's [held_out] public/private split
         lines += ["", split_note(split)]
     return "\n".join(lines)
+
+
+def _mean_ious(runs, predictions) -> dict:
+    """Mean IoU of each run's boxes by model key, and predictions.csv's under None."""
+    ious = {t.model: t.scores.boxes.mean_iou for t in runs
+            if t.ok and t.scores and t.scores.boxes is not None}
+    if predictions is not None and predictions.boxes is not None:
+        ious[None] = predictions.boxes.mean_iou
+    return ious
+
+
+def _iou_columns(results: list[EvaluationResult]) -> list[tuple[str, str | None]]:
+    """(header, model key or None for predictions.csv) of the IoU columns: only where some
+    result has boxes (localization), so other tables stay as they are."""
+    keys = list(dict.fromkeys(k for r in results for k in _mean_ious(r.training,
+                                                                     r.predictions)))
+    return ([(f"{k} IoU", k) for k in keys if k is not None]
+            + [("pred. IoU", None)] * (None in keys))

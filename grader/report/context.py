@@ -7,7 +7,6 @@ never touch the file system.
 
 from __future__ import annotations
 
-import base64
 import re
 import statistics
 from collections import Counter
@@ -16,9 +15,9 @@ from typing import Iterable, Sequence
 import grader
 from grader.grading.handin_checks import built_notes, parse_note_text
 from grader.grading.metrics import most_confused_pairs
-from grader.report import charts
+from grader.report import charts, heads, tasks
 from grader.report import weights as weights_view
-from grader.report.exports import split_note
+from grader.report.exports import sample_noun, split_note
 from grader.results import (
     CheckResult,
     EvaluationResult,
@@ -83,29 +82,6 @@ def clean_output(text: str) -> dict:
     return {"text": tail, "omitted_lines": omitted}
 
 
-def _chart_prefix(student: str, kind: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", f"{kind}-{student}")
-
-
-_SVG_WIDTH = re.compile(r'<svg[^>]*\bwidth="([\d.]+)pt"')
-
-
-def _chart(text: str) -> dict:
-    """A chart for the templates' chart macro: a data: URI and its printed width.
-
-    SVG goes in as an <img> with a data: URI rather than as an inline <svg> element: the PDF is
-    the same vector drawing, but WeasyPrint then parses the SVG on its own instead of running
-    the page's CSS cascade over each of its hundreds of nodes (about 0.6 s less per report).
-    """
-    if text.startswith("data:image/png"):
-        inches = charts.png_width_inches(text)
-    else:
-        match = _SVG_WIDTH.search(text)
-        inches = float(match[1]) / 72 if match else 7.0
-        text = "data:image/svg+xml;base64," + base64.b64encode(text.encode()).decode()
-    return {"src": text, "width": f"{inches:.2f}in", "width_in": inches}
-
-
 # ------------------------------------------------------------------ student report
 
 def student_context(result: EvaluationResult, *, chart_format: str = "svg",
@@ -119,6 +95,7 @@ def student_context(result: EvaluationResult, *, chart_format: str = "svg",
     agreement = weights_view.agreement_threshold(result, assignment)
     return {
         "r": result,
+        "unit": sample_noun(result.task, plural=False), "units": sample_noun(result.task),
         "percent": 100 * result.total / result.possible if result.possible else 0.0,
         "alerts": _alerts(result) + weights_view.alerts(result, agreement),
         "weights": [_weights(result, m, agreement, chart_format)
@@ -130,6 +107,8 @@ def student_context(result: EvaluationResult, *, chart_format: str = "svg",
                      for t in result.training],
         "held_out_images": held_out_size(result),
         "results": _results(result, titles, chart_format),
+        "boxes": tasks.box_sections(result, titles, fmt=chart_format,
+                                    prefix=charts.chart_prefix(result.student, "boxes")),
         "predictions_report": check.predictions if check else None,
         "parse_notes": [parse_note_text(n) for n in check.parse_notes] if check else [],
         "output": _output(result),
@@ -173,6 +152,7 @@ def _model(model, checks: Sequence[CheckResult]) -> dict:
         "rows": rows,
         "hidden": hidden,
         "built_notes": built_notes(model),   # weights not downloaded, frozen parameters
+        "heads": heads.head_cells(model.heads),   # declared outputs ([interface]), if any
     }
 
 
@@ -208,22 +188,22 @@ def _training(result: EvaluationResult, run: TrainingResult, title: str, fmt: st
     chart = None
     if run.ok and run.history:
         seeds = len(band.accuracies) if band else 1
-        chart = _chart(charts.training_curves(
+        chart = charts.embed(charts.training_curves(
             run.history, ref.history if ref else None,
-            prefix=_chart_prefix(result.student, f"curves-{run.model}"), fmt=fmt,
+            prefix=charts.chart_prefix(result.student, f"curves-{run.model}"), fmt=fmt,
             band=(band.epoch_low, band.epoch_high) if band and seeds > 1 else None,
             band_label=f"reference, mean ± spread of {seeds} seeds"))
     return {"t": run, "title": title, "reference": ref, "final": final, "ref_final": ref_final,
             "ratio": final / ref_final if final is not None and ref_final else None,
             "band": band, "seeds": len(band.accuracies) if band else (1 if ref else 0),
-            "chart": chart}
+            "chart": chart, "iou": tasks.training_iou(result, run.model)}
 
 
 def _weights(result: EvaluationResult, model, agreement: float, fmt: str) -> dict:
     """One model's own checkpoint (grader.report.weights), its sparsity chart embedded."""
-    view = weights_view.section(model, agreement, fmt=fmt,
-                                prefix=_chart_prefix(result.student, f"sparsity-{model.key}"))
-    return {**view, "chart": _chart(view["svg"]) if view["svg"] else None}
+    prefix = charts.chart_prefix(result.student, f"sparsity-{model.key}")
+    view = weights_view.section(model, agreement, fmt=fmt, prefix=prefix)
+    return {**view, "chart": charts.embed(view["svg"]) if view["svg"] else None}
 
 
 def held_out_size(result: EvaluationResult) -> int | None:
@@ -274,12 +254,14 @@ def _results(result: EvaluationResult, titles: dict[str, str], fmt: str) -> dict
             for i in order]
     groups = [(g, sum(1 for c in columns if c["group"] == g))
               for g in dict.fromkeys(c["group"] for c in columns)]
-    heatmap = _chart(charts.confusion_heatmap(
-        main.confusion, names, prefix=_chart_prefix(result.student, "confusion"), fmt=fmt))
+    heatmap = charts.embed(charts.confusion_heatmap(
+        main.confusion, names, prefix=charts.chart_prefix(result.student, "confusion"),
+        fmt=fmt))
     total = sum(map(sum, main.confusion))
     correct = sum(main.confusion[i][i] for i in range(len(main.confusion)))
     return {
         "label": label, "is_predictions": result.predictions is not None,
+        "iou": main.boxes.mean_iou if result.predictions and main.boxes else None,
         "accuracy": main.accuracy, "correct": correct, "total": total, "classes": n,
         "heatmap": heatmap,
         "wide": heatmap["width_in"] > 4.2,     # too wide to share the row with the pairs
@@ -307,12 +289,13 @@ def summary_context(results: Sequence[EvaluationResult], failures: Sequence) -> 
     possible = max((r.possible for r in results), default=0.0)
     return {
         "first": first,
+        "units": sample_noun(first.task if first else "classification"),
         "version": first.grader_version if first else grader.__version__,
         "assignments": sorted(counts),
         "count": len(results), "failures": list(failures),
         "created": max((r.created for r in results), default=""),
         "stats": _stats(totals, possible),
-        "histogram": _chart(charts.score_histogram(totals, possible, prefix="histogram"))
+        "histogram": charts.embed(charts.score_histogram(totals, possible, prefix="histogram"))
         if results else None,
         "items": _item_rates(results),
         "checks": _check_rates(results),
@@ -365,13 +348,17 @@ def _check_rates(results: Sequence[EvaluationResult]) -> list[dict]:
 
 def _leaderboard(results: Sequence[EvaluationResult]) -> dict:
     keys = list(dict.fromkeys(t.model for r in results for t in r.training))
+    iou_keys = tasks.iou_keys(results)      # localization: models whose boxes were scored
     rows = []
     for r in results:
         acc = {t.model: t.scores.accuracy for t in r.training if t.ok and t.scores}
+        ious = tasks.mean_ious(r)
         rows.append({"student": r.student, "status": r.status, "total": r.total,
                      "possible": r.possible,
                      "predictions": r.predictions.accuracy if r.predictions else None,
-                     "models": [acc.get(k) for k in keys]})
+                     "models": [acc.get(k) for k in keys],
+                     "ious": [ious.get(k) for k in iou_keys],
+                     "predictions_iou": ious.get(None)})
 
     def rank_key(row: dict) -> tuple:
         scored = [a for a in row["models"] if a is not None]
@@ -379,8 +366,9 @@ def _leaderboard(results: Sequence[EvaluationResult]) -> dict:
             max(scored) if scored else -1.0)
         return (-best, -row["total"], row["student"])
     rows.sort(key=rank_key)
-    return {"model_keys": keys, "rows": rows,
-            "has_predictions": any(row["predictions"] is not None for row in rows)}
+    return {"model_keys": keys, "rows": rows, "iou_keys": iou_keys,
+            "has_predictions": any(row["predictions"] is not None for row in rows),
+            "has_predictions_iou": any(row["predictions_iou"] is not None for row in rows)}
 
 
 def _class_pairs(results: Sequence[EvaluationResult]) -> dict | None:

@@ -163,27 +163,47 @@ def leaderboard(result: EvaluationResult, columns: Sequence[str], *,
                 public: bool = False) -> list[dict]:
     """Gradescope leaderboard entries: held-out accuracy (percent, higher first) of every
     retrained model, trainable parameters of every model found (fewer first), and the
-    predictions' accuracy (percent); a value the result does not have is left out. With
-    `public`, the held-out figures are the public part's of a split held-out set."""
+    predictions' accuracy (percent), and for localization the mean IoU (0..1, higher first)
+    of every retrained model's boxes and of predictions.csv's; a value the result does not
+    have is left out. With `public`, the held-out figures are the public part's of a split
+    held-out set."""
     def figure(scores: Scores | None) -> float | None:
         if scores is None:
             return None
         return scores.public_accuracy if public else scores.accuracy
 
+    def iou(scores: Scores | None) -> float | None:
+        if scores is None or scores.boxes is None:
+            return None
+        return scores.boxes.public_mean_iou if public else scores.boxes.mean_iou
+
     entries: list[dict] = []
     titles = {m.key: m.title for m in result.check.models} if result.check else {}
     if "accuracy" in columns:
-        entries += [{"name": f"{titles.get(t.model, t.model)} accuracy (%)",
-                     "value": round(100 * value, 2), "order": "desc"}
-                    for t in result.training
-                    if t.ok and (value := figure(t.scores)) is not None]
+        for t in result.training:
+            if t.ok and (value := figure(t.scores)) is not None:
+                entries.append({"name": f"{titles.get(t.model, t.model)} accuracy (%)",
+                                "value": round(100 * value, 2), "order": "desc"})
+            if t.ok and (value := iou(t.scores)) is not None:     # localization
+                entries.append({"name": f"{titles.get(t.model, t.model)} mean IoU",
+                                "value": round(value, 4), "order": "desc"})
     if "params" in columns and result.check is not None:
         entries += [{"name": f"{m.title} parameters", "value": m.params, "order": "asc"}
                     for m in result.check.models if m.params is not None]
     if "predictions" in columns and (value := figure(result.predictions)) is not None:
         entries.append({"name": "predictions.csv accuracy (%)",
                         "value": round(100 * value, 2), "order": "desc"})
+    if "predictions" in columns and (value := iou(result.predictions)) is not None:
+        entries.append({"name": "predictions.csv mean IoU", "value": round(value, 4),
+                        "order": "desc"})
     return entries
+
+
+def sample_noun(task: str, plural: bool = True) -> str:
+    """What one held-out example is in a task's words: "images", or "sequences" for
+    sequence classification (EvaluationResult.task)."""
+    word = "sequence" if task == "sequence" else "image"
+    return word + "s" if plural else word
 
 
 def split_note(result: EvaluationResult) -> str:
@@ -193,6 +213,7 @@ def split_note(result: EvaluationResult) -> str:
     if not result.public_fraction:
         return ""
     counts = {}
+    noun = sample_noun(result.task)
     if result.predictions is not None:
         counts["predictions.csv"] = sum(map(sum, result.predictions.confusion))
     run = next((t for t in list(result.training) + list(result.reference)
@@ -200,12 +221,12 @@ def split_note(result: EvaluationResult) -> str:
     if run is not None:
         counts["the retrained models"] = sum(map(sum, run.scores.confusion))
     if len(set(counts.values())) == 1:
-        detail = f" ({next(iter(counts.values())):,} images)"
+        detail = f" ({next(iter(counts.values())):,} {noun})"
     else:
-        detail = " (" + ", ".join(f"{n:,} images for {what}" for what, n in counts.items()) \
+        detail = " (" + ", ".join(f"{n:,} {noun} for {what}" for what, n in counts.items()) \
             + ")" if counts else ""
     return (f"Held-out scores are on the private {share(1 - result.public_fraction)} of the "
-            f"held-out images{detail}, which decide the points; before the due date students "
+            f"held-out {noun}{detail}, which decide the points; before the due date students "
             f"see the public {share(result.public_fraction)}.")
 
 
@@ -241,8 +262,8 @@ def gradescope_tests(result: EvaluationResult, shown: GradescopeSpec = Gradescop
     the due date, two tests: its public part's (shown, counted) and its private part's
     (after_due_date, not counted); after it, one: the private part's."""
     public, private = share(result.public_fraction), share(1 - result.public_fraction)
-    wait = (f"The private {private} of the held-out images decides these points; its score "
-            "is shown after the due date.")
+    wait = (f"The private {private} of the held-out {sample_noun(result.task)} decides these "
+            "points; its score is shown after the due date.")
     tests = []
     for n, item in enumerate(result.rubric, 1):
         visibility, held = shown.visibility_of(item.id), item.id in withheld
@@ -303,7 +324,8 @@ def gradescope_results(result: EvaluationResult, *, shown: GradescopeSpec = Grad
     public, private = share(result.public_fraction), share(1 - result.public_fraction)
     lines = [f"**{md(result.title)}**: {_number(score)} of {_number(possible)} points" + (
         "." if whole else "; the held-out items are shown after the due date." if withheld
-        else f", the held-out items scored on the public {public} of the held-out images.")]
+        else f", the held-out items scored on the public {public} of the held-out "
+             f"{sample_noun(result.task)}.")]
     if result.error:
         lines += ["", f"**Could not grade:** {md(result.error)}"]
     if fixes := _fixes(result):
@@ -313,8 +335,9 @@ def gradescope_results(result: EvaluationResult, *, shown: GradescopeSpec = Grad
     if hide_held_out and withheld_note:
         lines += ["", f"**Held-out score:** {md(withheld_note)}"]
     elif split:
-        lines += ["", f"**Held-out score:** the private {private} of the held-out images "
-                      "decides your points; its score is shown after the due date."]
+        lines += ["", (f"**Held-out score:** the private {private} of the held-out "
+                       f"{sample_noun(result.task)} decides your points; its score is shown "
+                       "after the due date.")]
     held_out = {"accuracy", "predictions"}
     columns = [c for c in shown.leaderboard if not (hide_held_out and c in held_out)]
     return {

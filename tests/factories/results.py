@@ -34,11 +34,12 @@ def scores(recalls: list[float], per_class: int = 1000, seed: int = 0) -> Scores
         wrong = per_class - correct
         confusion[i, i] = correct
         lookalike = (i + 1) % n if i % 2 == 0 else (i - 1) % n
-        heavy = wrong // 2
-        confusion[i, lookalike] += heavy
         others = [j for j in range(n) if j not in (i, lookalike)]
-        spread = rng.multinomial(wrong - heavy, np.ones(len(others)) / len(others))
-        confusion[i, others] += spread
+        heavy = wrong // 2 if others else wrong          # two classes: every error is the other
+        confusion[i, lookalike] += heavy
+        if others:
+            spread = rng.multinomial(wrong - heavy, np.ones(len(others)) / len(others))
+            confusion[i, others] += spread
     per = [float(confusion[i, i] / per_class) for i in range(n)]
     return Scores(accuracy=float(np.trace(confusion) / confusion.sum()), per_class=per,
                   confusion=confusion.tolist())
@@ -473,3 +474,165 @@ def pruned_result(student: str = "kira_pruned", *, sparsity: float = 0.7,
         predictions=preds, rubric=items, total=sum(i.earned for i in items),
         possible=sum(i.possible for i in items), class_names=list(CIFAR10_CLASSES),
         dataset="synthetic (seed 0)", device="cpu")
+
+
+# ---------------------------------------------------------------- other task kinds (issue 20)
+
+HW5_CLASSES = ["bus", "cat", "pizza"]
+SENTIMENT_CLASSES = ["negative", "positive"]
+
+
+def thumbnail(seed: int, box: list[float], label: int, size: int = 64) -> str:
+    """A held-out image as BoxExample carries it: a base64 PNG of a noisy background with one
+    object of the class's colour filling `box` (x1, y1, x2, y2 in 0..1)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    image = rng.integers(90, 170, (size, size, 3)).astype(np.uint8)
+    x1, y1, x2, y2 = (int(round(v * size)) for v in box)
+    colour = [(230, 190, 40), (120, 80, 50), (200, 60, 40)][label % 3]
+    image[y1:y2, x1:x2] = np.clip(np.asarray(colour) + rng.integers(-25, 25, (y2 - y1, x2 - x1,
+                                                                             3)), 0, 255)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def box_scores(mean: float, count: int = 300, seed: int = 0, examples: int = 8,
+               xywh: bool = False, threshold: float = 0.5):
+    """BoxScores with `count` per-image IoUs around `mean` and `examples` drawn examples (true
+    box, a predicted box near it, IoU computed from the two). With `xywh`, the predicted boxes
+    are the true ones read as x, y, width, height: the typical mistake."""
+    from grader.results import BoxExample, BoxScores
+
+    rng = np.random.default_rng(seed)
+    ious = np.clip(rng.normal(mean, 0.16, count), 0.0, 0.97).round(4)
+    shown = []
+    for i in range(examples):
+        x1, y1 = (float(v) for v in rng.uniform(0.05, 0.45, 2))
+        w, h = (float(v) for v in rng.uniform(0.3, 0.5, 2))
+        true = [x1, y1, x1 + w, y1 + h]
+        if xywh:
+            pred = [x1, y1, w, h]
+        else:
+            jitter = rng.normal(0, 0.06 * (1.2 - mean), 4)
+            pred = np.clip(np.asarray(true) + jitter, 0, 1).tolist()
+        ix = max(0.0, min(true[2], pred[2]) - max(true[0], pred[0]))
+        iy = max(0.0, min(true[3], pred[3]) - max(true[1], pred[1]))
+        inter = ix * iy
+        area = lambda b: max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1])   # noqa: E731
+        iou = inter / (area(true) + area(pred) - inter) if area(true) + area(pred) else 0.0
+        label = i % 3
+        predicted = label if i % 4 else (label + 1) % 3
+        shown.append(BoxExample(index=17 * i + seed, label=label, predicted=predicted,
+                                box=[round(v, 4) for v in true],
+                                predicted_box=[round(float(v), 4) for v in pred],
+                                iou=round(float(iou), 4),
+                                thumbnail=thumbnail(100 * seed + i, true, label)))
+    ious[:examples] = [e.iou for e in shown]
+    return BoxScores(mean_iou=round(float(ious.mean()), 4),
+                     hits=round(float((ious >= threshold).mean()), 4), threshold=threshold,
+                     ious=ious.tolist(), examples=shown)
+
+
+def localization_result(student: str = "ivan_hw5", *, xywh: bool = False) -> EvaluationResult:
+    """ECE 60146 HW5 (2023): one HW5Net with heads label [B, 3] and box [B, 4], retrained beside
+    the reference under 3 seeds (accuracy and mean IoU per epoch), and predictions.csv with
+    boxes. With `xywh`, the student's boxes are x, y, width, height: low IoU."""
+    from grader.results import HeadShape, ReferenceBand
+
+    mean = 0.18 if xywh else 0.61
+    heads = [HeadShape("label", "label", [1, 3], "(B, 3)"),
+             HeadShape("box", "box", [1, 4], "(B, 4)")]
+    model = ModelReport("net", "HW5Net (classification and box)", True, "HW5Net",
+                        "hw5_localization.py", 41, candidates=["HW5Net", "ResnetBlock"],
+                        params=6_843_011, output_shape=[1, 3], flops=4_850_000_000,
+                        call="HW5Net(3, 8)", heads=heads, param_tensors=62)
+    checks = [passed("net.found", "class found", "net"),
+              passed("net.builds", "builds as HW5Net(3, 8)", "net"),
+              passed("net.output_shape", "heads label [1, 3] and box [1, 4] for one 3x256x256 "
+                     "image", "net"),
+              passed("net.param_tensors", "62 parameter tensors (at least 50)", "net"),
+              passed("predictions.format", "300 rows, ids 0 to 299, labels and boxes valid")]
+    check = CheckReport(student, "ece60146-hw5-2023", True, [model], checks,
+                        PredictionsReport(True, True, rows=300),
+                        SandboxReport(status="ok", exit_code=0, seconds=21.4),
+                        files=["hw5_localization.py", "predictions.csv"])
+    hist = [replace(h, val_iou=round(0.1 + (mean - 0.1) * h.epoch / 4, 4))
+            for h in history(0.78, 4, 1.6)]
+    ref_hist = [replace(h, val_iou=round(0.1 + 0.55 * h.epoch / 4, 4))
+                for h in history(0.82, 4, 1.5)]
+    run = TrainingResult("net", True, hist, replace(scores([0.82, 0.74, 0.78], per_class=100,
+                                                           seed=30),
+                                                    boxes=box_scores(mean, seed=1, xywh=xywh)),
+                         seconds=96.0, images_per_second=310.0)
+    ref = TrainingResult("net", True, ref_hist,
+                         replace(scores([0.86, 0.78, 0.82], per_class=100, seed=31),
+                                 boxes=box_scores(0.65, seed=2)),
+                         seconds=90.0, images_per_second=330.0, seed=0)
+    band = ReferenceBand("net", [0, 1, 2], [0.82, 0.80, 0.84], 0.82, 0.02, 0.334, 0.40, True,
+                         ious=[0.65, 0.63, 0.67], hits=[0.82, 0.79, 0.85])
+    preds = replace(scores([0.84, 0.76, 0.80], per_class=100, seed=32),
+                    boxes=box_scores(mean + 0.03, seed=3, xywh=xywh))
+    iou_reason = ([f"mean IoU {mean:.2f} of your retrained HW5Net is {mean / 0.65:.0%} of the "
+                   "reference's (full marks from 90%) (-10)"] if xywh else [])
+    items = [ItemScore("model", "HW5Net builds with heads label [B, 3] and box [B, 4]", 10.0,
+                       10.0),
+             ItemScore("layers", "At least 50 learnable layers", 10.0, 10.0),
+             ItemScore("accuracy", "HW5Net's classification trains as well as the reference",
+                       20.0, 20.0),
+             ItemScore("iou", "HW5Net's boxes: mean IoU beside the reference's",
+                       10.0 if xywh else 20.0, 20.0, iou_reason),
+             ItemScore("predictions-format", "predictions.csv is well formed", 10.0, 10.0),
+             ItemScore("predictions-iou", "Mean IoU of predictions.csv's boxes",
+                       8.0 if xywh else 30.0, 30.0,
+                       ["mean IoU 0.21 is below full marks at 0.60 (-22)"] if xywh else [])]
+    return EvaluationResult(
+        student=student, assignment="ece60146-hw5-2023", course="ECE 60146: Deep Learning",
+        title="Homework 5: Single-Object Localization", grader_version="0.5.0",
+        created=CREATED, status="ok", error=None, check=check, training=[run],
+        reference=[ref], predictions=preds, rubric=items, total=sum(i.earned for i in items),
+        possible=sum(i.possible for i in items), class_names=list(HW5_CLASSES),
+        dataset="synthetic (seed 0)", device="cpu", reference_bands=[band],
+        task="localization")
+
+
+def sequence_result(student: str = "jules_rnn") -> EvaluationResult:
+    """ECE 661 HW3 LabRNN: an LSTM and a GRU, forward(ids, length) -> [B, 2], two classes
+    (negative, positive), no predictions.csv."""
+    from grader.results import HeadShape
+
+    def model(key: str, title: str, name: str, params: int) -> ModelReport:
+        return ModelReport(key, title, True, name, "LabRNN.ipynb cell 7", 3, params=params,
+                           output_shape=[1, 2], heads=[HeadShape("label", "label", [1, 2],
+                                                                 "(B, 2)")],
+                           param_tensors=8)
+
+    models = [model("lstm", "LSTM classifier", "LSTMModel", 2_733_890),
+              model("gru", "GRU classifier", "GRUModel", 2_667_842)]
+    checks = [passed(f"{k}.{c}", m, k) for k in ("lstm", "gru")
+              for c, m in (("found", "class found"), ("output_shape", "label [1, 2] for one "
+                                                      "sequence of 12 tokens"))]
+    check = CheckReport(student, "ece661-hw3-rnn", True, models, checks, None,
+                        SandboxReport(status="ok", exit_code=0, seconds=12.0),
+                        files=["LabRNN.ipynb"])
+    train = [TrainingResult("lstm", True, history(0.81, 3, 0.69),
+                            scores([0.84, 0.78], per_class=500, seed=40), 60.0, 800.0),
+             TrainingResult("gru", True, history(0.83, 3, 0.69),
+                            scores([0.85, 0.81], per_class=500, seed=41), 55.0, 850.0)]
+    ref = [TrainingResult("lstm", True, history(0.84, 3, 0.69),
+                          scores([0.86, 0.82], per_class=500, seed=42), 58.0, 820.0),
+           TrainingResult("gru", True, history(0.85, 3, 0.69),
+                          scores([0.87, 0.83], per_class=500, seed=43), 54.0, 860.0)]
+    items = [ItemScore("lstm-accuracy", "LSTM trains as well as the reference", 20.0, 20.0),
+             ItemScore("gru-accuracy", "GRU trains as well as the reference", 20.0, 20.0)]
+    return EvaluationResult(
+        student=student, assignment="ece661-hw3-rnn", course=COURSE,
+        title="Homework 3: Recurrent Networks (LabRNN)", grader_version="0.5.0",
+        created=CREATED, status="ok", error=None, check=check, training=train, reference=ref,
+        predictions=None, rubric=items, total=40.0, possible=40.0,
+        class_names=list(SENTIMENT_CLASSES), dataset="synthetic (seed 0)", device="cpu",
+        task="sequence")
