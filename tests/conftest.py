@@ -225,12 +225,21 @@ ROOT = Path(__file__).resolve().parents[1]
 OUR_FOLDERS = tuple(str(ROOT / name) + os.sep for name in ("grader", "reference", "tests"))
 
 
+_OURS: dict[str, bool] = {}        # module name -> whether it is ours (decided once: with
+#                                    torch and torchvision loaded, sys.modules holds thousands
+#                                    of modules, and every fast test's guard walks it twice)
+
+
 def _our_modules():
     """The grader's, the reference's and the tests' modules imported so far (not this one,
     which holds the guards themselves)."""
-    for mod in list(sys.modules.values()):
-        file = str(getattr(mod, "__file__", None) or "")
-        if file.startswith(OUR_FOLDERS) and Path(file).name != "conftest.py":
+    for name, mod in list(sys.modules.items()):
+        ours = _OURS.get(name)
+        if ours is None:
+            file = str(getattr(mod, "__file__", None) or "")
+            ours = _OURS[name] = file.startswith(OUR_FOLDERS) and \
+                Path(file).name != "conftest.py"
+        if ours:
             yield mod
 
 
