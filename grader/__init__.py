@@ -4,4 +4,4 @@ The package never imports torch at import time: the CLI, the spec loader, predic
 validation and the reports run without it, and student code runs only in the sandbox.
 """
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"

@@ -86,7 +86,9 @@ class Interface:
         spec says so and the model has one, else zeros of the declared shape."""
         init = getattr(model, "init_hidden", None)
         if spec.init == "init_hidden" and callable(init):
-            for args in ((), (batch,)):
+            # a batched interface asks for the batch's state first (init_hidden(self,
+            # batch_size=1) would give a batch of one); DLStudio's takes no argument
+            for args in (((), (batch,)) if self.stepped else ((batch,), ())):
                 try:
                     h = init(*args)
                 except TypeError:

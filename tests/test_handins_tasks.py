@@ -230,7 +230,7 @@ def test_priya_boxes_are_near_the_truth_and_quinn_s_are_widths(held_out):
     spec, data = held_out["ece60146-hw5-2023"]
     truth = np.asarray(data.test_boxes)
     priya = box_scores(np.asarray(_read(spec, "priya", "ece60146-hw5-2023").boxes), truth, 0.5)
-    assert priya.mean_iou > 0.8 and priya.hits > 0.95
+    assert priya.mean_iou > 0.75 and priya.hits > 0.95
     rows = (EXAMPLES / "ece60146-hw5-2023" / "quinn" / "predictions.csv").read_text().split()
     quinn = np.array([[float(v) for v in line.split(",")[2:]] for line in rows[1:]])
     flipped = (quinn[:, 2] < quinn[:, 0]) | (quinn[:, 3] < quinn[:, 1])

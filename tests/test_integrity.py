@@ -91,7 +91,7 @@ def test_disguised_copy_is_textually_different_but_matches(generated):
     assert pair.code.similarity >= 0.7
 
 
-@pytest.mark.slow    # over 1 s (a whole report rendered): the fast tier stays under a minute
+@pytest.mark.slow    # over 1 s (a whole report): keeps the fast tier under a minute
 def test_starter_only_class_and_required_architecture_raise_no_flag(tmp_path):
     gen = make_class(tmp_path, honest=8, seed=5, planted=False, starter_only=True)
     task = spec.load(str(gen.spec))
@@ -264,7 +264,7 @@ def test_spec_integrity_starter_must_be_a_list(tmp_path):
         spec.load(str(path))
 
 
-@pytest.mark.slow    # over 1 s (a whole report rendered): the fast tier stays under a minute
+@pytest.mark.slow    # over 1 s (a whole report): keeps the fast tier under a minute
 def test_only_the_class_summary_names_the_integrity_report():
     from grader.report.render import render_student_html, render_summary_html
     from tests.factories.results import class_of, good_result
@@ -661,7 +661,7 @@ def test_parse_notes_are_one_line_on_page_one_and_an_appendix(tmp_path):
     assert "invalid syntax" in listed
 
 
-@pytest.mark.slow    # over 1 s (a whole report rendered): the fast tier stays under a minute
+@pytest.mark.slow    # over 1 s (a whole report): keeps the fast tier under a minute
 def test_parse_notes_name_the_course_template_unchanged_as_the_template(tmp_path):
     """The course's save_test_predictions.ipynb is in the starter: three students hand it in
     untouched (re-saved by Colab), one finishes the TODO cell badly. The untouched cell's

@@ -38,3 +38,18 @@ def test_permuted_labels_file_gives_its_boxes_in_its_order(tmp_path):
     (tmp_path / "plain.csv").write_text(
         "Id,Label\n" + "".join(f"{i},{c}\n" for i, c in enumerate(labels)))
     assert read_label_boxes(tmp_path / "plain.csv", preds, data.class_names) is None
+
+
+def test_labels_without_boxes_are_refused_for_a_localization_task(tmp_path):
+    import pytest
+
+    from grader.errors import InputError
+    from grader.run.evaluate import _held_out_boxes
+    from grader.run.options import Options
+
+    hw5 = spec.load("ece60146-hw5-2023")
+    path = tmp_path / "labels.csv"
+    path.write_text("Id,Label\n" + "".join(f"{i},cat\n" for i in range(hw5.predictions.rows)))
+    with pytest.raises(InputError, match="no box columns") as info:
+        _held_out_boxes(hw5, Options(labels=path), dataset())
+    assert info.value.path == str(path)

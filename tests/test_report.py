@@ -201,7 +201,7 @@ def _option_b_resnet(params_ok: bool):
     return dataclasses.replace(result, check=check)
 
 
-@pytest.mark.slow    # over 1 s (a whole report rendered): the fast tier stays under a minute
+@pytest.mark.slow    # over 1 s (a whole report): keeps the fast tier under a minute
 def test_layers_no_reference_layer_matches_are_marked_extra():
     model = student_context(_option_b_resnet(params_ok=False))["models"][2]
     extra = [row["row"].name for row in model["rows"] if row["extra"]]

@@ -98,7 +98,7 @@ EVALUATE_NOTE = ("your predictions.csv does not match the predictions of the wei
                  "least 97.0%)")
 
 
-@pytest.mark.slow    # over 1 s (a whole report rendered): the fast tier stays under a minute
+@pytest.mark.slow    # over 1 s (a whole report): keeps the fast tier under a minute
 def test_for_a_spec_the_report_does_not_know_evaluate_s_note_decides():
     """A result of the instructor's own spec file: the threshold is not known here, so the
     verdict grader evaluate left as a note on the weights decides, and is worded once."""
@@ -131,7 +131,7 @@ def test_a_checkpoint_that_did_not_load_lists_its_problems_and_no_chart():
     assert NOTE not in html
 
 
-@pytest.mark.slow    # over 1 s (a whole report rendered): the fast tier stays under a minute
+@pytest.mark.slow    # over 1 s (a whole report): keeps the fast tier under a minute
 def test_a_report_without_weights_has_no_weights_section():
     assert 'id="weights"' not in report.render_student_html(good_result())
     assert student_context(good_result())["weights"] == []

@@ -567,7 +567,11 @@ def test_weights_items_under_a_public_private_split_score_both_parts(tmp_path):
 
 # ---------------------------------------------------------------- localization: iou and hits
 
+# the built-in HW5 (2023) spec with its relative IoU item pinned at full 85%, none at 40%: the
+# figures below do not move when the built-in's demo thresholds are tuned
 HW5 = spec.load("ece60146-hw5-2023")
+HW5 = dataclasses.replace(HW5, rubric=tuple(
+    dataclasses.replace(r, full=0.85, zero=0.4) if r.id == "net-iou" else r for r in HW5.rubric))
 
 
 def box_run(iou: float | None, hits: float = 0.6, accuracy: float = 0.8, ok: bool = True,

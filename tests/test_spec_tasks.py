@@ -172,3 +172,39 @@ def test_iou_metric_needs_a_localization_task(tmp_path):
     text = SEQUENCE + '\n[predictions]\nrows = 5\n\n[[rubric]]\nid = "p"\nkind = "predictions"\nmetric = "iou"\n'
     with pytest.raises(SpecError, match="rubric\\[0\\].metric"):
         load(tmp_path, text)
+
+
+@pytest.mark.parametrize("fault, text, key", [
+    ("an infinite range", LOCALIZATION.replace('shape = ["B", 4]', 'shape = ["B", 4]\nrange = [0, inf]'),
+     "interface.outputs[1].range"),
+    ("a NaN box weight", LOCALIZATION.replace('box_loss = "ciou"', 'box_loss = "ciou"\nbox_weight = nan'),
+     "task.box_weight"),
+    ("two inputs for localization", LOCALIZATION.replace(
+        '[[interface.outputs]]', '[[interface.inputs]]\nname = "s"\nrole = "lengths"\nshape = ["B"]\n\n'
+        '[[interface.outputs]]', 1), "interface.inputs"),
+    ("a weights glob outside classification", LOCALIZATION.replace(
+        "min_param_tensors = 50", 'min_param_tensors = 50\nweights = "*.pt"'), "models[0].weights"),
+    ("ids without T", SEQUENCE.replace('shape = ["B", "T"]', 'shape = ["B", 40]'),
+     "interface.inputs[0].shape"),
+    ("negative ids", SEQUENCE.replace('shape = ["B", "T"]', 'shape = ["B", "T"]\nrange = [-5, 10]'),
+     "interface.inputs[0].range"),
+    ("an interface for classification", """
+[assignment]
+course = "C"
+title = "T"
+
+[interface]
+[[interface.inputs]]
+name = "x"
+role = "image"
+shape = ["B", 3, 32, 32]
+
+[[models]]
+key = "net"
+names = ["Net"]
+""", "interface"),
+])
+def test_interfaces_the_routines_cannot_run_are_refused(tmp_path, fault, text, key):
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, text)
+    assert f"key '{key}'" in str(info.value), (fault, str(info.value))

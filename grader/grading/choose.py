@@ -158,7 +158,7 @@ def _why_lost(c: Candidate, f: Fit, winner: Candidate, wf: Fit,
         return f"its file name matches the assignment's less exactly than {winner.source.where}"
     if f.distance != wf.distance:
         return "its parameter count is further from the expected one"
-    if c.name_tier == winner.name_tier == 2 and c.source.qualname != winner.source.qualname:
+    if names and _name_rank(c, names) != _name_rank(winner, names):
         return (f"a tie; the assignment prefers the name {winner.source.qualname} "
                 f"(its accepted names, preferred first: {', '.join(names)})")
     return (f"a tie; {winner.source.qualname} ({winner.source.where}, line "
@@ -201,8 +201,11 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> li
                 eligible.append(c)
                 if elsewhere:
                     deferred[c.source.ident] = elsewhere
-        key = {c.source.ident: _key(c, fits[c.source.ident], probe.spec.names)
-               for c in eligible}
+        # the spec's first accepted name wins a tie in the specs that declare an interface
+        # (HW8's GRUnetWithEmbeddings over the BiGRU beside it); classification's choices
+        # stay as they were: the later definition
+        names = probe.spec.names if assignment.interface.declared else ()
+        key = {c.source.ident: _key(c, fits[c.source.ident], names) for c in eligible}
         winner = max((c for c in eligible if c.source.ident not in deferred),
                      key=lambda c: key[c.source.ident], default=None)
         losers = []
@@ -213,7 +216,7 @@ def choose(probes: list[Probe], assignment: Assignment, checks: FitChecks) -> li
             if ident in deferred and (winner is None or key[ident] > key[winner.source.ident]):
                 why = f"its parameter count fits {deferred[ident]}, not this model"
             else:
-                why = _why_lost(c, f, winner, fits[winner.source.ident], probe.spec.names)
+                why = _why_lost(c, f, winner, fits[winner.source.ident], names)
             losers.append(_considered(c, f, "lost", why))
         not_found = probe.not_found
         if winner is None:

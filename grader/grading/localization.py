@@ -82,18 +82,26 @@ def load_npy(out_dir: Path, name: str | None) -> np.ndarray | None:
     try:
         if path.is_symlink() or path.stat().st_size > MAX_BYTES:
             return None
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except (OSError, ValueError):
         return None
+    if not isinstance(array, np.ndarray):    # a .npz (zip) under a .npy name
+        array.close()
+        return None
+    return array
 
 
 def load_boxes(out_dir: Path, name: str | None, shape: tuple[int, ...]) -> np.ndarray | None:
-    """Predicted boxes of exactly `shape` (floats, all finite), as float64; else None."""
+    """Predicted boxes of exactly `shape` (floats), as float64; else None. A box with a NaN
+    or infinite coordinate (an unbounded head on one image) becomes the empty box [0, 0, 0, 0],
+    which scores IoU 0: it costs that image's IoU, not the model's other figures."""
     boxes = load_npy(out_dir, name)
     if boxes is None or boxes.shape != shape or not np.issubdtype(boxes.dtype, np.floating):
         return None
     boxes = boxes.astype(np.float64)
-    return boxes if np.isfinite(boxes).all() else None
+    bad = ~np.isfinite(boxes).all(axis=-1)
+    boxes[bad] = 0.0
+    return boxes
 
 
 def with_boxes(result: TrainingResult, report: TrainReport | None, out_dir: Path,

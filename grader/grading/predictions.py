@@ -74,8 +74,8 @@ def validate_predictions(path: str | os.PathLike, spec: PredictionsSpec,
 def read_labels(path: str | os.PathLike, spec: PredictionsSpec,
                 class_names: Sequence[str]) -> np.ndarray:
     """The held-out labels (int64, in id order); InputError names the file and first fault.
-    Under box columns the file may leave them out (`grader data split` writes `id,label`; the
-    held-out boxes come with the dataset); when it has them they are checked and not used."""
+    Under box columns the file may leave them out (read_label_boxes reads them when it has
+    them, and evaluate asks for them); when it has them they are checked here too."""
     if spec.box_columns and not _has_boxes(Path(path)):
         spec = dataclasses.replace(spec, box_columns=())
     report, count = _validate(Path(path), spec, class_names, follow_symlinks=True)

@@ -169,7 +169,14 @@ def _held_out_boxes(assignment: Assignment, options: Options, dataset) -> np.nda
         return None
     from grader.grading.predictions import read_label_boxes
 
-    return read_label_boxes(options.labels, assignment.predictions, dataset.class_names)
+    boxes = read_label_boxes(options.labels, assignment.predictions, dataset.class_names)
+    if boxes is None:       # the test split's boxes are in another order than the file's ids
+        columns = ",".join(assignment.predictions.box_columns)
+        raise InputError(f"--labels has no box columns ({columns}): a localization task "
+                         "scores predictions.csv's boxes against the held-out boxes in the "
+                         "file's order (`grader data split` writes them)",
+                         path=str(options.labels))
+    return boxes
 
 
 def _held_out_labels(assignment: Assignment, options: Options, dataset) -> np.ndarray | None:

@@ -34,8 +34,8 @@ from grader.spec.types import (
 __all__ = ["BUILTIN_DIR", "CIFAR10_CLASSES", "Assignment", "DatasetSpec", "GradescopeSpec",
            "HeldOutSpec", "IntegritySpec", "InterfaceSpec",
            "LimitsSpec", "ModelSpec", "ParamExpectation", "PredictionsSpec", "RubricItem",
-           "SpecError", "TaskSpec", "TensorSpec", "TrainingSpec", "WeightsSpec", "builtin_ids", "load",
-           "resolve"]
+           "SpecError", "TaskSpec", "TensorSpec", "TrainingSpec", "WeightsSpec", "builtin_ids",
+           "load", "resolve"]
 
 BUILTIN_DIR = Path(__file__).parent / "assignments"
 

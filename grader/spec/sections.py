@@ -53,6 +53,7 @@ class SectionParser(TaskSections):
                       missing="models" not in data)
         parsed = tuple(self.model(m, i, dataset) for i, m in enumerate(models))
         keys = [m.key for m in parsed]
+        self.check_models(parsed, task)
         if len(set(keys)) != len(keys):
             self.fail("models.key", "unique model keys", keys)
         predictions = self.predictions(data, task) if "predictions" in data else None

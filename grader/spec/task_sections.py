@@ -8,6 +8,7 @@ A classification spec needs neither: its interface is one image batch in and cla
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -67,8 +68,10 @@ class TaskSections(TableReader):
         threshold = self.get(t, "iou_threshold", w, float, d.iou_threshold)
         if not 0.0 < threshold < 1.0:
             self.fail("task.iou_threshold", "an IoU between 0 and 1 such as 0.5", threshold)
-        return TaskSpec(kind=kind, box_loss=box_loss,
-                        box_weight=self.positive(t, "box_weight", w, d.box_weight),
+        weight = self.positive(t, "box_weight", w, d.box_weight)
+        if not math.isfinite(weight):
+            self.fail("task.box_weight", "a positive finite number", weight)
+        return TaskSpec(kind=kind, box_loss=box_loss, box_weight=weight,
                         iou_threshold=threshold)
 
     def interface(self, data: dict, task: TaskSpec, dataset: DatasetSpec) -> InterfaceSpec | None:
@@ -80,6 +83,10 @@ class TaskSections(TableReader):
                           "its model's inputs and outputs ([[interface.inputs]], "
                           "[[interface.outputs]])", missing=True)
             return None
+        if task.kind == "classification":
+            self.fail("interface", "no [interface] for a classification task (one image batch "
+                      "in, class scores out); [task] kind = \"localization\" or \"sequence\" "
+                      "declares one", "[interface]")
         t = self.table(data, "interface", {"inputs", "outputs"}, "interface")
         inputs = self.tensors(t, "inputs", INPUT_ROLES, dataset)
         outputs = self.tensors(t, "outputs", OUTPUT_ROLES, dataset)
@@ -149,8 +156,10 @@ class TaskSections(TableReader):
                 return (1.0, float(dataset.vocab_size))    # 0 pads
             return None
         if len(value) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                      for v in value) or not value[0] < value[1]:
-            self.fail(f"{where}.range", "[low, high] with low < high, such as [0, 1]", value)
+                                      and math.isfinite(v) for v in value) or \
+                not value[0] < value[1] or (role in ("ids", "lengths") and value[0] < 0):
+            self.fail(f"{where}.range", "[low, high] of finite numbers with low < high, such as "
+                      "[0, 1] (ids: from 0 up)", value)
         return (float(value[0]), float(value[1]))
 
     def check_interface(self, spec: InterfaceSpec, task: TaskSpec,
@@ -162,8 +171,9 @@ class TaskSections(TableReader):
                       [o.role for o in spec.outputs])
         if label.shape and isinstance(label.shape[-1], int) and \
                 label.shape[-1] != dataset.num_classes:
-            self.fail(f"interface.outputs[{spec.outputs.index(label)}].shape", f"the label output's last size to be "
-                      f"[dataset] num_classes ({dataset.num_classes})", list(label.shape))
+            self.fail(f"interface.outputs[{spec.outputs.index(label)}].shape",
+                      f"the label output's last size to be [dataset] num_classes "
+                      f"({dataset.num_classes})", list(label.shape))
         box = spec.output("box")
         if task.kind == "localization" and (box is None or box.shape[-1:] != (4,)):
             self.fail("interface.outputs", "a box output with role = \"box\" and shape "
@@ -175,11 +185,25 @@ class TaskSections(TableReader):
         image = spec.input("image")
         if image is not None and tuple(s for s in image.shape if s != "B") != \
                 tuple(dataset.input_shape):
-            self.fail(f"interface.inputs[{spec.inputs.index(image)}].shape", f"the image input to be [\"B\", "
+            self.fail(f"interface.inputs[{spec.inputs.index(image)}].shape",
+                      "the image input to be [\"B\", "
                       f"{', '.join(map(str, dataset.input_shape))}] ([dataset] input_shape)",
                       list(image.shape))
+        if task.kind == "localization" and (len(spec.inputs) != 1 or image is None
+                                            or "B" not in image.shape):
+            self.fail("interface.inputs", "one image input with the batch symbol, such as "
+                      "[\"B\", 3, 256, 256], for a localization task",
+                      [f"{i.name}: {i.role}" for i in spec.inputs])
         if task.kind == "sequence":
             ids, vectors = spec.input("ids"), spec.input("embeddings")
+            if image is not None:
+                self.fail("interface.inputs", "ids or embeddings, not an image, for a sequence "
+                          "task", [f"{i.name}: {i.role}" for i in spec.inputs])
+            for seq in (ids, vectors):
+                if seq is not None and "T" not in seq.shape:
+                    self.fail(f"interface.inputs[{spec.inputs.index(seq)}].shape",
+                              "the sequence length symbol \"T\" in a sequence input's shape, "
+                              "such as [\"B\", \"T\"] or [\"T\", 1, 300]", list(seq.shape))
             if ids is None and vectors is None:
                 self.fail("interface.inputs", "an ids or embeddings input for a sequence task",
                           [i.role for i in spec.inputs])
@@ -193,6 +217,15 @@ class TaskSections(TableReader):
         elif spec.input("image") is None:
             self.fail("interface.inputs", f"an image input for a {task.kind} task",
                       [i.role for i in spec.inputs])
+
+    def check_models(self, models: tuple, task: TaskSpec) -> None:
+        """What a task's models may not ask for: the students' own checkpoints are run to
+        predict class labels, so `weights` belongs to classification."""
+        own = [i for i, m in enumerate(models) if m.weights]
+        if own and task.kind != "classification":
+            self.fail(f"models[{own[0]}].weights", f"no weights glob in a {task.kind} task: "
+                      "students' checkpoints are graded for classification",
+                      models[own[0]].weights)
 
     def sequence_dataset(self, t: dict, d: DatasetSpec) -> dict:
         """[dataset]'s sequence keys: vocab_size, lengths, embedding_dim."""

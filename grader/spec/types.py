@@ -88,8 +88,8 @@ class TensorSpec:
     #                                 checked (nn.GRU's h is layers x B x H, the student's choice)
     dtype: str = "float32"          # float32 | int64 (token ids and lengths)
     range: tuple[float, float] | None = None   # inputs: values drawn from [lo, hi] (ids:
-    #                                 integers lo..hi-1; images: uniform); outputs: box
-    #                                 coordinates must lie in it (x1, y1, x2, y2 scaled to 0..1)
+    #                                 integers lo..hi-1; images: uniform); outputs: what the
+    #                                 values mean (documentation: not checked on random input)
     init: str = "zeros"             # a hidden input: "init_hidden" (the model's method, called
     #                                 as init_hidden() or init_hidden(B); zeros of `shape` when it
     #                                 has none) | "zeros" (zeros of `shape`)
