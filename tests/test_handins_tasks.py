@@ -236,4 +236,4 @@ def test_priya_boxes_are_near_the_truth_and_quinn_s_are_widths(held_out):
     flipped = (quinn[:, 2] < quinn[:, 0]) | (quinn[:, 3] < quinn[:, 1])
     assert 0.3 < flipped.mean() < 0.8          # the rest pass for x1, y1, x2, y2 by chance
     as_corners = np.concatenate([quinn[:, :2], quinn[:, :2] + quinn[:, 2:]], 1)
-    assert box_scores(np.clip(as_corners, 0, 1), truth, 0.5).mean_iou > 0.7   # x, y, w, h
+    assert box_scores(np.clip(as_corners, 0, 1), truth, 0.5).mean_iou > 0.6   # x, y, w, h

@@ -231,7 +231,8 @@ class FlopCounter(TorchFunctionMode):
     CPU (torch's fused attention kernels have no rule there): the CNNs graded here are counted
     exactly. Recurrent layers (torch's fused lstm, gru, rnn_tanh and rnn_relu, which nn.LSTM,
     nn.GRU and nn.RNN call, packed or not) count their input and hidden matrix products at
-    every step: 2 x rows x columns of each weight matrix per token, gates included.
+    every step, 2 x rows x columns of each weight matrix per token, gates included, as
+    FlopCounterMode counts them (tests/test_flops.py).
     FlopCounterMode is a TorchDispatchMode, and the first use of one imports torch._dynamo
     (about 1 s of every `grader check`); a TorchFunctionMode does not."""
 
