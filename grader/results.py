@@ -171,6 +171,7 @@ class PredictionsReport:
     errors: list[PredictionError] = field(default_factory=list)
     labels: list[int] | None = None  # label index per id (first_id order) when valid
     boxes: list[list[float]] | None = None   # localization: x1, y1, x2, y2 (0..1) per id
+    faulty_lines: int = 0           # lines with at least one fault (errors shows a few)
 
 
 @dataclass(frozen=True)

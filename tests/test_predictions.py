@@ -768,3 +768,16 @@ def test_hw5_builtin_spec_takes_the_courses_box_header(write):
     report = validate_predictions(write(("Id,Label,x1,y1,x2,y2\n" + rows).encode()), spec,
                                   HW5_CLASSES)
     assert report.valid and len(report.boxes) == spec.rows
+
+
+def test_the_format_check_counts_every_faulty_line_not_the_messages_shown(tmp_path):
+    """10,000 bad labels show a few messages and a summary; the check says 10,000 lines."""
+    from grader import spec
+    from grader.grading.handin_checks import prediction_checks
+
+    hw2 = spec.load("ece661-hw2")
+    (tmp_path / "predictions.csv").write_text(
+        "Id,Label\n" + "".join(f"{i},x\n" for i in range(hw2.predictions.rows)))
+    report, checks = prediction_checks(tmp_path, ["predictions.csv"], hw2)
+    assert report.faulty_lines == 10000 and len(report.errors) < 20
+    assert checks[-1].message.startswith("10,000 faulty lines: line 2: ")

@@ -6,7 +6,6 @@ note and for how a model was built."""
 from __future__ import annotations
 
 import fnmatch
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -50,10 +49,7 @@ def prediction_checks(root: Path, files: list[str], assignment: Assignment):
     else:
         first = "; ".join((f"line {e.line}: " if e.line else "") + e.message
                           for e in report.errors[:3])
-        lines = sum(1 for e in report.errors if e.line)     # and "N more faults not shown"
-        more = sum(int(m[1].replace(",", "")) for e in report.errors if e.line is None
-                   and (m := re.match(r"([\d,]+) more faults? not shown", e.message)))
-        faults = lines + more
+        faults = report.faulty_lines
         checks.append(CheckResult("predictions.format", False,
                                   (f"{faults:,} faulty line{'s' if faults != 1 else ''}: "
                                    if faults else "") + first,

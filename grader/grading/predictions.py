@@ -138,7 +138,9 @@ def _validate(path: Path, spec: PredictionsSpec, class_names: Sequence[str],
     except _Refused as refused:
         error = PredictionError(refused.line, refused.message)
         return PredictionsReport(present=True, valid=False, errors=[error]), 1
-    return _Parser(spec, class_names).run(text)
+    parser = _Parser(spec, class_names)
+    report, count = parser.run(text)
+    return dataclasses.replace(report, faulty_lines=len(parser.faults.lines)), count
 
 
 def _read_text(path: Path, spec: PredictionsSpec, follow_symlinks: bool) -> str:
@@ -208,9 +210,12 @@ class _Faults:
         self.shown: list[tuple[int, PredictionError]] = []
         self.counts: Counter[str] = Counter()
         self.hidden: Counter[str] = Counter()
+        self.lines: set[int] = set()        # lines with a fault (whole-file faults have none)
 
     def add(self, kind: str, line: int | None, message: str) -> None:
         self.counts[kind] += 1
+        if line is not None:
+            self.lines.add(line)
         if self.counts[kind] <= MAX_PER_KIND and len(self.shown) < MAX_ERRORS:
             self.shown.append((line or 0, PredictionError(line, message)))
         else:
